@@ -1,0 +1,36 @@
+"""Loading models from hub ids, local directories or `tiny:` twins, with offline-friendly errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from eclipse_bench.errors import UserError
+from eclipse_bench.models import tiny
+
+
+def _looks_local(model_id: str) -> bool:
+    return model_id.startswith((".", "/", "~")) or os.path.isdir(os.path.expanduser(model_id))
+
+
+def load(cls: Any, model_id: str, subfolder: Optional[str] = None, **kwargs: Any) -> Any:
+    """cls.from_pretrained(model_id, subfolder=...) with a one-line UserError when weights are missing."""
+    path = tiny.resolve(model_id)
+    where = f"{model_id}" + (f" (subfolder {subfolder})" if subfolder else "")
+    if _looks_local(path) and not Path(os.path.expanduser(path)).exists():
+        raise UserError(f"checkpoint directory {path} does not exist; pass an existing directory or a hub id")
+    try:
+        if subfolder:
+            return cls.from_pretrained(os.path.expanduser(path), subfolder=subfolder, **kwargs)
+        return cls.from_pretrained(os.path.expanduser(path), **kwargs)
+    except (OSError, ValueError) as exc:  # hub errors derive from these (LocalEntryNotFoundError, HTTP errors)
+        if _looks_local(path):
+            raise UserError(f"cannot load {cls.__name__} from {where}: {str(exc).splitlines()[0]}") from None
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+        why = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face hub is unreachable or the id is wrong"
+        raise UserError(
+            f"cannot load {where}: its weights are not in the Hugging Face cache and {why}. Pre-download it on a "
+            f"connected machine with `hf download {model_id}` (huggingface_hub) and copy the cache "
+            f"(~/.cache/huggingface or $HF_HOME) here, or pass a local directory"
+        ) from None

@@ -1,0 +1,115 @@
+"""Finding the official benchmark files: $ECLIPSE_BENCH_DATA, the user cache, or a pinned download.
+
+Files are never shipped with eclipse-bench. Each is pinned to an upstream commit and a sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from eclipse_bench.errors import UserError
+from eclipse_bench.paths import cache_dir
+
+
+@dataclass(frozen=True)
+class Upstream:
+    repo: str
+    commit: str
+    path: str  # folder inside the upstream repository
+
+
+T2I = Upstream("Karine-Huang/T2I-CompBench", "1b7094991a57f3c22abdd4f6e8ba6c1a15517073", "examples/dataset")
+T2I_2023 = Upstream("Karine-Huang/T2I-CompBench", "7728deac05e17903b3145befd9b7207c7c019573", "examples/dataset")
+GENEVAL = Upstream("djghosh13/geneval", "af4902f24d3ca90ebbb446dd9891a59e0f82725f", "prompts")
+HRS = Upstream("eslambakr/HRS_benchmark", "4df908c87f6139dfe4164901b7227b4f69ff3d7f",
+               "codes/prompt_gen/generated_prompts")
+
+# local relative path -> (upstream, sha256 of the pinned file)
+PINNED: dict[str, tuple[Upstream, str]] = {
+    "t2i_compbench/color_val.txt": (T2I, "1634259756dbc77d13093d907d414480080ec9790a8c97ad09efaea7b2534f2d"),
+    "t2i_compbench/shape_val.txt": (T2I, "37e1a276906c7ea9516cbd7ac8501be896006c0c17ca7344f260562834455bae"),
+    "t2i_compbench/texture_val.txt": (T2I, "fbb5363515b4a28009e360afaaaf389d2dd2289e50dbb0c6ef4ea0c7fe4f3d4f"),
+    "t2i_compbench/spatial_val.txt": (T2I, "8707a1d7e42ce3002d95363cf55f74bd043c843ae27108f5125aaaa7840ca988"),
+    "t2i_compbench/non_spatial_val.txt": (T2I, "04c56cc9ac441dc9ea6c5157652058bd1635b5308526dd31bb29a1caab9a758d"),
+    "t2i_compbench/complex_val.txt": (T2I, "1b808018b8d9916db3d47d5aa2ef18377a3549a56901a474156f799824cdf3b4"),
+    "t2i_compbench/complex_val_action.txt": (T2I, "d49ee4c7f99e3f3379fb8704a54ff5288b83bb412971edf616a4721c2473308e"),
+    "t2i_compbench/complex_val_spatial.txt": (T2I, "6c7ac0ab75c7c9080cfc7b421fb059b9b0febb98471707aeedf58771088abc02"),
+    "t2i_compbench/complex_val_spatialaction.txt": (T2I, "e02ddc7fed812e6577e7386ec2137ce0a994a5ce19771661f68df7ac349a6ca9"),
+    "t2i_compbench/numeracy_val.txt": (T2I, "dad8df141604b70ba7554bec724e3db0a80023680769b5c514854ea2d2527bbe"),
+    "t2i_compbench/pre_2025-09_color_dedup/color_val.txt": (T2I_2023, "1e37a12c1861bf6b11623eaffb0bf6d6eeea9702caf45b95d040f1721bba7f4f"),
+    "geneval/evaluation_metadata.jsonl": (GENEVAL, "5c48e0813e812e3c373fa5c8ed07a8f0a483be30272b4427b0559c8048e67c13"),
+    "geneval/object_names.txt": (GENEVAL, "608f6a0e5c8ca1c7a92b818430141fe268c85b7930b50f4160f1d65893b5bacd"),
+    "hrs_bench/colors_composition_prompts.csv": (HRS, "548afc5429768e4670f0745d2e5e8993dbede8174a59248b0ba807a4649a830f"),
+    "hrs_bench/counting_prompts.csv": (HRS, "ada42b43127790d4b82cf137d5571e4177737bba7bfd1f16440858b5ebc4293b"),
+    "hrs_bench/size_compositions_prompts.csv": (HRS, "742dbb0fccf1b34683baa7ced678970ded20889440f516d0c36937ef3c4d8f53"),
+    "hrs_bench/spatial_compositions_prompts.csv": (HRS, "257c11128510b524b975e16e74b079e87ccd1e6bd1dcf75723623a5888eae3ab"),
+}
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def upstream_url(relpath: str) -> str:
+    up, _ = PINNED[relpath]
+    name = relpath.split("/")[-1]
+    return f"https://raw.githubusercontent.com/{up.repo}/{up.commit}/{up.path}/{name}"
+
+
+def _check(path: Path, relpath: str, where: str) -> Path:
+    _, expected = PINNED[relpath]
+    if os.environ.get("ECLIPSE_BENCH_VERIFY", "1") != "0" and sha256_file(path) != expected:
+        up = PINNED[relpath][0]
+        raise UserError(
+            f"{path} ({where}) does not match the pinned {up.repo}@{up.commit[:10]} file (sha256 differs); "
+            f"replace it with the pinned file, or set ECLIPSE_BENCH_VERIFY=0 to use it anyway"
+        )
+    return path
+
+
+def locate(relpath: str, download: bool = True) -> Path:
+    """Path of an official benchmark file, downloading and verifying it if needed."""
+    if relpath not in PINNED:
+        raise KeyError(relpath)
+    data = os.environ.get("ECLIPSE_BENCH_DATA")
+    if data:
+        candidate = Path(data).expanduser() / relpath
+        if candidate.is_file():
+            return _check(candidate, relpath, "from $ECLIPSE_BENCH_DATA")
+    cached = cache_dir() / "benchmarks" / relpath
+    if cached.is_file():
+        return _check(cached, relpath, "in the user cache")
+    if not download:
+        raise _missing(relpath, cached, "downloads disabled")
+    url = upstream_url(relpath)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            payload = resp.read()
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise _missing(relpath, cached, f"download failed: {getattr(exc, 'reason', exc)}") from None
+    got = hashlib.sha256(payload).hexdigest()
+    if got != PINNED[relpath][1]:
+        raise UserError(f"downloaded {url} but its sha256 {got[:12]}... is not the pinned one; try again later")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=cached.parent, delete=False) as tmp:
+        tmp.write(payload)
+    os.replace(tmp.name, cached)
+    return cached
+
+
+def _missing(relpath: str, cached: Path, why: str) -> UserError:
+    return UserError(
+        f"benchmark file {relpath} not found ({why}); put the official files under $ECLIPSE_BENCH_DATA "
+        f"(e.g. ECLIPSE_BENCH_DATA=/path/to/benchmarks with {relpath} inside), or copy it to {cached}, "
+        f"or run `eclipse-bench suites fetch` on a machine with internet access"
+    )

@@ -1,0 +1,114 @@
+"""The suite model: Suite -> Items, each with a Spec of what a metric must check.
+
+The JSON form of an item is public (README, "User suites"):
+{"id", "prompt", "category", "level", "spec": {"phrases", "objects": [{"noun", "attributes", "count"}],
+ "relation": {"name", "subject", "object"} | null, "subcategory", "exclude": [{"noun", "count"}]}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    noun: str
+    attributes: tuple[str, ...] = ()
+    count: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Relation:
+    name: str
+    subject: int  # index into Spec.objects
+    object: int
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    noun: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Spec:
+    phrases: tuple[str, ...] = ()
+    objects: tuple[ObjectSpec, ...] = ()
+    relation: Optional[Relation] = None
+    subcategory: Optional[str] = None
+    exclude: tuple[Exclusion, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "phrases": list(self.phrases),
+            "objects": [{"noun": o.noun, "attributes": list(o.attributes), "count": o.count} for o in self.objects],
+            "relation": asdict(self.relation) if self.relation else None,
+            "subcategory": self.subcategory,
+            "exclude": [asdict(e) for e in self.exclude],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Spec":
+        rel = d.get("relation")
+        return cls(
+            phrases=tuple(d.get("phrases") or ()),
+            objects=tuple(
+                ObjectSpec(o["noun"], tuple(o.get("attributes") or ()), o.get("count")) for o in d.get("objects") or ()
+            ),
+            relation=Relation(rel["name"], int(rel["subject"]), int(rel["object"])) if rel else None,
+            subcategory=d.get("subcategory"),
+            exclude=tuple(Exclusion(e["noun"], int(e["count"])) for e in d.get("exclude") or ()),
+        )
+
+
+_SAFE_ID = re.compile(r"[^A-Za-z0-9.-]+")
+
+
+def safe_id(text: str) -> str:
+    """An id usable in file names: no '/', '_' or spaces survive."""
+    return _SAFE_ID.sub("-", text).strip("-.") or "item"
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    prompt: str
+    category: str
+    spec: Spec
+    level: Optional[str] = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "prompt": self.prompt, "category": self.category, "level": self.level,
+                "spec": self.spec.to_json()}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Item":
+        return cls(id=d["id"], prompt=d["prompt"], category=d.get("category") or "", level=d.get("level"),
+                   spec=Spec.from_json(d.get("spec") or {}))
+
+
+@dataclass
+class Suite:
+    name: str
+    source: str                 # where the prompts came from (file, upstream commit, "built-in")
+    default_metric: str
+    items: list[Item] = field(default_factory=list)
+    seed_protocol: str = "t2i-compbench"
+
+    @property
+    def hash(self) -> str:
+        """Changes when and only when the prompt list or the specs change."""
+        h = hashlib.sha256()
+        for item in self.items:
+            h.update(json.dumps(item.to_json(), sort_keys=True, ensure_ascii=False).encode("utf-8"))
+            h.update(b"\n")
+        return h.hexdigest()
+
+    def limit(self, n: Optional[int]) -> "Suite":
+        if n is None:
+            return self
+        return Suite(self.name, self.source, self.default_metric, self.items[:n], self.seed_protocol)
