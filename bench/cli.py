@@ -1,0 +1,144 @@
+"""The eclipse-bench command line. Exit codes: 0 ok, 1 regression (compare), 2 usage or data error."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from eclipse_bench.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no usage dump
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+
+def _quiet_libraries() -> None:
+    for var, value in (("TRANSFORMERS_VERBOSITY", "error"), ("DIFFUSERS_VERBOSITY", "error"),
+                       ("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TOKENIZERS_PARALLELISM", "false")):
+        os.environ.setdefault(var, value)
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*deprecated.*")
+
+
+def _parse_set(values: Sequence[str]) -> dict:
+    out = {}
+    for v in values or ():
+        key, sep, raw = v.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {v!r}: expected key=value, e.g. --set decoder_steps=50")
+        try:
+            import json
+
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="eclipse-bench", description="Compositional text-to-image evaluation of prior + decoder pairings.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="generate images for a suite with a pairing, score them, write a report")
+    r.add_argument("--prior", "--pairing", dest="pairing", required=True,
+                   help="pairing name (eclipse-karlo, eclipse-kandinsky, karlo, kandinsky, tiny-*); see `list priors`")
+    r.add_argument("--suite", required=True, help="suite name (color, builtin/color, ...); see `list suites`")
+    r.add_argument("--out", type=Path, help="run directory (default runs/<pairing>/<suite>)")
+    r.add_argument("--limit", type=int, help="only the first N prompts")
+    r.add_argument("--images-per-prompt", type=int, help="images per prompt (default: 10 for T2I-CompBench, 2 built-in)")
+    r.add_argument("--seed", type=int, default=42, help="base seed; image n uses seed+n+1 for n>=1 (default 42)")
+    r.add_argument("--batch-size", type=int, default=4, help="images per generation batch (default 4)")
+    r.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    r.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
+    r.add_argument("--metric", help="override the suite's default metric; see `list metrics`")
+    r.add_argument("--scorers", choices=["real", "tiny"], help="scorer models (default: tiny with tiny-* pairings)")
+    r.add_argument("--reference-compat", action="store_true", help="reproduce the reference tools' rules exactly")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a pairing setting (e.g. decoder_steps=50)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    ls = sub.add_parser("list", help="list pairings, suites or metrics")
+    ls.add_argument("what", nargs="?", default="all", choices=["all", "priors", "pairings", "suites", "metrics"])
+
+    rep = sub.add_parser("report", help="render an HTML report of one or more run directories")
+    rep.add_argument("runs", nargs="+", type=Path)
+    rep.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    return p
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from eclipse_bench.runner import RunConfig, Runner
+
+    cfg = RunConfig(pairing=a.pairing, suite=a.suite, out=a.out, limit=a.limit, images_per_prompt=a.images_per_prompt,
+                    seed=a.seed, batch_size=a.batch_size, device=a.device, dtype=a.dtype, metric=a.metric,
+                    scorers=a.scorers, reference_compat=a.reference_compat, progress=not a.no_progress,
+                    overrides=_parse_set(a.set))
+    out, results = Runner(cfg).run()
+    lo, hi = results["ci95"]
+    score = "n/a" if results["score"] is None else f"{results['score']:.4f}"
+    ci = "" if lo is None else f" (95% CI {lo:.4f}-{hi:.4f})"
+    print(f"{results['pairing']} on {results['suite']}: {results['metric']} = {score}{ci}, "
+          f"{results['n_images']} images of {results['n_prompts']} prompts")
+    print(f"report: {out / 'report.html'}")
+    return 0
+
+
+def cmd_list(a: argparse.Namespace) -> int:
+    from eclipse_bench.metrics.registry import METRICS
+    from eclipse_bench.pairings import PAIRINGS
+    from eclipse_bench.prompts.registry import ALIASES, SUITES
+
+    what = "pairings" if a.what == "priors" else a.what
+    if what in ("all", "pairings"):
+        print("pairings (--prior):")
+        for n in PAIRINGS:
+            print(f"  {n:28s} {PAIRINGS.help(n)}")
+    if what in ("all", "suites"):
+        print("suites (--suite):")
+        for n in SUITES:
+            print(f"  {n:28s} {SUITES.get(n).help}")
+        for alias, target in sorted(ALIASES.items()):
+            print(f"  {alias:28s} = {target}")
+    if what in ("all", "metrics"):
+        print("metrics (--metric):")
+        for n in METRICS:
+            print(f"  {n:28s} {METRICS.help(n)}")
+    return 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from eclipse_bench.reports.html import render_leaderboard, render_run
+
+    for r in a.runs:
+        if not (r / "results.json").is_file():
+            raise UserError(f"{r} is not a finished run directory (no results.json); run `eclipse-bench run` first")
+    path = render_run(a.runs[0], a.out) if len(a.runs) == 1 else render_leaderboard(a.runs, a.out)
+    print(f"report: {path}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    _quiet_libraries()
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"eclipse-bench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("eclipse-bench: interrupted; finished work is kept in the run directory, re-run to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""`eclipse-bench run`: suite -> images -> evidence -> scores -> report, resumable.
+
+Every sample is keyed by a hash of (pairing config, prompt, seed); evidence by (sample key, scorer
+model, metric version). Work already in the run directory is never redone: a finished run re-runs
+without loading a model, an interrupted one continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from eclipse_bench import __version__
+from eclipse_bench.errors import UserError
+from eclipse_bench.store import (RunLock, append_jsonl, atomic_write_bytes, atomic_write_json, atomic_write_jsonl,
+                                 read_jsonl)
+
+BASE_SEED = 42
+
+
+def image_seed(base: int, n: int) -> int:
+    """T2I-CompBench's protocol: image 0 of a prompt uses the base seed (42), image n >= 1 uses base + n + 1."""
+    return base if n == 0 else base + n + 1
+
+
+def _hash(obj: Any, n: int = 20) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[:n]
+
+
+@dataclass
+class RunConfig:
+    pairing: str
+    suite: str
+    out: Optional[Path] = None
+    limit: Optional[int] = None
+    images_per_prompt: Optional[int] = None
+    seed: int = BASE_SEED
+    batch_size: int = 4
+    device: Optional[str] = None
+    dtype: str = "fp32"
+    metric: Optional[str] = None
+    scorers: Optional[str] = None          # "real" | "tiny"; default: tiny with tiny pairings
+    reference_compat: bool = False
+    progress: bool = True
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        for name, value in (("--limit", self.limit), ("--images-per-prompt", self.images_per_prompt),
+                            ("--batch-size", self.batch_size)):
+            if value is not None and int(value) < 1:
+                raise UserError(f"{name} must be at least 1 (got {value})")
+        if self.scorers not in (None, "real", "tiny"):
+            raise UserError(f"--scorers must be 'real' or 'tiny' (got {self.scorers!r})")
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "diffusers", "transformers", "open_clip_torch", "ultralytics", "numpy", "scipy",
+                 "pandas", "huggingface_hub", "accelerate"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_revision() -> Optional[str]:
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return rev.stdout.strip() or None if rev.returncode == 0 else None
+
+
+def default_out(pairing: str, suite: str) -> Path:
+    return Path("runs") / pairing / suite.replace("/", "__").replace("@", "_")
+
+
+def plan_samples(suite, spec, images_per_prompt: int, base_seed: int) -> list[dict]:
+    pairing_fp = spec.to_json()
+    samples = []
+    for item in suite.items:
+        for n in range(images_per_prompt):
+            seed = image_seed(base_seed, n)
+            key = _hash({"pairing": pairing_fp, "prompt": item.prompt, "seed": seed})
+            samples.append({"key": key, "prompt_id": item.id, "prompt": item.prompt, "n": n, "seed": seed,
+                            "image": f"images/{item.id}-{n}.png", "item": item})
+    return samples
+
+
+class Runner:
+    def __init__(self, cfg: RunConfig):
+        from eclipse_bench.metrics.registry import METRICS
+        from eclipse_bench.pairings import PAIRINGS
+        from eclipse_bench.prompts.registry import get_suite_def
+
+        cfg.validate()
+        self.cfg = cfg
+        self.spec = PAIRINGS.get(cfg.pairing)   # unknown names fail here, before any loading
+        get_suite_def(cfg.suite)
+        if cfg.metric:
+            METRICS.get(cfg.metric)
+        if cfg.overrides:
+            self.spec = self.spec.with_overrides(settings={**self.spec.settings, **cfg.overrides})
+        self.suite = None
+        self.generator = None
+        self.provider = None
+        self.model_calls = {"generate": 0, "evidence": 0}
+
+    # -- stages -----------------------------------------------------------------------------------
+    def run(self) -> tuple[Path, dict]:
+        from eclipse_bench.metrics.registry import METRICS
+        from eclipse_bench.prompts.registry import load_suite
+
+        cfg = self.cfg
+        self.suite = suite = load_suite(cfg.suite).limit(cfg.limit)
+        if not suite.items:
+            raise UserError(f"suite {cfg.suite!r} has no prompts")
+        self.metric = METRICS.get(cfg.metric or suite.default_metric)
+        ipp = cfg.images_per_prompt or suite_images_per_prompt(suite)
+        out = Path(cfg.out) if cfg.out else default_out(self.spec.name, suite.name)
+        self.out = out
+        scorers = cfg.scorers or ("tiny" if self.spec.is_tiny else "real")
+        with RunLock(out):
+            samples = plan_samples(suite, self.spec, ipp, cfg.seed)
+            manifest = {
+                "tool": "eclipse-bench", "version": __version__, "git_revision": git_revision(),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "pairing": self.spec.to_json(), "suite": {"name": suite.name, "source": suite.source,
+                                                          "hash": suite.hash, "n_prompts": len(suite.items)},
+                "metric": {"name": self.metric.name, "version": self.metric.version, "scorers": scorers,
+                           "model": self.metric.tiny_model if scorers == "tiny" else self.metric.real_model,
+                           "reference_compat": cfg.reference_compat},
+                "settings": {"images_per_prompt": ipp, "seed": cfg.seed, "seed_protocol":
+                             "image 0: seed; image n>=1: seed+n+1 (T2I-CompBench)", "seeds": [image_seed(cfg.seed, n)
+                                                                                             for n in range(ipp)],
+                             "batch_size": cfg.batch_size, "device": cfg.device or "auto", "dtype": cfg.dtype,
+                             "limit": cfg.limit},
+                "versions": package_versions(), "platform": platform.platform(),
+                "command": sys.argv,
+            }
+            atomic_write_json(out / "manifest.json", manifest)
+            gen_seconds, n_generated = self.generate(samples)
+            ev_seconds, n_scored = self.collect_evidence(samples, scorers)
+            timings = self.timings(gen_seconds, n_generated, ev_seconds, n_scored)
+            results = score_run(out, samples=samples, metric=self.metric, reference_compat=cfg.reference_compat,
+                                timings=timings)
+            from eclipse_bench.reports.html import render_run
+
+            render_run(out, out / "report.html")
+            return out, results
+
+    def generate(self, samples: list[dict]) -> tuple[float, int]:
+        from tqdm.auto import tqdm
+
+        done = {r["key"] for r in read_jsonl(self.out / "images.jsonl") if (self.out / r["image"]).is_file()}
+        todo = [s for s in samples if s["key"] not in done]
+        if not todo:
+            return 0.0, 0
+        from eclipse_bench.generation import load_generator
+
+        self.generator = gen = load_generator(self.spec, self.cfg.device, self.cfg.dtype)
+        bs = self.cfg.batch_size
+        t0 = time.perf_counter()
+        with tqdm(total=len(todo), desc=f"generate {self.spec.name}", unit="img", disable=not self.cfg.progress) as bar:
+            for start in range(0, len(todo), bs):
+                batch = todo[start:start + bs]
+                images = gen.generate([s["prompt"] for s in batch], [s["seed"] for s in batch])
+                self.model_calls["generate"] += 1
+                for s, im in zip(batch, images):
+                    atomic_write_bytes(self.out / s["image"], _png_bytes(im))
+                append_jsonl(self.out / "images.jsonl", [
+                    {"key": s["key"], "prompt_id": s["prompt_id"], "n": s["n"], "seed": s["seed"], "image": s["image"]}
+                    for s in batch])
+                bar.update(len(batch))
+        return time.perf_counter() - t0, len(todo)
+
+    def collect_evidence(self, samples: list[dict], scorers: str) -> tuple[float, int]:
+        from PIL import Image
+        from tqdm.auto import tqdm
+
+        metric = self.metric
+        model = metric.tiny_model if scorers == "tiny" else metric.real_model
+        path = self.out / "evidence" / f"{metric.name}.jsonl"
+        for s in samples:
+            s["evidence_key"] = _hash({"sample": s["key"], "metric": metric.name, "version": metric.version,
+                                       "model": model})
+        have = {r["key"] for r in read_jsonl(path)}
+        todo = [s for s in samples if s["evidence_key"] not in have]
+        if not todo:
+            return 0.0, 0
+        from eclipse_bench.generation import default_device
+
+        self.provider = provider = metric.load_provider(scorers, device=self.cfg.device or default_device())
+        t0 = time.perf_counter()
+        chunk = 16
+        with tqdm(total=len(todo), desc=f"score {metric.name}", unit="img", disable=not self.cfg.progress) as bar:
+            for start in range(0, len(todo), chunk):
+                batch = todo[start:start + chunk]
+                images = []
+                for s in batch:
+                    with Image.open(self.out / s["image"]) as im:
+                        images.append(im.convert("RGB"))
+                records = provider.evidence(images, [s["item"].spec for s in batch])
+                self.model_calls["evidence"] += 1
+                append_jsonl(path, [{"key": s["evidence_key"], "sample": s["key"], "evidence": ev}
+                                    for s, ev in zip(batch, records)])
+                bar.update(len(batch))
+        return time.perf_counter() - t0, len(todo)
+
+    def timings(self, gen_seconds: float, n_generated: int, ev_seconds: float, n_scored: int) -> dict:
+        out: dict[str, Any] = {}
+        if self.generator is not None and n_generated:
+            out["generation"] = {k: v / n_generated for k, v in self.generator.timings.items()}
+            out["generation"]["total"] = gen_seconds / n_generated
+            out["generated_images"] = n_generated
+        if n_scored:
+            out["scoring"] = {"total": ev_seconds / n_scored}
+            out["scored_images"] = n_scored
+        if out:
+            out["unit"] = "seconds per image (this invocation)"
+        return out
+
+
+def suite_images_per_prompt(suite) -> int:
+    return 2 if suite.name.startswith("builtin/") else 10
+
+
+def _png_bytes(image) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, timings: dict) -> dict:
+    """Apply the metric's rule to stored evidence; write samples.jsonl and results.json."""
+    from eclipse_bench.reports.stats import bootstrap_ci, per_prompt_means
+
+    rule = metric.rule_fn()
+    evidence = {r["key"]: r["evidence"] for r in read_jsonl(out / "evidence" / f"{metric.name}.jsonl")}
+    rows = []
+    for s in samples:
+        ev = evidence.get(s["evidence_key"])
+        if ev is None:
+            score, reason = None, "no evidence"
+        else:
+            score, reason = rule(ev, s["item"].spec, reference_compat=reference_compat)
+        rows.append({"key": s["key"], "prompt_id": s["prompt_id"], "prompt": s["prompt"], "n": s["n"],
+                     "image": s["image"], "seed": s["seed"], "category": s["item"].category,
+                     "spec": s["item"].spec.to_json(), "score": score, "reason": reason, "evidence": ev})
+    atomic_write_jsonl(out / "samples.jsonl", rows)
+    prompt_means = per_prompt_means(rows)
+    scored = [r["score"] for r in rows if r["score"] is not None]
+    lo, hi = bootstrap_ci(prompt_means.values())
+    previous = {}
+    if (out / "results.json").is_file():
+        try:
+            previous = json.loads((out / "results.json").read_text())
+        except json.JSONDecodeError:
+            previous = {}
+    manifest = json.loads((out / "manifest.json").read_text())
+    results = {
+        "pairing": manifest["pairing"]["name"], "suite": manifest["suite"]["name"], "metric": metric.name,
+        "score": float(sum(scored) / len(scored)) if scored else None, "ci95": [lo, hi],
+        "n_prompts": len(prompt_means), "n_images": len(scored), "n_unscorable": len(rows) - len(scored),
+        "metric_version": metric.version, "reference_compat": reference_compat,
+        "suite_hash": manifest["suite"]["hash"], "scorers": manifest["metric"]["scorers"],
+        "timings": timings or previous.get("timings", {}),
+    }
+    atomic_write_json(out / "results.json", results)
+    return results

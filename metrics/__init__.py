@@ -1,0 +1,1 @@
+"""Metrics: evidence providers (model outputs, cached per image) and rules (pure functions)."""

@@ -1,0 +1,1 @@
+"""Reports: aggregates with confidence intervals, self-contained HTML."""
