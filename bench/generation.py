@@ -306,6 +306,9 @@ FAMILIES = {"karlo": KarloGenerator, "kandinsky": KandinskyGenerator}
 
 
 def load_generator(spec: PairingSpec, device: Optional[str] = None, dtype: str = "fp32") -> Generator:
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()
     device = device or default_device()
     if dtype not in DTYPES:
         raise UserError(f"unknown --dtype {dtype!r}; use one of {', '.join(DTYPES)}")

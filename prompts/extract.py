@@ -70,9 +70,12 @@ def phrase_object(phrase: str, category: Optional[str] = None) -> ObjectSpec:
     count = NUMBER_WORDS.get(words[0]) if words else None
     body = [w for w in words if w not in DETERMINERS]
     vocab = set(ATTRIBUTES[category]) if category in ATTRIBUTES else ALL_ATTRIBUTES
-    attrs = tuple(w for w in body if w in vocab)
-    rest = [w for w in body if w not in vocab]
-    noun = " ".join(rest) if rest else (body[-1] if body else phrase)
+    if not body:
+        return ObjectSpec(noun=phrase, attributes=(), count=count)
+    # the last word is the head noun even when it is also an attribute word ("a brown orange")
+    modifiers, head = body[:-1], body[-1]
+    attrs = tuple(w for w in modifiers if w in vocab)
+    noun = " ".join([w for w in modifiers if w not in vocab] + [head])
     return ObjectSpec(noun=noun, attributes=attrs, count=count)
 
 

@@ -1,0 +1,92 @@
+"""The ECLIPSE prior module: checkpoint naming, loading through the loader, one forward pass."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from diffusers import PriorTransformer
+from safetensors.torch import save_file
+
+from eclipse_bench.models.eclipse_prior import EclipsePriorTransformer
+from eclipse_bench.models.loaders import load
+
+SMALL = dict(num_attention_heads=2, attention_head_dim=12, embedding_dim=32, num_layers=2)
+
+
+def test_parameter_names_are_the_released_checkpoints():
+    """Released ECLIPSE checkpoints = diffusers PriorTransformer without its time embedding, 3 extra tokens."""
+    ours = EclipsePriorTransformer(**SMALL).state_dict()
+    stock = PriorTransformer(**SMALL).state_dict()
+    expected = {k for k in stock if not k.startswith(("time_proj", "time_embedding"))}
+    assert set(ours) == expected
+    for k in expected - {"positional_embedding"}:
+        assert ours[k].shape == stock[k].shape, k
+    assert ours["positional_embedding"].shape == (1, 77 + 3, 24)  # stock: 77 + 4
+
+
+def _released_style_checkpoint(path, seed=0):
+    """A checkpoint written the way the hub's ECLIPSE priors are: PriorTransformer config, no time weights."""
+    torch.manual_seed(seed)
+    donor = EclipsePriorTransformer(**SMALL)
+    state = {k: torch.randn_like(v) * 0.02 for k, v in donor.state_dict().items()}
+    state["clip_std"] = torch.ones_like(state["clip_std"])
+    path.mkdir()
+    save_file(state, str(path / "diffusion_pytorch_model.safetensors"))
+    config = {"_class_name": "PriorTransformer", "_diffusers_version": "0.20.2", "additional_embeddings": 3,
+              "added_emb_type": "prd", "attention_head_dim": 12, "dropout": 0.0, "embedding_dim": 32,
+              "embedding_proj_dim": None, "embedding_proj_norm_type": None, "encoder_hid_proj_type": "linear",
+              "norm_in_type": None, "num_attention_heads": 2, "num_embeddings": 77, "num_layers": 2,
+              "clip_embed_dim": None, "time_embed_act_fn": "silu", "time_embed_dim": None}
+    (path / "config.json").write_text(json.dumps(config))
+    return state
+
+
+def test_loads_a_released_style_checkpoint_and_gives_one_embedding_per_prompt(tmp_path):
+    state = _released_style_checkpoint(tmp_path / "ckpt")
+    prior = load(EclipsePriorTransformer, str(tmp_path / "ckpt")).eval()
+    for k, v in prior.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    calls = []
+    prior.register_forward_hook(lambda *a: calls.append(1))
+    batch = 5
+    text = torch.randn(batch, 32)
+    hidden = torch.randn(batch, 77, 32)
+    mask = torch.ones(batch, 77, dtype=torch.bool)
+    mask[:, 10:] = False
+    with torch.no_grad():
+        out = prior(torch.randn(batch, 32), text, hidden, mask)
+    assert out.shape == (batch, 32) and len(calls) == 1
+    assert torch.isfinite(out).all() and out.std() > 0
+
+
+def test_padding_tokens_are_masked_and_prompts_are_independent(tmp_path):
+    _released_style_checkpoint(tmp_path / "ckpt")
+    prior = load(EclipsePriorTransformer, str(tmp_path / "ckpt")).eval()
+    torch.manual_seed(1)
+    noise, text, hidden = torch.randn(2, 32), torch.randn(2, 32), torch.randn(2, 77, 32)
+    mask = torch.zeros(2, 77, dtype=torch.bool)
+    mask[:, :6] = True
+    with torch.no_grad():
+        both = prior(noise, text, hidden, mask)
+        first = prior(noise[:1], text[:1], hidden[:1], mask[:1])
+        changed_pad = hidden.clone()
+        changed_pad[:, 6:] += 5.0  # masked positions must not matter
+        masked = prior(noise, text, changed_pad, mask)
+    assert torch.allclose(both[:1], first, atol=1e-5)
+    assert torch.allclose(both, masked, atol=1e-5)
+
+
+def test_missing_checkpoint_directory_is_a_user_error(tmp_path):
+    from eclipse_bench.errors import UserError
+
+    with pytest.raises(UserError, match="does not exist"):
+        load(EclipsePriorTransformer, str(tmp_path / "nope"))
+
+
+def test_offline_hub_id_is_a_user_error_naming_it():
+    from eclipse_bench.errors import UserError
+
+    with pytest.raises(UserError, match="ECLIPSE-Community/ECLIPSE_Karlo_Prior.*hf download"):
+        load(EclipsePriorTransformer, "ECLIPSE-Community/ECLIPSE_Karlo_Prior")

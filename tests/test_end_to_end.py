@@ -1,0 +1,122 @@
+"""`eclipse-bench run` end to end with every tiny pairing, through the real loaders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from eclipse_bench.cli import main
+from eclipse_bench.store import read_jsonl
+
+PAIRINGS = ("tiny-eclipse-karlo", "tiny-karlo", "tiny-eclipse-kandinsky", "tiny-kandinsky")
+
+
+@pytest.mark.parametrize("pairing", PAIRINGS)
+def test_run_writes_the_run_directory(tiny_runs, pairing):
+    out = tiny_runs[pairing]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["pairing"]["name"] == pairing
+    assert manifest["suite"]["name"] == "builtin/color" and len(manifest["suite"]["hash"]) == 64
+    assert manifest["settings"]["seeds"] == [42, 44]
+    assert "torch" in manifest["versions"]
+
+    samples = list(read_jsonl(out / "samples.jsonl"))
+    assert len(samples) == 8
+    assert {(s["prompt_id"], s["n"]) for s in samples} == {(f"color-{i:03d}", n) for i in range(4) for n in (0, 1)}
+    for s in samples:
+        with Image.open(out / s["image"]) as im:
+            im.verify()
+        with Image.open(out / s["image"]) as im:
+            assert im.format == "PNG" and im.size == (64, 64)
+        assert 0.0 <= s["score"] <= 1.0
+        assert [q["phrase"] for q in s["evidence"]["questions"]] == s["spec"]["phrases"]
+    assert len(list((out / "images").glob("*.png"))) == 8
+
+    results = json.loads((out / "results.json").read_text())
+    assert results["pairing"] == pairing and results["suite"] == "builtin/color" and results["metric"] == "blip-vqa"
+    assert 0.0 <= results["score"] <= 1.0
+    lo, hi = results["ci95"]
+    assert lo <= results["score"] <= hi
+    assert results["n_prompts"] == 4 and results["n_images"] == 8
+    assert results["score"] == pytest.approx(np.mean([s["score"] for s in samples]))
+    html = (out / "report.html").read_text()
+    assert f"{results['score']:.4f}" in html and html.count("data:image/png;base64,") == 8
+
+
+def test_eclipse_prior_is_one_forward_pass_and_timed(tiny_runs):
+    eclipse = json.loads((tiny_runs["tiny-eclipse-karlo"] / "results.json").read_text())["timings"]["generation"]
+    diffusion = json.loads((tiny_runs["tiny-karlo"] / "results.json").read_text())["timings"]["generation"]
+    assert set(eclipse) >= {"text_encoder", "prior", "decoder", "super_res", "total"}
+    assert all(v >= 0 for v in eclipse.values()) and all(v >= 0 for v in diffusion.values())
+
+
+def test_same_seed_twice_gives_identical_images_and_scores(tiny_runs, session_tmp):
+    again = session_tmp / "again-eclipse-karlo"
+    assert main(["run", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color", "--limit", "4",
+                 "--images-per-prompt", "2", "--out", str(again), "--no-progress"]) == 0
+    first = tiny_runs["tiny-eclipse-karlo"]
+    for a, b in zip(read_jsonl(first / "samples.jsonl"), read_jsonl(again / "samples.jsonl")):
+        assert (first / a["image"]).read_bytes() == (again / b["image"]).read_bytes()
+        assert a["score"] == b["score"] and a["evidence"] == b["evidence"]
+
+
+def test_another_seed_gives_other_images(session_tmp, tiny_runs):
+    out = session_tmp / "seed7"
+    assert main(["run", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color", "--limit", "1",
+                 "--images-per-prompt", "1", "--seed", "7", "--out", str(out), "--no-progress"]) == 0
+    base = tiny_runs["tiny-eclipse-karlo"]
+    assert (out / "images/color-000-0.png").read_bytes() != (base / "images/color-000-0.png").read_bytes()
+
+
+@pytest.mark.parametrize("pairing", ["tiny-eclipse-karlo", "tiny-kandinsky"])
+def test_batch_size_does_not_change_images(tiny_runs, session_tmp, pairing):
+    out = session_tmp / f"bs3-{pairing}"
+    assert main(["run", "--prior", pairing, "--suite", "builtin/color", "--limit", "4", "--images-per-prompt", "2",
+                 "--batch-size", "3", "--out", str(out), "--no-progress"]) == 0
+    ref = tiny_runs[pairing]
+    for a, b in zip(read_jsonl(ref / "samples.jsonl"), read_jsonl(out / "samples.jsonl")):
+        x = np.asarray(Image.open(ref / a["image"]), dtype=int)
+        y = np.asarray(Image.open(out / b["image"]), dtype=int)
+        assert np.abs(x - y).max() <= 1  # batched kernels round differently: at most 1/255 after quantisation
+        assert a["score"] == pytest.approx(b["score"], abs=1e-4)
+
+
+def test_rerunning_a_finished_run_does_no_model_work(tiny_runs):
+    from eclipse_bench.runner import RunConfig, Runner
+
+    out = tiny_runs["tiny-kandinsky"]
+    before = (out / "samples.jsonl").read_text()
+    runner = Runner(RunConfig(pairing="tiny-kandinsky", suite="builtin/color", out=out, limit=4,
+                              images_per_prompt=2, progress=False))
+    runner.run()
+    assert runner.model_calls == {"generate": 0, "evidence": 0}
+    assert runner.generator is None and runner.provider is None  # no model was even loaded
+    assert (out / "samples.jsonl").read_text() == before
+
+
+def test_report_command_renders_one_run_and_a_leaderboard(tiny_runs, session_tmp, capsys):
+    one = session_tmp / "one.html"
+    assert main(["report", str(tiny_runs["tiny-karlo"]), "--out", str(one)]) == 0
+    assert "tiny-karlo" in one.read_text()
+    board = session_tmp / "board.html"
+    assert main(["report", *map(str, tiny_runs.values()), "--out", str(board)]) == 0
+    html = board.read_text()
+    assert all(p in html for p in PAIRINGS)
+    assert capsys.readouterr().out.strip().endswith(str(board))
+
+
+def test_console_script_runs_offline_in_a_fresh_process(session_tmp, tiny_runs):
+    """The installed entry point, as a user calls it (one subprocess: ~5 s of imports)."""
+    out = session_tmp / "subprocess-run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "eclipse_bench", "run", "--prior", "tiny-eclipse-kandinsky", "--suite", "builtin/color",
+         "--limit", "2", "--images-per-prompt", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == f"report: {out / 'report.html'}"
+    assert "Traceback" not in proc.stderr

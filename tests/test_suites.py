@@ -1,0 +1,59 @@
+"""Suites: official files (read from ECLIPSE_BENCH_DATA, skipped when absent), built-ins, hashes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from eclipse_bench.prompts.registry import load_suite
+from eclipse_bench.prompts.spec import Item, Suite
+
+
+@pytest.mark.parametrize("name", ["color", "t2i-compbench/shape", "texture", "color@2023"])
+def test_official_attribute_suites_have_300_prompts(official_data, name):
+    suite = load_suite(name)
+    assert len(suite.items) == 300
+    assert len({i.id for i in suite.items}) == 300
+    assert all(i.spec.phrases for i in suite.items)
+
+
+def test_color_reads_the_official_val_file(official_data):
+    lines = (official_data / "t2i_compbench/color_val.txt").read_text().splitlines()
+    suite = load_suite("color")
+    assert [i.prompt for i in suite.items] == [line.strip() for line in lines if line.strip()]
+    assert suite.items[0].spec.phrases == ("a green bench", "a blue bowl")
+
+
+def test_color_2023_differs_from_current_color_in_five_lines(official_data):
+    new, old = load_suite("color"), load_suite("color@2023")
+    # upstream replaced 4 duplicated prompts, touching 5 lines (228, 229, 272, 288, 300)
+    assert sum(a.prompt != b.prompt for a, b in zip(new.items, old.items)) == 5
+    assert new.hash != old.hash
+
+
+def test_builtin_suites_are_deterministic_and_structured():
+    for cat in ("color", "shape", "texture"):
+        a, b = load_suite(f"builtin/{cat}"), load_suite(f"builtin/{cat}")
+        assert a.hash == b.hash and len(a.items) == 48
+        assert len({i.prompt for i in a.items}) == 48
+        for item in a.items:
+            assert len(item.spec.objects) == 2 and all(len(o.attributes) == 1 for o in item.spec.objects)
+
+
+def test_suite_hash_changes_with_prompts_and_specs_only():
+    suite = load_suite("builtin/color")
+    same = Suite("other-name", "elsewhere", "blip-vqa", list(suite.items))
+    assert same.hash == suite.hash
+    changed_prompt = Suite(suite.name, suite.source, "blip-vqa",
+                           [dataclasses.replace(suite.items[0], prompt="x")] + suite.items[1:])
+    assert changed_prompt.hash != suite.hash
+    spec = dataclasses.replace(suite.items[0].spec, phrases=("a red thing",))
+    changed_spec = Suite(suite.name, suite.source, "blip-vqa",
+                         [dataclasses.replace(suite.items[0], spec=spec)] + suite.items[1:])
+    assert changed_spec.hash != suite.hash
+
+
+def test_item_json_round_trip():
+    item = load_suite("builtin/shape").items[3]
+    assert Item.from_json(item.to_json()) == item
