@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a pairing setting (e.g. decoder_steps=50)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
 
+    d = sub.add_parser("demo", help="offline demo: tiny ECLIPSE-Karlo on builtin/color (4 prompts x 2 images)")
+    d.add_argument("--out", type=Path, default=Path("runs") / "demo")
+
     ls = sub.add_parser("list", help="list pairings, suites or metrics")
     ls.add_argument("what", nargs="?", default="all", choices=["all", "priors", "pairings", "suites", "metrics"])
 
@@ -85,8 +88,14 @@ def cmd_run(a: argparse.Namespace) -> int:
     ci = "" if lo is None else f" (95% CI {lo:.4f}-{hi:.4f})"
     print(f"{results['pairing']} on {results['suite']}: {results['metric']} = {score}{ci}, "
           f"{results['n_images']} images of {results['n_prompts']} prompts")
-    print(f"report: {out / 'report.html'}")
+    print(f"report: {(out / 'report.html').resolve()}")
     return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    args = build_parser().parse_args(["run", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color", "--limit", "4",
+                                      "--images-per-prompt", "2", "--out", str(a.out)])
+    return cmd_run(args)
 
 
 def cmd_list(a: argparse.Namespace) -> int:
@@ -123,7 +132,7 @@ def cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "report": cmd_report}
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "list": cmd_list, "report": cmd_report}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -118,5 +118,5 @@ def test_console_script_runs_offline_in_a_fresh_process(session_tmp, tiny_runs):
          "--limit", "2", "--images-per-prompt", "1", "--out", str(out)],
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == f"report: {out / 'report.html'}"
+    assert proc.stdout.strip().splitlines()[-1] == f"report: {(out / 'report.html').resolve()}"
     assert "Traceback" not in proc.stderr
