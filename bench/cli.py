@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--prior", "--pairing", dest="pairing", required=True,
                    help="pairing name (eclipse-karlo, eclipse-kandinsky, karlo, kandinsky, tiny-*); see `list priors`")
     r.add_argument("--suite", required=True, help="suite name (color, builtin/color, ...); see `list suites`")
+    r.add_argument("--split", default="val", choices=["val", "train", "all"],
+                   help="T2I-CompBench file to use (default val, the 300 scored prompts)")
     r.add_argument("--out", type=Path, help="run directory (default runs/<pairing>/<suite>)")
     r.add_argument("--limit", type=int, help="only the first N prompts")
     r.add_argument("--images-per-prompt", type=int, help="images per prompt (default: 10 for T2I-CompBench, 2 built-in)")
@@ -69,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list pairings, suites or metrics")
     ls.add_argument("what", nargs="?", default="all", choices=["all", "priors", "pairings", "suites", "metrics"])
 
+    su = sub.add_parser("suites", help="list, show, validate or fetch prompt suites")
+    ssub = su.add_subparsers(dest="suites_command", required=True, parser_class=_Parser)
+    ssub.add_parser("list", help="every suite name")
+    sh = ssub.add_parser("show", help="prompts of a suite with their specs")
+    sh.add_argument("name")
+    sh.add_argument("--limit", type=int)
+    sh.add_argument("--split", default="val", choices=["val", "train", "all"])
+    sh.add_argument("--format", default="text", choices=["text", "jsonl"])
+    va = ssub.add_parser("validate", help="check a user suite file (JSONL)")
+    va.add_argument("file")
+    fe = ssub.add_parser("fetch", help="download and verify official suite files into the user cache")
+    fe.add_argument("name", help="suite name or 'all'")
+
     rep = sub.add_parser("report", help="render an HTML report of one or more run directories")
     rep.add_argument("runs", nargs="+", type=Path)
     rep.add_argument("--out", type=Path, required=True, help="the HTML file to write")
@@ -78,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(a: argparse.Namespace) -> int:
     from eclipse_bench.runner import RunConfig, Runner
 
-    cfg = RunConfig(pairing=a.pairing, suite=a.suite, out=a.out, limit=a.limit, images_per_prompt=a.images_per_prompt,
+    cfg = RunConfig(pairing=a.pairing, suite=a.suite, split=a.split, out=a.out, limit=a.limit, images_per_prompt=a.images_per_prompt,
                     seed=a.seed, batch_size=a.batch_size, device=a.device, dtype=a.dtype, metric=a.metric,
                     scorers=a.scorers, reference_compat=a.reference_compat, progress=not a.no_progress,
                     overrides=_parse_set(a.set))
@@ -121,6 +136,68 @@ def cmd_list(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suites(a: argparse.Namespace) -> int:
+    import json
+
+    from eclipse_bench.prompts.registry import load_suite
+
+    if a.suites_command == "list":
+        return cmd_list(argparse.Namespace(what="suites"))
+    if a.suites_command == "show":
+        if a.limit is not None and a.limit < 1:
+            raise UserError(f"--limit must be at least 1 (got {a.limit})")
+        suite = load_suite(a.name, a.split).limit(a.limit)
+        if a.format == "jsonl":
+            for item in suite.items:
+                print(json.dumps(item.to_json(), ensure_ascii=False))
+            return 0
+        print(f"# {suite.name}: {len(suite.items)} prompts from {suite.source}; metric {suite.default_metric}; "
+              f"hash {suite.hash[:12]}")
+        for item in suite.items:
+            spec = item.spec
+            objs = ", ".join(" ".join(filter(None, [str(o.count or "''"), *o.attributes, o.noun])) for o in spec.objects)
+            rels = "; ".join(f"{r.name}({r.subject},{r.object}{'' if r.object2 is None else ','+str(r.object2)})"
+                             for r in spec.relations)
+            level = f" [{item.level}]" if item.level else ""
+            sub = f" <{spec.subcategory}>" if spec.subcategory else ""
+            print(f"{item.id}{level}{sub}: {item.prompt}\n    objects: {objs or '-'}"
+                  f"{'  relation: ' + rels if rels else ''}{'  phrases: ' + ' | '.join(spec.phrases) if spec.phrases else ''}")
+        return 0
+    if a.suites_command == "validate":
+        from eclipse_bench.prompts.user import load
+
+        suite = load(a.file)
+        print(f"{a.file}: {len(suite.items)} prompts OK (metric {suite.default_metric}, hash {suite.hash[:12]})")
+        return 0
+    if a.suites_command == "fetch":
+        from eclipse_bench.prompts.fetch import PINNED, locate
+
+        wanted = [k for k in PINNED if a.name == "all" or _file_belongs(k, a.name)]
+        if not wanted:
+            raise UserError(f"no official files belong to suite {a.name!r}; use a t2i-compbench/, hrs/ or geneval "
+                            f"suite name, or 'all'")
+        for rel in wanted:
+            print(f"{rel}: {locate(rel)}")
+        return 0
+    return 2
+
+
+def _file_belongs(relpath: str, name: str) -> bool:
+    from eclipse_bench.prompts.registry import canonical
+
+    name = canonical(name)
+    family, _, part = name.partition("/")
+    part = part.split("@")[0]
+    if family == "t2i-compbench":
+        return relpath.startswith(f"t2i_compbench/{part}_") or relpath.startswith(f"t2i_compbench/{part}.") or (
+            "@2023" in name and "pre_2025" in relpath) or (part == "complex" and "complex_val_" in relpath)
+    if family == "hrs":
+        return relpath.startswith("hrs_bench/") and part[:4] in relpath
+    if family == "geneval":
+        return relpath.startswith("geneval/")
+    return False
+
+
 def cmd_report(a: argparse.Namespace) -> int:
     from eclipse_bench.reports.html import render_leaderboard, render_run
 
@@ -132,7 +209,7 @@ def cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "list": cmd_list, "report": cmd_report}
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "list": cmd_list, "suites": cmd_suites, "report": cmd_report}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

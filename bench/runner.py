@@ -39,6 +39,7 @@ def _hash(obj: Any, n: int = 20) -> str:
 class RunConfig:
     pairing: str
     suite: str
+    split: str = "val"
     out: Optional[Path] = None
     limit: Optional[int] = None
     images_per_prompt: Optional[int] = None
@@ -125,11 +126,11 @@ class Runner:
         from eclipse_bench.prompts.registry import load_suite
 
         cfg = self.cfg
-        self.suite = suite = load_suite(cfg.suite).limit(cfg.limit)
+        self.suite = suite = load_suite(cfg.suite, cfg.split).limit(cfg.limit)
         if not suite.items:
             raise UserError(f"suite {cfg.suite!r} has no prompts")
         self.metric = METRICS.get(cfg.metric or suite.default_metric)
-        ipp = cfg.images_per_prompt or suite_images_per_prompt(suite)
+        ipp = cfg.images_per_prompt or suite.images_per_prompt
         out = Path(cfg.out) if cfg.out else default_out(self.spec.name, suite.name)
         self.out = out
         scorers = cfg.scorers or ("tiny" if self.spec.is_tiny else "real")
@@ -232,10 +233,6 @@ class Runner:
         if out:
             out["unit"] = "seconds per image (this invocation)"
         return out
-
-
-def suite_images_per_prompt(suite) -> int:
-    return 2 if suite.name.startswith("builtin/") else 10
 
 
 def _png_bytes(image) -> bytes:

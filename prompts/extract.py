@@ -19,32 +19,55 @@ _WORD = re.compile(r"[A-Za-z0-9]+(?:[-'][A-Za-z0-9]+)*|[^\sA-Za-z0-9]")
 ALL_ATTRIBUTES = frozenset(w for words in ATTRIBUTES.values() for w in words)
 
 
-def _is_boundary(word: str, prev: Optional[str]) -> bool:
+def _is_boundary(word: str, prev: Optional[str], nxt: Optional[str]) -> bool:
     w = word.lower()
     if not re.match(r"[a-z0-9]", w):
         return True  # punctuation
     if w in BOUNDARIES:
         # "a left shoe" keeps 'left' only after a determiner or adjective; prepositions always split
-        return not (w in {"left", "right", "top", "bottom", "side", "front", "set"} and prev is not None
+        return not (w in {"left", "right", "top", "bottom", "side", "front", "can"} and prev is not None
                     and (prev in DETERMINERS or prev in ALL_ATTRIBUTES))
-    if w.endswith("ing") and len(w) > 5 and (prev is None or prev not in DETERMINERS and prev not in ALL_ATTRIBUTES):
-        return True  # a verb form like "riding", unless it follows a determiner/adjective ("a building")
+    after_modifier = prev is not None and (prev in DETERMINERS or prev in ALL_ATTRIBUTES)
+    if w.endswith("ing") and len(w) > 5 and not after_modifier:
+        # a verb form ("a man riding a horse"), unless it modifies the next noun ("the cozy reading nook")
+        return prev is None or nxt is None or nxt in DETERMINERS or nxt in BOUNDARIES or not nxt[:1].isalnum()
+    if w.endswith("ed") and len(w) > 4 and w not in ALL_ATTRIBUTES and prev is not None and not after_modifier:
+        return True  # a past tense after a noun ("cats lounged"); "a sliced apple" keeps its participle
     return False
+
+
+def _joins_attributes(tokens: list[str], i: int, current: list[str]) -> bool:
+    """'and' or ',' between two attribute words inside a phrase: "a black and white cat", "a tan, clean room"."""
+    tok = tokens[i].lower()
+    if tok not in ("and", ",") or not current or i + 1 >= len(tokens):
+        return False
+    nxt = tokens[i + 1].lower()
+    if current[-1] not in ALL_ATTRIBUTES:
+        return False
+    if tok == "and":
+        return nxt in ALL_ATTRIBUTES
+    # a comma continues the phrase when only modifiers came before and a modifier follows
+    return all(w in DETERMINERS or w in ALL_ATTRIBUTES or w in {"long", "clean"} for w in current) and \
+        nxt not in DETERMINERS and nxt not in BOUNDARIES
 
 
 def noun_phrases(prompt: str) -> list[str]:
     """Noun phrases of a prompt, lowercased, in order ("a green bench and a red car" -> 2)."""
+    tokens = _WORD.findall(prompt)
     phrases, current = [], []
     prev = None
-    for tok in _WORD.findall(prompt):
+    for i, tok in enumerate(tokens):
         low = tok.lower()
-        if _is_boundary(tok, prev):
+        nxt = tokens[i + 1].lower() if i + 1 < len(tokens) else None
+        if _joins_attributes(tokens, i, current):
+            if low == "and":
+                current.append("and")
+            continue
+        if _is_boundary(tok, prev, nxt):
             if current:
                 phrases.append(current)
             current = []
             prev = None if not re.match(r"[a-z0-9]", low) else low
-            if low in DETERMINERS and low not in BOUNDARIES:
-                current = [low]
             continue
         if low in DETERMINERS and current and current[-1] not in DETERMINERS:
             phrases.append(current)  # a new determiner starts a new phrase
@@ -54,9 +77,15 @@ def noun_phrases(prompt: str) -> list[str]:
     if current:
         phrases.append(current)
     out = []
+    last_head = None
     for words in phrases:
         if all(w in DETERMINERS for w in words):
             continue  # a bare determiner is no phrase
+        body = [w for w in words if w not in DETERMINERS]
+        if len(body) == 1 and body[0] in ALL_ATTRIBUTES and last_head and words[0] in ("one", "the", "another"):
+            words = words + [last_head]  # elliptical: "two stalls, one blue and the other orange"
+        elif body:
+            last_head = body[-1]
         text = " ".join(words)
         if text in DROPPED_CHUNKS:
             continue
@@ -75,7 +104,7 @@ def phrase_object(phrase: str, category: Optional[str] = None) -> ObjectSpec:
     # the last word is the head noun even when it is also an attribute word ("a brown orange")
     modifiers, head = body[:-1], body[-1]
     attrs = tuple(w for w in modifiers if w in vocab)
-    noun = " ".join([w for w in modifiers if w not in vocab] + [head])
+    noun = " ".join([w for w in modifiers if w not in vocab and w != "and"] + [head])
     return ObjectSpec(noun=noun, attributes=attrs, count=count)
 
 
@@ -102,3 +131,101 @@ def attribute_spec(prompt: str, category: str, backend: str = "rules") -> Spec:
     """Spec for attribute-binding prompts (color, shape, texture): one question per noun phrase."""
     phrases = spacy_noun_phrases(prompt) if backend == "spacy" else noun_phrases(prompt)
     return Spec(phrases=tuple(phrases), objects=tuple(phrase_object(p, category) for p in phrases))
+
+
+# -- relations, counts, nouns ---------------------------------------------------------------------
+
+# T2I-CompBench's relation phrases, in the order the reference searches them (first found wins).
+T2I_RELATIONS = ("on side of", "next to", "near", "on the left of", "on the right of", "on the bottom of",
+                 "on the top of", "on top of")
+
+_IRREGULAR = {"people": "person", "men": "man", "women": "woman", "children": "child", "mice": "mouse",
+              "geese": "goose", "feet": "foot", "teeth": "tooth", "knives": "knife", "leaves": "leaf",
+              "wolves": "wolf", "shelves": "shelf", "loaves": "loaf", "skis": "skis", "glasses": "glass",
+              "sheep": "sheep", "fish": "fish", "deer": "deer", "bus": "bus", "grass": "grass", "glass": "glass",
+              "scissors": "scissors", "species": "species", "series": "series", "dice": "dice", "lens": "lens",
+              "cactus": "cactus", "octopus": "octopus", "hippopotamus": "hippopotamus", "couches": "couch",
+              "benches": "bench", "sandwiches": "sandwich", "buses": "bus", "boxes": "box", "foxes": "fox",
+              "dishes": "dish", "brushes": "brush", "watches": "watch", "tomatoes": "tomato",
+              "potatoes": "potato", "radishes": "radish"}
+
+
+def singular(word: str) -> str:
+    """A plural English noun's singular, for matching detector classes ("cats" -> "cat")."""
+    words = word.split()
+    if not words:
+        return word
+    last = words[-1].lower()
+    if last in _IRREGULAR:
+        s = _IRREGULAR[last]
+    elif last.endswith("ies") and len(last) > 4:
+        s = last[:-3] + "y"
+    elif last.endswith(("ches", "shes", "sses", "xes", "zes")):
+        s = last[:-2]
+    elif last.endswith("s") and not last.endswith(("ss", "us", "is")) and len(last) > 3:
+        s = last[:-1]
+    else:
+        s = last
+    return " ".join(words[:-1] + [s])
+
+
+def find_relation(prompt: str, relations: tuple[str, ...] = T2I_RELATIONS) -> Optional[str]:
+    low = " ".join(prompt.lower().split())
+    for rel in relations:
+        if rel in low:
+            return rel
+    return None
+
+
+def spatial_spec(prompt: str) -> Spec:
+    """T2I-CompBench spatial: the first and the last noun, and the first relation phrase found."""
+    from eclipse_bench.prompts.spec import Relation
+
+    phrases = noun_phrases(prompt)
+    objects = [phrase_object(p) for p in phrases]
+    rel = find_relation(prompt)
+    if len(objects) >= 2:
+        first, last = objects[0], objects[-1]
+        objs = (ObjectSpec(singular(first.noun), first.attributes, first.count),
+                ObjectSpec(singular(last.noun), last.attributes, last.count))
+    else:
+        objs = tuple(ObjectSpec(singular(o.noun), o.attributes, o.count) for o in objects)
+    relation = Relation(rel, 0, 1) if rel and len(objs) == 2 else None
+    return Spec(phrases=tuple(phrases), objects=objs, relation=relation)
+
+
+def numeracy_spec(prompt: str) -> Spec:
+    """T2I-CompBench++ numeracy: each noun phrase led by a number word (a/an/one..ten) with its count."""
+    phrases = noun_phrases(prompt)
+    objects = []
+    for p in phrases:
+        obj = phrase_object(p)
+        if obj.count is not None:
+            objects.append(ObjectSpec(singular(obj.noun), obj.attributes, obj.count))
+    return Spec(phrases=tuple(phrases), objects=tuple(objects))
+
+
+def complex_spec(prompt: str, subcategory: Optional[str]) -> Spec:
+    """T2I-CompBench complex: phrases for BLIP-VQA, plus the spatial objects and relation where one applies."""
+    base = spatial_spec(prompt)
+    return Spec(phrases=base.phrases, objects=base.objects,
+                relation=base.relation if subcategory in ("spatial", "spatialaction") else None,
+                subcategory=subcategory)
+
+
+def phrases_spec(prompt: str) -> Spec:
+    phrases = noun_phrases(prompt)
+    return Spec(phrases=tuple(phrases), objects=tuple(phrase_object(p) for p in phrases))
+
+
+def auto_spec(prompt: str, category: str = "") -> Spec:
+    """A spec for a prompt of any category (user suites without a spec)."""
+    if category in ATTRIBUTES:
+        return attribute_spec(prompt, category)
+    if category in ("spatial", "3d_spatial"):
+        return spatial_spec(prompt)
+    if category in ("numeracy", "counting"):
+        return numeracy_spec(prompt)
+    if find_relation(prompt):
+        return spatial_spec(prompt)
+    return phrases_spec(prompt)

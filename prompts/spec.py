@@ -26,6 +26,18 @@ class Relation:
     name: str
     subject: int  # index into Spec.objects
     object: int
+    object2: Optional[int] = None  # the second reference object of "between"
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "subject": self.subject, "object": self.object}
+        if self.object2 is not None:
+            d["object2"] = self.object2
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Relation":
+        o2 = d.get("object2")
+        return cls(str(d["name"]), int(d["subject"]), int(d["object"]), None if o2 is None else int(o2))
 
 
 @dataclass(frozen=True)
@@ -41,15 +53,24 @@ class Spec:
     relation: Optional[Relation] = None
     subcategory: Optional[str] = None
     exclude: tuple[Exclusion, ...] = ()
+    # Prompts with several relations (HRS-Bench medium/hard) list them all; `relation` is the first.
+    extra_relations: tuple[Relation, ...] = ()
+
+    @property
+    def relations(self) -> tuple[Relation, ...]:
+        return ((self.relation,) if self.relation else ()) + self.extra_relations
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        d = {
             "phrases": list(self.phrases),
             "objects": [{"noun": o.noun, "attributes": list(o.attributes), "count": o.count} for o in self.objects],
-            "relation": asdict(self.relation) if self.relation else None,
+            "relation": self.relation.to_json() if self.relation else None,
             "subcategory": self.subcategory,
             "exclude": [asdict(e) for e in self.exclude],
         }
+        if self.extra_relations:
+            d["extra_relations"] = [r.to_json() for r in self.extra_relations]
+        return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Spec":
@@ -59,9 +80,10 @@ class Spec:
             objects=tuple(
                 ObjectSpec(o["noun"], tuple(o.get("attributes") or ()), o.get("count")) for o in d.get("objects") or ()
             ),
-            relation=Relation(rel["name"], int(rel["subject"]), int(rel["object"])) if rel else None,
+            relation=Relation.from_json(rel) if rel else None,
             subcategory=d.get("subcategory"),
             exclude=tuple(Exclusion(e["noun"], int(e["count"])) for e in d.get("exclude") or ()),
+            extra_relations=tuple(Relation.from_json(r) for r in d.get("extra_relations") or ()),
         )
 
 
@@ -97,6 +119,7 @@ class Suite:
     source: str                 # where the prompts came from (file, upstream commit, "built-in")
     default_metric: str
     items: list[Item] = field(default_factory=list)
+    images_per_prompt: int = 10           # the benchmark's protocol (T2I-CompBench 10, GenEval 4, HRS 3)
     seed_protocol: str = "t2i-compbench"
 
     @property
@@ -111,4 +134,5 @@ class Suite:
     def limit(self, n: Optional[int]) -> "Suite":
         if n is None:
             return self
-        return Suite(self.name, self.source, self.default_metric, self.items[:n], self.seed_protocol)
+        return Suite(self.name, self.source, self.default_metric, self.items[:n], self.images_per_prompt,
+                     self.seed_protocol)

@@ -26,7 +26,7 @@ NUMBER_WORDS = {
 DETERMINERS = {
     "a", "an", "the", "this", "that", "these", "those", "some", "its", "his", "her", "their", "my", "our", "your",
     "another", "each", "every", "several", "many", "few", "one", "two", "three", "four", "five", "six", "seven",
-    "eight", "nine", "ten", "no", "any",
+    "eight", "nine", "ten", "no", "any", "other",
 }
 
 # Words that end a noun phrase: prepositions, conjunctions, pronouns, auxiliaries, common verbs.
@@ -38,12 +38,16 @@ BOUNDARIES = {
     "which", "who", "whom", "whose", "that", "it", "they", "them", "he", "she", "him", "we", "you", "i",
     "is", "are", "was", "were", "be", "been", "being", "has", "have", "had", "do", "does", "did", "can",
     "could", "will", "would", "should", "may", "might", "must", "not", "very", "too", "so", "also", "just",
-    "sits", "sit", "sitting", "stands", "stand", "standing", "shines", "shine", "lies", "lie", "lying",
-    "hangs", "hang", "holds", "hold", "holding", "looks", "look", "looking", "rests", "rest", "filled",
-    "covered", "made", "placed", "parked", "topped", "shows", "show", "shown", "sits", "plays", "playing",
+    "sits", "sit", "sitting", "stands", "standing", "shines", "shine", "lies", "lie", "lying",
+    "hangs", "hang", "holds", "hold", "holding", "looks", "look", "looking", "rests", "filled",
+    "made", "placed", "parked", "topped", "shows", "show", "shown", "sits", "plays", "playing",
     "eats", "eating", "rides", "riding", "walks", "walking", "runs", "running", "flies", "flying", "sleeps",
     "sleeping", "contains", "containing", "wearing", "wears", "carrying", "carries", "left", "right", "top",
-    "bottom", "side", "front", "matching", "against", "beneath", "atop", "full", "set", "piled",
+    "bottom", "side", "front", "matching", "against", "beneath", "atop", "full", "piled", "cut", "cuts",
+    "release", "releases", "mix", "mixes", "held", "display", "displays", "provide", "provides", "jot", "stood",
+    "hung", "reads", "features", "flash", "flashes", "seem", "seems", "appear", "appears", "become", "becomes",
+    "nearby", "together", "empty", "alone", "neatly", "after", "before", "during", "led", "sat", "lay", "ran",
+    "fell", "flew", "grew", "saw", "went", "came", "took", "gave", "got", "stuck",
 }
 
 # Noun chunks the T2I-CompBench reference drops before asking questions.

@@ -1,0 +1,98 @@
+"""HRS-Bench compositional skills: counting, spatial, size, color.
+
+Specs come from the CSVs' structured columns (objects, colours, relations, counts), not from the
+text. Difficulty is the file's thirds: easy / medium / hard (2 / 3 / 4 objects; counting: 1 class with
+n in {1,2} / 2 classes n in {2,3} / 2 classes n in {4,5}). Counting generates from `synthetic_prompt`,
+the other skills from `meta_prompt`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from eclipse_bench.errors import UserError
+from eclipse_bench.prompts.fetch import PINNED, locate
+from eclipse_bench.prompts.spec import Item, ObjectSpec, Relation, Spec, Suite
+
+FILES = {"counting": "hrs_bench/counting_prompts.csv", "spatial": "hrs_bench/spatial_compositions_prompts.csv",
+         "size": "hrs_bench/size_compositions_prompts.csv", "color": "hrs_bench/colors_composition_prompts.csv"}
+METRICS = {"counting": "hrs-counting", "spatial": "hrs-spatial", "size": "hrs-size", "color": "hrs-color"}
+LEVELS = ("easy", "medium", "hard")
+
+SPATIAL_NAMES = {"on": "above", "above": "above", "over": "above", "below": "below", "under": "below",
+                 "beneath": "below", "on the left of": "left", "on the right of": "right", "between": "between",
+                 "in the middle of": "between", "among": "between"}
+SIZE_NAMES = {"bigger": "bigger", "larger": "bigger", "smaller": "smaller"}
+
+
+def _rows(skill: str) -> list[dict[str, str]]:
+    path = locate(FILES[skill])
+    text = path.read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows:
+        raise UserError(f"{path}: no rows")
+    return rows
+
+
+def _level(i: int, n: int) -> str:
+    return LEVELS[min(3 * i // n, 2)]
+
+
+def _objects(row: dict[str, str], colors: bool = False) -> list[ObjectSpec]:
+    out = []
+    for k in range(1, 5):
+        noun = (row.get(f"obj{k}") or "").strip()
+        if noun:
+            color = (row.get(f"color{k}") or "").strip() if colors else ""
+            out.append(ObjectSpec(noun, (color,) if color else (), 1))
+    return out
+
+
+def _relations(kind: str, n: int, rel1: str, rel2: str) -> list[Relation]:
+    names = SPATIAL_NAMES if kind == "spatial" else SIZE_NAMES
+    r1, r2 = names.get(rel1.strip()), names.get(rel2.strip()) if rel2.strip() else None
+    if r1 is None:
+        raise UserError(f"HRS {kind}: unknown relation {rel1!r}")
+    if kind == "spatial" and r1 == "between":
+        if n == 3:
+            return [Relation("between", 0, 1, 2)]
+        return [Relation("between", 0, 2, 3), Relation("between", 1, 2, 3)][: 1 if n < 4 else 2]
+    if kind == "spatial":
+        subjects, targets = ([0], [1, 2]) if n <= 3 else ([0, 1], [2, 3])
+        rels = [Relation(r1, s, targets[0]) for s in subjects]
+        if r2 and len(targets) > 1 and targets[1] < n:
+            rels += [Relation(r2, s, targets[1]) for s in subjects]
+        return rels
+    # size: the first object is compared with each of the others (rel1 first, rel2 for the last one)
+    if n == 2:
+        return [Relation(r1, 0, 1)]
+    if n == 3:
+        return [Relation(r1, 0, 1)] + ([Relation(r2, 0, 2)] if r2 else [])
+    return [Relation(r1, 0, 1), Relation(r1, 0, 2)] + ([Relation(r2, 0, 3)] if r2 else [])
+
+
+def load(skill: str) -> Suite:
+    rows = _rows(skill)
+    items = []
+    for i, row in enumerate(rows):
+        level = _level(i, len(rows))
+        if skill == "counting":
+            prompt = row["synthetic_prompt"].strip()
+            objs = [ObjectSpec(row["obj1"].strip(), (), int(row["n1"]))]
+            if int(row.get("n2") or 0) > 0:
+                objs.append(ObjectSpec(row["obj2"].strip(), (), int(row["n2"])))
+            spec = Spec(objects=tuple(objs))
+        else:
+            prompt = row["meta_prompt"].strip()
+            objs = _objects(row, colors=(skill == "color"))
+            if skill == "color":
+                spec = Spec(phrases=tuple(f"a {o.attributes[0]} {o.noun}" for o in objs if o.attributes),
+                            objects=tuple(objs))
+            else:
+                rels = _relations(skill, len(objs), row.get("rel1") or "", row.get("rel2") or "")
+                spec = Spec(objects=tuple(objs), relation=rels[0], extra_relations=tuple(rels[1:]))
+        items.append(Item(id=f"{skill}-{i:04d}", prompt=prompt, category=skill, level=level, spec=spec))
+    up = PINNED[FILES[skill]][0]
+    return Suite(name=f"hrs/{skill}", source=f"{up.repo}@{up.commit[:10]}/{FILES[skill].split('/')[-1]}",
+                 default_metric=METRICS[skill], items=items, images_per_prompt=3)

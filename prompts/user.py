@@ -1,0 +1,130 @@
+"""User suites: a JSONL file, one item per line (the public item format in the README).
+
+Only "prompt" is required; a missing spec is filled by the extractor. Every problem is reported as
+a UserError naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from eclipse_bench.errors import UserError
+from eclipse_bench.prompts.extract import auto_spec
+from eclipse_bench.prompts.spec import Item, Spec, Suite, safe_id
+
+MAX_LINE = 1 << 20      # 1 MiB: longer lines are rejected before being parsed
+MAX_PROMPT = 4000       # characters
+
+DEFAULT_METRICS = {"color": "blip-vqa", "shape": "blip-vqa", "texture": "blip-vqa", "spatial": "t2i-spatial",
+                   "non_spatial": "clip-score", "complex": "three-in-one", "numeracy": "t2i-numeracy"}
+
+
+def is_user_suite(name: str) -> bool:
+    return name.endswith(".jsonl") or (Path(name).expanduser().is_file() and "/" in name)
+
+
+def _fail(path: Path, lineno: int, msg: str) -> UserError:
+    return UserError(f"{path}:{lineno}: {msg}")
+
+
+def _check_spec(path: Path, lineno: int, raw: Any) -> Spec:
+    if not isinstance(raw, dict):
+        raise _fail(path, lineno, "'spec' must be an object")
+    for key in ("phrases", "objects", "exclude"):
+        if key in raw and raw[key] is not None and not isinstance(raw[key], list):
+            raise _fail(path, lineno, f"spec.{key} must be a list")
+    for j, o in enumerate(raw.get("objects") or []):
+        if not isinstance(o, dict) or not isinstance(o.get("noun"), str) or not o["noun"].strip():
+            raise _fail(path, lineno, f"spec.objects[{j}] needs a non-empty 'noun'")
+        if o.get("count") is not None and (not isinstance(o["count"], int) or isinstance(o["count"], bool)
+                                           or o["count"] < 0):
+            raise _fail(path, lineno, f"spec.objects[{j}].count must be a non-negative integer or null")
+        if not isinstance(o.get("attributes", []) or [], list) or not all(
+                isinstance(a, str) for a in o.get("attributes") or []):
+            raise _fail(path, lineno, f"spec.objects[{j}].attributes must be a list of strings")
+    if not all(isinstance(p, str) for p in raw.get("phrases") or []):
+        raise _fail(path, lineno, "spec.phrases must be strings")
+    n = len(raw.get("objects") or [])
+    rel = raw.get("relation")
+    if rel is not None:
+        if not isinstance(rel, dict) or not isinstance(rel.get("name"), str):
+            raise _fail(path, lineno, "spec.relation must be {\"name\": str, \"subject\": int, \"object\": int}")
+        for key in ("subject", "object"):
+            v = rel.get(key)
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < n:
+                raise _fail(path, lineno, f"spec.relation.{key} must index spec.objects (0..{n - 1}), got {v!r}")
+    for j, e in enumerate(raw.get("exclude") or []):
+        if not isinstance(e, dict) or not isinstance(e.get("noun"), str) or not isinstance(e.get("count"), int):
+            raise _fail(path, lineno, f"spec.exclude[{j}] must be {{\"noun\": str, \"count\": int}}")
+    if not (raw.get("objects") or raw.get("phrases")):
+        raise _fail(path, lineno, "the spec names no objects and no phrases: nothing could be checked; "
+                                  "give spec.objects or spec.phrases, or leave the spec out to have it extracted")
+    try:
+        return Spec.from_json(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _fail(path, lineno, f"invalid spec ({exc})") from None
+
+
+def parse_line(path: Path, lineno: int, line: str) -> Item | None:
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise _fail(path, lineno, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise _fail(path, lineno, "each line must be a JSON object like {\"prompt\": \"a red car\"}")
+    prompt = obj.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise _fail(path, lineno, "missing 'prompt' (a non-empty string)")
+    if len(prompt) > MAX_PROMPT:
+        raise _fail(path, lineno, f"prompt is {len(prompt)} characters; at most {MAX_PROMPT} are accepted")
+    category = obj.get("category") or ""
+    if not isinstance(category, str):
+        raise _fail(path, lineno, "'category' must be a string")
+    level = obj.get("level")
+    if level is not None and not isinstance(level, str):
+        raise _fail(path, lineno, "'level' must be a string or null")
+    raw_id = obj.get("id")
+    if raw_id is not None and not isinstance(raw_id, (str, int)):
+        raise _fail(path, lineno, "'id' must be a string")
+    spec = _check_spec(path, lineno, obj["spec"]) if obj.get("spec") is not None else auto_spec(prompt, category)
+    item_id = safe_id(str(raw_id)) if raw_id is not None else f"item-{lineno:05d}"
+    return Item(id=item_id, prompt=prompt.strip(), category=category, level=level, spec=spec)
+
+
+def load(path_str: str) -> Suite:
+    path = Path(path_str).expanduser()
+    if not path.is_file():
+        raise UserError(f"suite file {path} not found; give a JSONL file of {{\"prompt\": ...}} lines or a suite "
+                        f"name from `eclipse-bench list suites`")
+    items: list[Item] = []
+    seen: dict[str, int] = {}
+    with open(path, "rb") as fh:
+        lineno = 0
+        while True:
+            raw = fh.readline(MAX_LINE + 1)
+            if not raw:
+                break
+            lineno += 1
+            if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+                raise _fail(path, lineno, f"line longer than {MAX_LINE} bytes; is this a JSONL suite file?")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _fail(path, lineno, "not UTF-8 text") from None
+            item = parse_line(path, lineno, line)
+            if item is None:
+                continue
+            if item.id in seen:
+                raise _fail(path, lineno, f"id {item.id!r} repeats line {seen[item.id]}; ids must be unique")
+            seen[item.id] = lineno
+            items.append(item)
+    if not items:
+        raise UserError(f"{path}: no prompts (empty file)")
+    cats = {i.category for i in items}
+    metric = DEFAULT_METRICS.get(cats.pop(), "blip-vqa") if len(cats) == 1 else "blip-vqa"
+    return Suite(name=f"file:{path.name}", source=str(path.resolve()), default_metric=metric, items=items,
+                 images_per_prompt=4)
