@@ -117,12 +117,12 @@ class Runner:
             self.spec = self.spec.with_overrides(settings={**self.spec.settings, **cfg.overrides})
         self.suite = None
         self.generator = None
-        self.provider = None
+        self.providers: dict[str, Any] = {}
         self.model_calls = {"generate": 0, "evidence": 0}
 
     # -- stages -----------------------------------------------------------------------------------
     def run(self) -> tuple[Path, dict]:
-        from eclipse_bench.metrics.registry import METRICS
+        from eclipse_bench.metrics.registry import METRICS, PROVIDERS
         from eclipse_bench.prompts.registry import load_suite
 
         cfg = self.cfg
@@ -142,7 +142,7 @@ class Runner:
                 "pairing": self.spec.to_json(), "suite": {"name": suite.name, "source": suite.source,
                                                           "hash": suite.hash, "n_prompts": len(suite.items)},
                 "metric": {"name": self.metric.name, "version": self.metric.version, "scorers": scorers,
-                           "model": self.metric.tiny_model if scorers == "tiny" else self.metric.real_model,
+                           "models": {p: PROVIDERS.get(p).model(scorers) for p in self.metric.providers},
                            "reference_compat": cfg.reference_compat},
                 "settings": {"images_per_prompt": ipp, "seed": cfg.seed, "seed_protocol":
                              "image 0: seed; image n>=1: seed+n+1 (T2I-CompBench)", "seeds": [image_seed(cfg.seed, n)
@@ -189,37 +189,45 @@ class Runner:
         return time.perf_counter() - t0, len(todo)
 
     def collect_evidence(self, samples: list[dict], scorers: str) -> tuple[float, int]:
+        """Run each evidence provider of the metric on the samples that lack its evidence."""
         from PIL import Image
         from tqdm.auto import tqdm
 
-        metric = self.metric
-        model = metric.tiny_model if scorers == "tiny" else metric.real_model
-        path = self.out / "evidence" / f"{metric.name}.jsonl"
-        for s in samples:
-            s["evidence_key"] = _hash({"sample": s["key"], "metric": metric.name, "version": metric.version,
-                                       "model": model})
-        have = {r["key"] for r in read_jsonl(path)}
-        todo = [s for s in samples if s["evidence_key"] not in have]
-        if not todo:
-            return 0.0, 0
         from eclipse_bench.generation import default_device
+        from eclipse_bench.metrics.registry import PROVIDERS
 
-        self.provider = provider = metric.load_provider(scorers, device=self.cfg.device or default_device())
-        t0 = time.perf_counter()
-        chunk = 16
-        with tqdm(total=len(todo), desc=f"score {metric.name}", unit="img", disable=not self.cfg.progress) as bar:
-            for start in range(0, len(todo), chunk):
-                batch = todo[start:start + chunk]
-                images = []
-                for s in batch:
-                    with Image.open(self.out / s["image"]) as im:
-                        images.append(im.convert("RGB"))
-                records = provider.evidence(images, [s["item"].spec for s in batch])
-                self.model_calls["evidence"] += 1
-                append_jsonl(path, [{"key": s["evidence_key"], "sample": s["key"], "evidence": ev}
-                                    for s, ev in zip(batch, records)])
-                bar.update(len(batch))
-        return time.perf_counter() - t0, len(todo)
+        total_seconds, scored = 0.0, 0
+        for pname in self.metric.providers:
+            pdef = PROVIDERS.get(pname)
+            path = self.out / "evidence" / f"{pname}.jsonl"
+            for s in samples:
+                s.setdefault("evidence_keys", {})[pname] = evidence_key(s["key"], pname, pdef.model(scorers))
+            have = {r["key"]: r["evidence"] for r in read_jsonl(path)}
+            todo = [s for s in samples if s["evidence_keys"][pname] not in have]
+            if not todo:
+                continue
+            provider = pdef.load(scorers, device=self.cfg.device or default_device())
+            self.providers[pname] = provider
+            earlier = {p: {r["key"]: r["evidence"] for r in read_jsonl(self.out / "evidence" / f"{p}.jsonl")}
+                       for p in self.metric.providers[: self.metric.providers.index(pname)]}
+            t0 = time.perf_counter()
+            chunk = 16
+            with tqdm(total=len(todo), desc=f"evidence {pname}", unit="img", disable=not self.cfg.progress) as bar:
+                for start in range(0, len(todo), chunk):
+                    batch = todo[start:start + chunk]
+                    images = []
+                    for s in batch:
+                        with Image.open(self.out / s["image"]) as im:
+                            images.append(im.convert("RGB"))
+                    previous = [{p: earlier[p].get(s["evidence_keys"][p]) for p in earlier} for s in batch]
+                    records = provider.evidence(images, [s["item"] for s in batch], previous)
+                    self.model_calls["evidence"] += 1
+                    append_jsonl(path, [{"key": s["evidence_keys"][pname], "sample": s["key"], "evidence": ev}
+                                        for s, ev in zip(batch, records)])
+                    bar.update(len(batch))
+            total_seconds += time.perf_counter() - t0
+            scored = max(scored, len(todo))
+        return total_seconds, scored
 
     def timings(self, gen_seconds: float, n_generated: int, ev_seconds: float, n_scored: int) -> dict:
         out: dict[str, Any] = {}
@@ -235,6 +243,10 @@ class Runner:
         return out
 
 
+def evidence_key(sample_key: str, provider: str, model: str) -> str:
+    return _hash({"sample": sample_key, "provider": provider, "model": model})
+
+
 def _png_bytes(image) -> bytes:
     import io
 
@@ -245,24 +257,29 @@ def _png_bytes(image) -> bytes:
 
 def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, timings: dict) -> dict:
     """Apply the metric's rule to stored evidence; write samples.jsonl and results.json."""
-    from eclipse_bench.reports.stats import bootstrap_ci, per_prompt_means
+    from eclipse_bench.metrics.aggregate import summarise
 
     rule = metric.rule_fn()
-    evidence = {r["key"]: r["evidence"] for r in read_jsonl(out / "evidence" / f"{metric.name}.jsonl")}
+    evidence = {p: {r["key"]: r["evidence"] for r in read_jsonl(out / "evidence" / f"{p}.jsonl")}
+                for p in metric.providers}
     rows = []
     for s in samples:
-        ev = evidence.get(s["evidence_key"])
-        if ev is None:
-            score, reason = None, "no evidence"
+        keys = s.get("evidence_keys", {})
+        ev = {p: evidence[p].get(keys.get(p)) for p in metric.providers}
+        missing = [p for p, v in ev.items() if v is None]
+        if missing:
+            verdict_score, reason, details = None, f"no {', '.join(missing)} evidence", {}
         else:
-            score, reason = rule(ev, s["item"].spec, reference_compat=reference_compat)
+            v = rule(ev, s["item"].spec, reference_compat=reference_compat)
+            verdict_score, reason, details = v.score, v.reason, v.details
         rows.append({"key": s["key"], "prompt_id": s["prompt_id"], "prompt": s["prompt"], "n": s["n"],
                      "image": s["image"], "seed": s["seed"], "category": s["item"].category,
-                     "spec": s["item"].spec.to_json(), "score": score, "reason": reason, "evidence": ev})
+                     "level": s["item"].level, "spec": s["item"].spec.to_json(), "score": verdict_score,
+                     "reason": reason, "details": details, "evidence": ev})
     atomic_write_jsonl(out / "samples.jsonl", rows)
-    prompt_means = per_prompt_means(rows)
-    scored = [r["score"] for r in rows if r["score"] is not None]
-    lo, hi = bootstrap_ci(prompt_means.values())
+    agg = metric.aggregator()
+    summary = summarise(rows, agg)
+    scored = [r for r in rows if r["score"] is not None]
     previous = {}
     if (out / "results.json").is_file():
         try:
@@ -272,11 +289,16 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
     manifest = json.loads((out / "manifest.json").read_text())
     results = {
         "pairing": manifest["pairing"]["name"], "suite": manifest["suite"]["name"], "metric": metric.name,
-        "score": float(sum(scored) / len(scored)) if scored else None, "ci95": [lo, hi],
-        "n_prompts": len(prompt_means), "n_images": len(scored), "n_unscorable": len(rows) - len(scored),
+        "score": summary["score"], "ci95": summary["ci95"],
+        "n_prompts": summary["n_prompts"], "n_images": len(scored), "n_unscorable": len(rows) - len(scored),
+        "aggregate": agg.name, "scale": agg.scale,
         "metric_version": metric.version, "reference_compat": reference_compat,
         "suite_hash": manifest["suite"]["hash"], "scorers": manifest["metric"]["scorers"],
+        "images_per_prompt": manifest["settings"]["images_per_prompt"], "seed": manifest["settings"]["seed"],
         "timings": timings or previous.get("timings", {}),
     }
+    for key in ("by_level", "by_category"):
+        if key in summary:
+            results[key] = summary[key]
     atomic_write_json(out / "results.json", results)
     return results

@@ -1,15 +1,31 @@
-"""Rules: pure functions of (evidence, spec) -> (score, reason). No models, cheap to re-run.
+"""Rules: pure functions of (evidence, spec) -> Verdict. No models; cheap to re-run on stored evidence.
 
-Facts of each rule are in shared/reference/metrics.md (T2I-CompBench, HRS-Bench, GenEval).
+`evidence` maps provider names ("vqa", "detect", "clip", "color") to that provider's record for one image.
+Facts of each rule: shared/reference/metrics.md (T2I-CompBench, HRS-Bench, GenEval). Where the reference
+has a bug, the default implements the intended rule and `reference_compat=True` reproduces the reference.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
 
 from eclipse_bench.prompts.spec import Spec
 
+
+@dataclass
+class Verdict:
+    score: Optional[float]           # None: unscorable (reason says why)
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def unscorable(reason: str) -> Verdict:
+    return Verdict(None, reason)
+
+
+# -- shared helpers ---------------------------------------------------------------------------------
 
 def yes_probability(logit_yes: float, logit_no: float) -> float:
     """P(yes) renormalised over {yes, no}: p(yes) / (p(yes) + p(no)) of a softmax over the vocabulary."""
@@ -18,17 +34,392 @@ def yes_probability(logit_yes: float, logit_no: float) -> float:
     return ey / (ey + en)
 
 
-def blip_vqa(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> tuple[float, str]:
-    """T2I-CompBench BLIP-VQA: the product of P(yes) over the prompt's noun phrases, rounded to 4 decimals.
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def containment(a: Sequence[float], b: Sequence[float]) -> float:
+    """Share of the smaller box inside the other."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return ix * iy / smaller if smaller > 0 else 0.0
+
+
+def center(box: Sequence[float]) -> tuple[float, float]:
+    return ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
+
+
+def _classes(evidence: dict, spec: Spec, field_: str = "detect") -> tuple[Optional[list[str]], Optional[Verdict]]:
+    """Detector class of each object of the spec, or an unscorable verdict naming the missing one."""
+    det = evidence.get(field_)
+    if det is None:
+        return None, unscorable("no detection evidence")
+    mapping = det.get("classes", {})
+    out = []
+    for o in spec.objects:
+        cls = mapping.get(o.noun)
+        if cls is None:
+            return None, unscorable(f"object {o.noun!r} is not in the detector's vocabulary ({det.get('model', '?')})")
+        out.append(cls)
+    return out, None
+
+
+def _dets(evidence: dict, cls: str, threshold: float, field_: str = "detect") -> list[dict]:
+    """Detections of a class above a threshold, most confident first."""
+    ds = [d for d in evidence[field_]["detections"] if d["label"] == cls and d["score"] >= threshold]
+    return sorted(ds, key=lambda d: -d["score"])
+
+
+# -- T2I-CompBench -----------------------------------------------------------------------------------
+
+def blip_vqa(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
+    """The product of P(yes) over the prompt's noun phrases, rounded to 4 decimals.
 
     The reference asks at most 8 phrases (a missing one counts 1); with reference_compat the 9th phrase
     on is ignored as there, otherwise every phrase counts.
     """
-    answers: Sequence[dict[str, Any]] = evidence.get("questions", [])
+    vqa = evidence.get("vqa")
+    if vqa is None:
+        return unscorable("no VQA evidence")
+    answers: Sequence[dict[str, Any]] = vqa.get("questions", [])
     if reference_compat:
         answers = answers[:8]
     score = 1.0
     for a in answers:
         score *= float(a["p_yes"])
     parts = ", ".join(f"{a['question']} {float(a['p_yes']):.3f}" for a in answers) or "no phrase to ask"
-    return round(score, 4), f"product of P(yes): {parts}"
+    return Verdict(round(score, 4), f"product of P(yes): {parts}")
+
+
+SPATIAL_DIRECTIONS = {"on the left of", "on the right of", "on the top of", "on the bottom of", "on top of"}
+SPATIAL_NEAR = {"next to", "near", "on side of"}
+T2I_SPATIAL_THRESHOLD = 0.5
+
+
+def _resize_scale(width: float, height: float, short: float = 479, long: float = 480) -> float:
+    """Scale of a shortest-edge resize to `short`, capped so the long side stays <= `long` (UniDet input)."""
+    s = short / min(width, height)
+    return min(s, long / max(width, height))
+
+
+def spatial_relation_score(name: str, box1: Sequence[float], box2: Sequence[float],
+                           reference_compat: bool = False) -> tuple[float, str]:
+    """T2I-CompBench's geometric score of `name` between two boxes (already in resized pixels)."""
+    (x1, y1), (x2, y2) = center(box1), center(box2)
+    dx, dy = x2 - x1, y2 - y1
+    if name in SPATIAL_NEAR:
+        if abs(dx) < 150 or abs(dy) < 150:
+            return 1.0, f"|dx|={abs(dx):.0f} or |dy|={abs(dy):.0f} < 150"
+        return 150.0 / max(abs(dx), abs(dy)), f"distance {max(abs(dx), abs(dy)):.0f} px > 150"
+    if name == "on top of" and reference_compat:
+        return 0.0, "'on top of' has no branch in the reference (always 0)"
+    holds = {
+        "on the left of": dx > 0 and abs(dx) > abs(dy),
+        "on the right of": dx < 0 and abs(dx) > abs(dy),
+        "on the top of": dy > 0 and abs(dy) > abs(dx),
+        "on top of": dy > 0 and abs(dy) > abs(dx),
+        "on the bottom of": dy < 0 and abs(dy) > abs(dx),
+    }.get(name)
+    if holds is None:
+        return 0.0, f"unknown relation {name!r}"
+    if not holds:
+        return 0.0, f"direction does not hold (dx={dx:.0f}, dy={dy:.0f})"
+    overlap = iou(box1, box2)
+    if overlap < 0.1:
+        return 1.0, f"direction holds, IoU {overlap:.2f} < 0.1"
+    return 0.1 / overlap, f"direction holds, IoU {overlap:.2f} penalised"
+
+
+def t2i_spatial(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
+    """0.25*conf1 + 0.25*conf2 + 0.5*relation with both objects found, 0.25*conf with one; below 0.5 -> 0."""
+    if spec.relation is None or len(spec.objects) < 2:
+        return unscorable("the spec has no relation between two objects")
+    classes, bad = _classes(evidence, spec)
+    if bad:
+        return bad
+    det = evidence["detect"]
+    w, h = det["image_size"]
+    s = _resize_scale(w, h)
+    found = []
+    for cls in classes[:2]:
+        ds = _dets(evidence, cls, T2I_SPATIAL_THRESHOLD)
+        found.append(ds[0] if ds else None)
+    a, b = found
+    if a and b:
+        box1 = [v * s for v in a["box"]]
+        box2 = [v * s for v in b["box"]]
+        rel, why = spatial_relation_score(spec.relation.name, box1, box2, reference_compat)
+        score = 0.25 * a["score"] + 0.25 * b["score"] + 0.5 * rel
+        reason = f"both found ({a['score']:.2f}, {b['score']:.2f}); {spec.relation.name}: {why} -> {rel:.2f}"
+    elif a or b:
+        one = a or b
+        score = 0.25 * one["score"]
+        reason = f"only {one['label']} found ({one['score']:.2f})"
+    else:
+        score, reason = 0.0, f"neither {classes[0]} nor {classes[1]} found"
+    if score < 0.5:
+        reason += f"; {score:.3f} < 0.5 -> 0"
+        score = 0.0
+    return Verdict(score, reason)
+
+
+def merge_duplicates(dets: list[dict], threshold: float = 0.9) -> list[dict]:
+    """Drop same-class detections that overlap a kept one by IoU > 0.9 or containment > 0.9."""
+    kept: list[dict] = []
+    for d in sorted(dets, key=lambda d: -d["score"]):
+        if not any(k["label"] == d["label"] and (iou(k["box"], d["box"]) > threshold
+                                                 or containment(k["box"], d["box"]) > threshold) for k in kept):
+            kept.append(d)
+    return kept
+
+
+def t2i_numeracy(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
+    """Per object (weight 1/#objects): half for being present, the other half for the exact count."""
+    objs = [o for o in spec.objects if o.count is not None]
+    if not objs:
+        return unscorable("the spec has no counted object")
+    sub = Spec(objects=tuple(objs))
+    classes, bad = _classes(evidence, sub)
+    if bad:
+        return bad
+    dets = merge_duplicates([d for d in evidence["detect"]["detections"] if d["score"] >= T2I_SPATIAL_THRESHOLD])
+    w = 1.0 / len(objs)
+    score, parts = 0.0, []
+    for o, cls in zip(objs, classes):
+        n = sum(1 for d in dets if d["label"] == cls)
+        if n > 0:
+            score += 0.5 * w
+        if n == o.count:
+            score += 0.5 * w
+        parts.append(f"{cls}: {n}/{o.count}")
+    return Verdict(score, "counted " + ", ".join(parts))
+
+
+def clip_score(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
+    clip = evidence.get("clip")
+    if clip is None:
+        return unscorable("no CLIP evidence")
+    return Verdict(float(clip["cosine"]), f"cosine(image, prompt) = {clip['cosine']:.4f}")
+
+
+def three_in_one(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
+    """Complex prompts: mean of BLIP-VQA with spatial (spatial), CLIPScore without adjectives (action), or all three."""
+    part = spec.subcategory
+    if part not in ("action", "spatial", "spatialaction"):
+        return unscorable("the spec has no complex sub-category (action / spatial / spatialaction)")
+    parts = {"blip-vqa": blip_vqa(evidence, spec, reference_compat)}
+    if part in ("spatial", "spatialaction"):
+        parts["spatial"] = t2i_spatial(evidence, spec, reference_compat)
+    if part in ("action", "spatialaction"):
+        clip = evidence.get("clip")
+        parts["clip"] = (Verdict(float(clip["cosine_no_adjectives"]), "cosine without adjectives") if clip
+                         else unscorable("no CLIP evidence"))
+    missing = [k for k, v in parts.items() if v.score is None]
+    if missing:
+        return unscorable(f"{part}: {', '.join(missing)} unscorable ({parts[missing[0]].reason})")
+    score = sum(v.score for v in parts.values()) / len(parts)
+    return Verdict(score, f"{part}: " + "; ".join(f"{k} {v.score:.3f}" for k, v in parts.items()),
+                   {k: v.score for k, v in parts.items()})
+
+
+# -- HRS-Bench ---------------------------------------------------------------------------------------
+
+HRS_THRESHOLD = 0.5
+
+
+def _hrs_dets(evidence: dict, threshold: float = HRS_THRESHOLD) -> list[dict]:
+    """Detections above the threshold; boxes with identical integer coordinates are merged."""
+    seen, out = set(), []
+    for d in evidence["detect"]["detections"]:
+        if d["score"] < threshold:
+            continue
+        key = (d["label"], *(int(v) for v in d["box"]))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(d)
+    return out
+
+
+def hrs_counting(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
+    """TP/FP/FN per object; the score of one image is its F1, the suite's is micro F1 per level (x100)."""
+    classes, bad = _classes(evidence, spec)
+    if bad:
+        return bad
+    dets = _hrs_dets(evidence)
+    tp = fp = fn = 0
+    parts = []
+    for o, cls in zip(spec.objects, classes):
+        pred = sum(1 for d in dets if d["label"] == cls)
+        gt = int(o.count or 0)
+        tp += min(gt, pred)
+        fp += max(pred - gt, 0)
+        fn += max(gt - pred, 0)
+        parts.append(f"{cls}: {pred}/{gt}")
+    f1 = 2 * tp / (2 * tp + fp + fn) if (tp + fp + fn) else 1.0
+    return Verdict(f1, "counted " + ", ".join(parts), {"tp": tp, "fp": fp, "fn": fn})
+
+
+def _hrs_box(evidence: dict, cls: str) -> Optional[list[float]]:
+    ds = [d for d in _hrs_dets(evidence) if d["label"] == cls]
+    return ds[-1]["box"] if ds else None  # the reference keeps the last detection of a class
+
+
+def hrs_relation_holds(name: str, b1: Sequence[float], b2: Sequence[float],
+                       b3: Optional[Sequence[float]] = None) -> bool:
+    if name == "right":
+        return b1[2] > b2[2]
+    if name == "left":
+        return b1[0] < b2[0]
+    if name == "above":
+        return b1[1] < b2[1] or b1[3] < b2[3]
+    if name == "below":
+        return b1[1] > b2[1] or b1[3] > b2[3]
+    if name == "between":
+        (cx, cy), (x2, y2), (x3, y3) = center(b1), center(b2), center(b3)
+        return min(x2, x3) < cx < max(x2, x3) or min(y2, y3) < cy < max(y2, y3)
+    area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
+    if name == "bigger":
+        return area(b1) > area(b2)
+    if name == "smaller":
+        return area(b1) < area(b2)
+    raise ValueError(f"unknown HRS relation {name!r}")
+
+
+def hrs_relations(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
+    """HRS spatial and size: pass (1) only if every named object is found and every relation holds."""
+    if not spec.relations:
+        return unscorable("the spec has no relation")
+    classes, bad = _classes(evidence, spec)
+    if bad:
+        return bad
+    boxes = [_hrs_box(evidence, c) for c in classes]
+    missing = [c for c, b in zip(classes, boxes) if b is None]
+    if missing:
+        return Verdict(0.0, f"not found: {', '.join(missing)}")
+    for r in spec.relations:
+        b3 = boxes[r.object2] if r.object2 is not None else None
+        if not hrs_relation_holds(r.name, boxes[r.subject], boxes[r.object], b3):
+            return Verdict(0.0, f"{classes[r.subject]} {r.name} {classes[r.object]} does not hold")
+    return Verdict(1.0, "every relation holds")
+
+
+HUE_BINS = ((15, "red"), (22, "orange"), (39, "yellow"), (78, "green"), (131, "blue"))
+
+
+def hue_color(hue: float) -> str:
+    """OpenCV hue (0-179) -> colour name, HRS-Bench's bins."""
+    for upper, name in HUE_BINS:
+        if hue < upper:
+            return name
+    return "red"
+
+
+def hrs_color(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
+    """An object is correct if any mask of its class has its colour (mean hue bin); score = share correct."""
+    classes, bad = _classes(evidence, spec)
+    if bad:
+        return bad
+    dets = [d for d in _hrs_dets(evidence) if d.get("mean_hue") is not None]
+    correct, parts = 0, []
+    for o, cls in zip(spec.objects, classes):
+        want = o.attributes[0] if o.attributes else None
+        seen = [hue_color(d["mean_hue"]) for d in dets if d["label"] == cls]
+        ok = want is not None and want in seen
+        correct += ok
+        parts.append(f"{cls}: want {want}, masks {seen or 'none'}")
+    n = len(spec.objects)
+    return Verdict(correct / n if n else None, "; ".join(parts), {"correct": correct, "objects": n})
+
+
+# -- GenEval -------------------------------------------------------------------------------------------
+
+GENEVAL_THRESHOLD, GENEVAL_COUNTING_THRESHOLD, GENEVAL_MAX_PER_CLASS = 0.3, 0.9, 16
+POSITION_SHRINK = 0.1
+
+
+def geneval_relations(box_a: Sequence[float], box_b: Sequence[float]) -> set[str]:
+    """Relations of A to B: offset of centres shrunk by 0.1 x the summed sizes, normalised by the raw offset."""
+    ca, cb = center(box_a), center(box_b)
+    off = (ca[0] - cb[0], ca[1] - cb[1])
+    dims = ((box_a[2] - box_a[0]) + (box_b[2] - box_b[0]), (box_a[3] - box_a[1]) + (box_b[3] - box_b[1]))
+    revised = [math.copysign(max(abs(o) - POSITION_SHRINK * d, 0.0), o) for o, d in zip(off, dims)]
+    if all(abs(r) < 1e-3 for r in revised):
+        return set()
+    norm = math.hypot(*off)
+    dx, dy = revised[0] / norm, revised[1] / norm
+    rels = set()
+    if dx < -0.5:
+        rels.add("left of")
+    if dx > 0.5:
+        rels.add("right of")
+    if dy < -0.5:
+        rels.add("above")
+    if dy > 0.5:
+        rels.add("below")
+    return rels
+
+
+def geneval(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
+    """GenEval's check: includes in order (count, then colour, then position), then excludes."""
+    tag = spec.subcategory or ""
+    classes, bad = _classes(evidence, spec)
+    if bad:
+        return bad
+    ex_spec = Spec(objects=tuple(type(spec.objects[0])(e.noun) for e in spec.exclude)) if spec.exclude else None
+    ex_classes = []
+    if ex_spec:
+        ex_classes, bad = _classes(evidence, ex_spec)
+        if bad:
+            return bad
+    threshold = GENEVAL_COUNTING_THRESHOLD if tag == "counting" else GENEVAL_THRESHOLD
+    colors = evidence.get("color", {}).get("colors", {})  # detection id -> colour name
+
+    def detected(cls: str) -> list[dict]:
+        return _dets(evidence, cls, threshold)[:GENEVAL_MAX_PER_CLASS]
+
+    groups: list[Optional[list[dict]]] = []
+    correct, reasons = True, []
+    relation_of = {r.subject: r for r in spec.relations}
+    for j, (o, cls) in enumerate(zip(spec.objects, classes)):
+        need = int(o.count or 1)
+        found = detected(cls)[:need]
+        matched = True
+        if len(found) < need:
+            matched = False
+            reasons.append(f"expected {cls} >= {need}, found {len(found)}")
+        else:
+            if o.attributes:
+                got = [colors.get(str(d["id"])) for d in found]
+                if got.count(o.attributes[0]) != len(found):
+                    matched = False
+                    reasons.append(f"expected {o.attributes[0]} {cls}, found {got}")
+            rel = relation_of.get(j)
+            if rel is not None and matched:
+                target = groups[rel.object] if rel.object < len(groups) else None
+                if target is None:
+                    matched = False
+                    reasons.append(f"no target for {cls} {rel.name}")
+                else:
+                    for a in found:
+                        for b in target:
+                            true_rels = geneval_relations(a["box"], b["box"])
+                            if rel.name not in true_rels:
+                                matched = False
+                                reasons.append(f"{cls} not {rel.name} {b['label']} ({sorted(true_rels) or 'none'})")
+                                break
+                        if not matched:
+                            break
+        correct &= matched
+        groups.append(found if matched else None)
+    for e, cls in zip(spec.exclude, ex_classes):
+        n = len(detected(cls))
+        if n >= e.count:
+            correct = False
+            reasons.append(f"expected {cls} < {e.count}, found {n}")
+    return Verdict(1.0 if correct else 0.0, "; ".join(reasons) or "all requirements hold")

@@ -99,11 +99,12 @@ class BlipVqa:
     def fingerprint(self) -> str:
         return f"blip-vqa:{self.model_id}:{self.image_size}"
 
-    def evidence(self, images: Sequence[Any], specs: Sequence[Any]) -> list[dict[str, Any]]:
+    def evidence(self, images: Sequence[Any], items: Sequence[Any],
+                 previous: Sequence[dict] | None = None) -> list[dict[str, Any]]:
         """One record per image: each noun phrase's question and P(yes)."""
         pairs_img, pairs_q, owners = [], [], []
-        for i, (im, spec) in enumerate(zip(images, specs)):
-            for phrase in spec.phrases:
+        for i, (im, item) in enumerate(zip(images, items)):
+            for phrase in item.spec.phrases:
                 pairs_img.append(im)
                 pairs_q.append(question_for(phrase))
                 owners.append((i, phrase))

@@ -23,7 +23,9 @@ def spec_from_metadata(meta: dict) -> Spec:
             relation = Relation(str(rel), j, int(ref))
     phrases = tuple(" ".join(filter(None, [o.attributes[0] if o.attributes else "", o.noun])) for o in objects)
     exclude = tuple(Exclusion(e["class"], int(e["count"])) for e in meta.get("exclude", []))
-    return Spec(phrases=phrases, objects=tuple(objects), relation=relation, exclude=exclude)
+    # the tag is the sub-category: the GenEval rule uses a stricter threshold for counting
+    return Spec(phrases=phrases, objects=tuple(objects), relation=relation, exclude=exclude,
+                subcategory=meta.get("tag"))
 
 
 def load(tag: Optional[str] = None) -> Suite:

@@ -54,16 +54,16 @@ def test_yes_probability_equals_renormalised_softmax():
 def test_rule_is_the_rounded_product_over_phrases():
     ev = {"questions": [{"phrase": "a green bench", "question": "a green bench?", "p_yes": 0.9},
                         {"phrase": "a red car", "question": "a red car?", "p_yes": 0.55555}]}
-    score, reason = blip_vqa(ev, Spec())
-    assert score == round(0.9 * 0.55555, 4) == 0.5
-    assert "a red car? 0.556" in reason
-    assert blip_vqa({"questions": []}, Spec())[0] == 1.0
+    v = blip_vqa({"vqa": ev}, Spec())
+    assert v.score == round(0.9 * 0.55555, 4) == 0.5
+    assert "a red car? 0.556" in v.reason
+    assert blip_vqa({"vqa": {"questions": []}}, Spec()).score == 1.0
 
 
 def test_reference_compat_asks_at_most_eight_phrases():
     ev = {"questions": [{"phrase": str(i), "question": f"{i}?", "p_yes": 0.5} for i in range(10)]}
-    assert blip_vqa(ev, Spec())[0] == round(0.5 ** 10, 4)
-    assert blip_vqa(ev, Spec(), reference_compat=True)[0] == round(0.5 ** 8, 4)
+    assert blip_vqa({"vqa": ev}, Spec()).score == round(0.5 ** 10, 4)
+    assert blip_vqa({"vqa": ev}, Spec(), reference_compat=True).score == round(0.5 ** 8, 4)
 
 
 def test_question_preprocessing():
@@ -74,8 +74,10 @@ def test_question_preprocessing():
 
 
 def test_evidence_has_one_question_per_phrase(vqa):
+    from eclipse_bench.prompts.spec import Item
+
     specs = [Spec(phrases=("a green bench", "a red car")), Spec(phrases=()), Spec(phrases=("a cat",))]
-    records = vqa.evidence(_images(3), specs)
+    records = vqa.evidence(_images(3), [Item(str(i), "p", "color", s) for i, s in enumerate(specs)])
     assert [[q["phrase"] for q in r["questions"]] for r in records] == [["a green bench", "a red car"], [], ["a cat"]]
     assert math.isclose(sum(q["p_yes"] for q in records[0]["questions"]) / 2,
                         np.mean([q["p_yes"] for q in records[0]["questions"]]))

@@ -34,7 +34,7 @@ def test_run_writes_the_run_directory(tiny_runs, pairing):
         with Image.open(out / s["image"]) as im:
             assert im.format == "PNG" and im.size == (64, 64)
         assert 0.0 <= s["score"] <= 1.0
-        assert [q["phrase"] for q in s["evidence"]["questions"]] == s["spec"]["phrases"]
+        assert [q["phrase"] for q in s["evidence"]["vqa"]["questions"]] == s["spec"]["phrases"]
     assert len(list((out / "images").glob("*.png"))) == 8
 
     results = json.loads((out / "results.json").read_text())
@@ -95,7 +95,7 @@ def test_rerunning_a_finished_run_does_no_model_work(tiny_runs):
                               images_per_prompt=2, progress=False))
     runner.run()
     assert runner.model_calls == {"generate": 0, "evidence": 0}
-    assert runner.generator is None and runner.provider is None  # no model was even loaded
+    assert runner.generator is None and runner.providers == {}  # no model was even loaded
     assert (out / "samples.jsonl").read_text() == before
 
 

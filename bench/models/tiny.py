@@ -240,3 +240,49 @@ def resolve(model_id: str) -> str:
     if model_id.startswith("tiny:"):
         return str(materialise(model_id[len("tiny:"):]))
     return model_id
+
+
+def build_yolo_seg(out: Path) -> None:
+    """Stands in for a COCO YOLO segmentation checkpoint (yolo11x-seg.pt): yolov8n-seg from its yaml."""
+    import torch
+    from ultralytics import YOLO
+
+    from eclipse_bench.metrics.vocab import COCO80
+
+    torch.manual_seed(0)
+    model = YOLO("yolov8n-seg.yaml")
+    model.model.names = {i: n for i, n in enumerate(COCO80)}  # set before the first predict (names are cached)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(str(out / "model.pt"))
+
+
+TINY_CLIP_CFG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "patch_size": 8, "head_width": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
+}
+
+
+def build_open_clip(out: Path) -> None:
+    """Stands in for open_clip ViT-B-32 (openai) / ViT-L-14: a tiny CLIP from a config dict, saved for local-dir:."""
+    import json
+
+    import open_clip
+    import torch
+    from open_clip.factory import _MODEL_CONFIGS
+    from safetensors.torch import save_file
+
+    _MODEL_CONFIGS.setdefault("eclipse-bench-tiny-clip", TINY_CLIP_CFG)
+    torch.manual_seed(0)
+    model = open_clip.create_model("eclipse-bench-tiny-clip", pretrained=None)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "open_clip_model.safetensors"))
+    (out / "open_clip_config.json").write_text(json.dumps({
+        "model_cfg": TINY_CLIP_CFG,
+        "preprocess_cfg": {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711],
+                           "interpolation": "bicubic", "resize_mode": "shortest"},
+    }))
+
+
+BUILDERS["yolo-seg"] = build_yolo_seg
+BUILDERS["clip"] = build_open_clip

@@ -1,0 +1,116 @@
+"""Aggregates: per-prompt sufficient statistics, combined into a suite score, with a bootstrap CI.
+
+Each aggregate maps a scored sample to a small vector, sums them per prompt, and combines a sum into
+the score. The bootstrap resamples prompts (images of one prompt are not independent) and recombines,
+which works the same for a mean, a micro F1 or a mean of tag means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+
+GENEVAL_TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    name: str
+    stats: Callable[[dict], list[float]]          # one scored sample -> vector
+    combine: Callable[[np.ndarray], np.ndarray]   # (..., k) sums -> (...) scores
+    scale: str = "0-1"
+
+
+def _mean_combine(s: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return s[..., 0] / s[..., 1]
+
+
+MEAN = Aggregate("mean", lambda r: [r["score"], 1.0], _mean_combine)
+PERCENT = Aggregate("accuracy x100", lambda r: [r["score"], 1.0], lambda s: 100 * _mean_combine(s), "0-100")
+
+
+def _f1(s: np.ndarray) -> np.ndarray:
+    tp, fp, fn = s[..., 0], s[..., 1], s[..., 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 100 * 2 * tp / (2 * tp + fp + fn)
+
+
+MICRO_F1 = Aggregate("micro F1 x100", lambda r: [r["details"]["tp"], r["details"]["fp"], r["details"]["fn"]], _f1,
+                     "0-100")
+OBJECT_ACCURACY = Aggregate("object accuracy x100",
+                            lambda r: [r["details"]["correct"], r["details"]["objects"]],
+                            lambda s: 100 * _mean_combine(s), "0-100")
+
+
+def _tag_stats(r: dict) -> list[float]:
+    v = [0.0] * (2 * len(GENEVAL_TAGS))
+    tag = r.get("category")
+    if tag in GENEVAL_TAGS:
+        i = GENEVAL_TAGS.index(tag)
+        v[2 * i], v[2 * i + 1] = r["score"], 1.0
+    return v
+
+
+def _tag_means(s: np.ndarray) -> np.ndarray:
+    s = s.reshape(*s.shape[:-1], len(GENEVAL_TAGS), 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = s[..., 0] / s[..., 1]
+    return np.nanmean(np.where(s[..., 1] > 0, means, np.nan), axis=-1)
+
+
+GENEVAL_OVERALL = Aggregate("mean of tag means", _tag_stats, _tag_means)
+
+AGGREGATES = {a.name: a for a in (MEAN, PERCENT, MICRO_F1, OBJECT_ACCURACY, GENEVAL_OVERALL)}
+
+
+def per_prompt_stats(rows: Iterable[dict], agg: Aggregate) -> tuple[list[str], np.ndarray]:
+    by_prompt: dict[str, np.ndarray] = {}
+    for r in rows:
+        if r.get("score") is None:
+            continue
+        v = np.asarray(agg.stats(r), dtype=float)
+        by_prompt[r["prompt_id"]] = by_prompt.get(r["prompt_id"], 0) + v
+    ids = list(by_prompt)
+    return ids, (np.stack([by_prompt[i] for i in ids]) if ids else np.zeros((0, 1)))
+
+
+def summarise(rows: list[dict], agg: Aggregate, n_resamples: int = 2000, seed: int = 0,
+              confidence: float = 0.95) -> dict:
+    """Score, percentile-bootstrap CI over prompts, and breakdowns by level and category."""
+    ids, P = per_prompt_stats(rows, agg)
+    out: dict = {"score": None, "ci95": [None, None], "n_prompts": len(ids)}
+    if not ids:
+        return out
+    total = P.sum(axis=0)
+    score = float(agg.combine(total))
+    out["score"] = None if np.isnan(score) else score
+    if len(ids) > 1:
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, len(ids), size=(n_resamples, len(ids)))
+        boot = agg.combine(P[idx].sum(axis=1))
+        boot = boot[~np.isnan(boot)]
+        if boot.size:
+            a = (1 - confidence) / 2
+            out["ci95"] = [float(np.quantile(boot, a)), float(np.quantile(boot, 1 - a))]
+    else:
+        out["ci95"] = [out["score"], out["score"]]
+    for key in ("level", "category"):
+        groups = sorted({r.get(key) for r in rows if r.get(key)})
+        if len(groups) > 1 or (key == "level" and groups):
+            out[f"by_{key}"] = {}
+            for g in groups:
+                _, Pg = per_prompt_stats([r for r in rows if r.get(key) == g], agg)
+                if len(Pg):
+                    v = float(agg.combine(Pg.sum(axis=0)))
+                    out[f"by_{key}"][g] = None if np.isnan(v) else v
+    return out
+
+
+def per_prompt_scores(rows: list[dict], agg: Aggregate) -> dict[str, Optional[float]]:
+    """Each prompt's own aggregate (used by compare's paired tests)."""
+    ids, P = per_prompt_stats(rows, agg)
+    vals = agg.combine(P) if len(ids) else np.zeros(0)
+    return {i: (None if np.isnan(v) else float(v)) for i, v in zip(ids, vals)}

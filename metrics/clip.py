@@ -1,0 +1,143 @@
+"""CLIP evidence with open_clip: CLIPScore (raw cosine) and zero-shot colour classification for GenEval."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from eclipse_bench.errors import UserError
+
+REAL_CLIPSCORE = "ViT-B-32/openai"      # T2I-CompBench non-spatial: OpenAI CLIP ViT-B/32
+REAL_COLOR_CLIP = "ViT-L-14/openai"     # GenEval colour classification
+GENEVAL_COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white")
+COLOR_TEMPLATES = ("a photo of a {c} {obj}", "a photo of a {c}-colored {obj}", "a photo of a {c} object")
+
+
+def remove_adjectives(prompt: str) -> str:
+    """The prompt without attribute words (T2I-CompBench's complex CLIPScore drops adjectives)."""
+    import re
+
+    from eclipse_bench.prompts.extract import ALL_ATTRIBUTES
+
+    words = re.findall(r"\S+", prompt)
+    kept = [w for w in words if re.sub(r"[^a-z-]", "", w.lower()) not in ALL_ATTRIBUTES]
+    return " ".join(kept)
+
+
+class OpenClip:
+    def __init__(self, model_id: str = REAL_CLIPSCORE, device: str = "cpu", batch_size: int = 32):
+        import open_clip
+        import torch
+
+        from eclipse_bench.models.tiny import resolve
+
+        self.model_id, self.device, self.batch_size = model_id, device, batch_size
+        if model_id.startswith("tiny:"):
+            name, pretrained = "local-dir:" + resolve(model_id), None
+        else:
+            name, _, pretrained = model_id.partition("/")
+        try:
+            self.model, _, self.preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained or None,
+                                                                                   device=device)
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise UserError(f"cannot load CLIP {model_id}: {str(exc).splitlines()[0]}; pre-download its weights on "
+                            f"a connected machine (open_clip caches them in the Hugging Face cache)") from None
+        self.tokenizer = open_clip.get_tokenizer(name)
+        self.model.eval()
+        self.calls = 0
+        self._torch = torch
+
+    def image_features(self, images: Sequence[Any]) -> np.ndarray:
+        torch = self._torch
+        feats = []
+        for start in range(0, len(images), self.batch_size):
+            self.calls += 1
+            batch = torch.stack([self.preprocess(im.convert("RGB")) for im in images[start:start + self.batch_size]])
+            with torch.no_grad():
+                f = self.model.encode_image(batch.to(self.device)).float()
+            feats.append(torch.nn.functional.normalize(f, dim=-1).cpu().numpy())
+        return np.concatenate(feats) if feats else np.zeros((0, 1))
+
+    def text_features(self, texts: Sequence[str]) -> np.ndarray:
+        torch = self._torch
+        with torch.no_grad():
+            f = self.model.encode_text(self.tokenizer(list(texts)).to(self.device)).float()
+        return torch.nn.functional.normalize(f, dim=-1).cpu().numpy()
+
+
+class ClipScorer(OpenClip):
+    """CLIPScore evidence: raw cosine of image and prompt (and of the prompt without adjectives)."""
+
+    @property
+    def fingerprint(self) -> str:
+        return f"clip:{self.model_id}"
+
+    def evidence(self, images: Sequence[Any], items: Sequence[Any], previous: Sequence[dict] | None = None) -> list[dict]:
+        img = self.image_features(images)
+        prompts = [i.prompt for i in items]
+        txt = self.text_features(prompts)
+        txt_noadj = self.text_features([remove_adjectives(p) for p in prompts])
+        return [{"cosine": round(float(a @ b), 6), "cosine_no_adjectives": round(float(a @ c), 6)}
+                for a, b, c in zip(img, txt, txt_noadj)]
+
+
+class ColorClassifier(OpenClip):
+    """GenEval colour evidence: each candidate detection, masked onto grey and cropped, classified zero-shot."""
+
+    def __init__(self, model_id: str = REAL_COLOR_CLIP, device: str = "cpu", batch_size: int = 32):
+        super().__init__(model_id, device, batch_size)
+        self._prompts: dict[str, np.ndarray] = {}
+
+    @property
+    def fingerprint(self) -> str:
+        return f"color:{self.model_id}"
+
+    def _class_prompts(self, obj: str) -> np.ndarray:
+        if obj not in self._prompts:
+            per_color = []
+            for c in GENEVAL_COLORS:
+                f = self.text_features([t.format(c=c, obj=obj) for t in COLOR_TEMPLATES]).mean(axis=0)
+                per_color.append(f / np.linalg.norm(f))
+            self._prompts[obj] = np.stack(per_color)
+        return self._prompts[obj]
+
+    @staticmethod
+    def masked_crop(image: Any, det: dict) -> Any:
+        """The object on a #999999 background, cropped to its box (GenEval's colour input)."""
+        from PIL import Image, ImageDraw
+
+        box = [int(round(v)) for v in det["box"]]
+        mask = Image.new("L", image.size, 0)
+        if det.get("polygon") and len(det["polygon"]) >= 3:
+            ImageDraw.Draw(mask).polygon([tuple(p) for p in det["polygon"]], fill=255)
+        else:
+            ImageDraw.Draw(mask).rectangle(box, fill=255)
+        grey = Image.new("RGB", image.size, (153, 153, 153))
+        composed = Image.composite(image.convert("RGB"), grey, mask)
+        x0, y0, x1, y1 = max(box[0], 0), max(box[1], 0), min(box[2], image.size[0]), min(box[3], image.size[1])
+        return composed.crop((x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)))
+
+    def evidence(self, images: Sequence[Any], items: Sequence[Any], previous: Sequence[dict] | None = None) -> list[dict]:
+        from eclipse_bench.metrics.rules import GENEVAL_MAX_PER_CLASS, GENEVAL_THRESHOLD
+
+        records = []
+        for k, (im, item) in enumerate(zip(images, items)):
+            det = (previous[k] or {}).get("detect") if previous else None
+            colors: dict[str, str] = {}
+            if det:
+                for o in item.spec.objects:
+                    cls = det["classes"].get(o.noun)
+                    if not o.attributes or cls is None:
+                        continue
+                    cands = sorted((d for d in det["detections"] if d["label"] == cls
+                                    and d["score"] >= GENEVAL_THRESHOLD), key=lambda d: -d["score"])
+                    cands = cands[:GENEVAL_MAX_PER_CLASS]
+                    if not cands:
+                        continue
+                    feats = self.image_features([self.masked_crop(im, d) for d in cands])
+                    logits = feats @ self._class_prompts(cls).T
+                    for d, row in zip(cands, logits):
+                        colors[str(d["id"])] = GENEVAL_COLORS[int(np.argmax(row))]
+            records.append({"colors": colors})
+        return records
