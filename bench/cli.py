@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list pairings, suites or metrics")
     ls.add_argument("what", nargs="?", default="all", choices=["all", "priors", "pairings", "suites", "metrics"])
 
+    rs = sub.add_parser("rescore", help="re-apply a metric's rules to the evidence stored in a run (no models)")
+    rs.add_argument("run_dir", type=Path)
+    rs.add_argument("--metric", help="another metric whose evidence the run holds")
+    rs.add_argument("--reference-compat", action="store_true", default=None,
+                    help="reproduce the reference tools' rules exactly (bugs included)")
+
     su = sub.add_parser("suites", help="list, show, validate or fetch prompt suites")
     ssub = su.add_subparsers(dest="suites_command", required=True, parser_class=_Parser)
     ssub.add_parser("list", help="every suite name")
@@ -98,11 +104,7 @@ def cmd_run(a: argparse.Namespace) -> int:
                     scorers=a.scorers, reference_compat=a.reference_compat, progress=not a.no_progress,
                     overrides=_parse_set(a.set))
     out, results = Runner(cfg).run()
-    lo, hi = results["ci95"]
-    score = "n/a" if results["score"] is None else f"{results['score']:.4f}"
-    ci = "" if lo is None else f" (95% CI {lo:.4f}-{hi:.4f})"
-    print(f"{results['pairing']} on {results['suite']}: {results['metric']} = {score}{ci}, "
-          f"{results['n_images']} images of {results['n_prompts']} prompts")
+    _print_results(results)
     print(f"report: {(out / 'report.html').resolve()}")
     return 0
 
@@ -133,6 +135,26 @@ def cmd_list(a: argparse.Namespace) -> int:
         print("metrics (--metric):")
         for n in METRICS:
             print(f"  {n:28s} {METRICS.help(n)}")
+    return 0
+
+
+def _print_results(results: dict) -> None:
+    lo, hi = results["ci95"]
+    score = "n/a" if results["score"] is None else f"{results['score']:.4f}"
+    ci = "" if lo is None else f" (95% CI {lo:.4f}-{hi:.4f})"
+    extra = f", {results['n_unscorable']} unscorable" if results.get("n_unscorable") else ""
+    print(f"{results['pairing']} on {results['suite']}: {results['metric']} = {score}{ci}, "
+          f"{results['n_images']} images of {results['n_prompts']} prompts{extra}")
+
+
+def cmd_rescore(a: argparse.Namespace) -> int:
+    from eclipse_bench.runner import rescore
+
+    if not (a.run_dir / "manifest.json").is_file():
+        raise UserError(f"{a.run_dir} is not a run directory (no manifest.json)")
+    results = rescore(a.run_dir, a.metric, a.reference_compat)
+    _print_results(results)
+    print(f"report: {(a.run_dir / 'report.html').resolve()}")
     return 0
 
 
@@ -209,7 +231,8 @@ def cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "list": cmd_list, "suites": cmd_suites, "report": cmd_report}
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "list": cmd_list, "suites": cmd_suites, "rescore": cmd_rescore,
+            "report": cmd_report}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -211,7 +211,7 @@ class Runner:
             earlier = {p: {r["key"]: r["evidence"] for r in read_jsonl(self.out / "evidence" / f"{p}.jsonl")}
                        for p in self.metric.providers[: self.metric.providers.index(pname)]}
             t0 = time.perf_counter()
-            chunk = 16
+            chunk = 64  # images per provider call; providers batch inside
             with tqdm(total=len(todo), desc=f"evidence {pname}", unit="img", disable=not self.cfg.progress) as bar:
                 for start in range(0, len(todo), chunk):
                     batch = todo[start:start + chunk]
@@ -301,4 +301,41 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
         if key in summary:
             results[key] = summary[key]
     atomic_write_json(out / "results.json", results)
+    return results
+
+
+def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: Optional[bool] = None) -> dict:
+    """Re-apply a metric's rule to the evidence stored in a run directory. Loads no model."""
+    from eclipse_bench.metrics.registry import METRICS, PROVIDERS
+    from eclipse_bench.prompts.spec import Item, Spec
+    from eclipse_bench.reports.html import render_run
+    from eclipse_bench.store import read_json
+
+    run_dir = Path(run_dir)
+    manifest = read_json(run_dir / "manifest.json", "manifest")
+    rows = list(read_jsonl(run_dir / "samples.jsonl"))
+    if not rows:
+        raise UserError(f"{run_dir} has no samples.jsonl records; finish the run with `eclipse-bench run` first")
+    metric = METRICS.get(metric_name or manifest["metric"]["name"])
+    scorers = manifest["metric"].get("scorers", "real")
+    compat = manifest["metric"].get("reference_compat", False) if reference_compat is None else reference_compat
+    samples = []
+    for r in rows:
+        item = Item(id=r["prompt_id"], prompt=r["prompt"], category=r.get("category") or "",
+                    spec=Spec.from_json(r.get("spec") or {}), level=r.get("level"))
+        keys = {p: evidence_key(r["key"], p, PROVIDERS.get(p).model(scorers)) for p in metric.providers}
+        samples.append({"key": r["key"], "prompt_id": r["prompt_id"], "prompt": r["prompt"], "n": r["n"],
+                        "seed": r["seed"], "image": r["image"], "item": item, "evidence_keys": keys})
+    for p in metric.providers:
+        have = {rec["key"] for rec in read_jsonl(run_dir / "evidence" / f"{p}.jsonl")}
+        if not any(s["evidence_keys"][p] in have for s in samples):
+            raise UserError(f"{run_dir} holds no {p!r} evidence, which metric {metric.name!r} needs; collect it with "
+                            f"`eclipse-bench run ... --out {run_dir} --metric {metric.name}` (images are reused)")
+    with RunLock(run_dir):
+        manifest["metric"].update({"name": metric.name, "version": metric.version, "reference_compat": compat,
+                                   "models": {p: PROVIDERS.get(p).model(scorers) for p in metric.providers}})
+        atomic_write_json(run_dir / "manifest.json", manifest)
+        previous = read_json(run_dir / "results.json", "results") if (run_dir / "results.json").is_file() else {}
+        results = score_run(run_dir, samples, metric, compat, previous.get("timings", {}))
+        render_run(run_dir, run_dir / "report.html")
     return results

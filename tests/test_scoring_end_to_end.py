@@ -1,0 +1,120 @@
+"""Every suite family end to end with tiny pairings; rescore without models; batched evidence == unbatched."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from eclipse_bench.cli import main
+from eclipse_bench.store import read_jsonl
+
+FAMILIES = {  # suite -> metric it defaults to
+    "builtin/spatial": "t2i-spatial", "builtin/non_spatial": "clip-score", "builtin/complex": "three-in-one",
+    "builtin/numeracy": "t2i-numeracy", "builtin/counting": "hrs-counting", "builtin/size": "hrs-size",
+    "builtin/position": "geneval",
+}
+
+
+@pytest.fixture(scope="session")
+def family_runs(session_tmp):
+    runs = {}
+    for suite in FAMILIES:
+        out = session_tmp / "families" / suite.replace("/", "-")
+        assert main(["run", "--prior", "tiny-eclipse-kandinsky", "--suite", suite, "--limit", "3",
+                     "--images-per-prompt", "1", "--out", str(out), "--no-progress"]) == 0
+        runs[suite] = out
+    return runs
+
+
+@pytest.mark.parametrize("suite", list(FAMILIES))
+def test_every_family_runs_end_to_end(family_runs, suite):
+    out = family_runs[suite]
+    results = json.loads((out / "results.json").read_text())
+    assert results["metric"] == FAMILIES[suite]
+    assert results["n_images"] + results["n_unscorable"] == 3
+    samples = list(read_jsonl(out / "samples.jsonl"))
+    assert all(s["reason"] for s in samples)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["metric"]["models"]) == set(samples[0]["evidence"])
+
+
+@pytest.mark.parametrize("suite, data", [("geneval/colors", True), ("hrs/counting", True), ("spatial", True)])
+def test_official_families_run(session_tmp, official_data, suite, data):
+    out = session_tmp / "official" / suite.replace("/", "-")
+    assert main(["run", "--prior", "tiny-karlo", "--suite", suite, "--limit", "2", "--images-per-prompt", "1",
+                 "--out", str(out), "--no-progress"]) == 0
+    assert len(list(read_jsonl(out / "samples.jsonl"))) == 2
+
+
+def test_rescore_reproduces_stored_scores_without_models(family_runs, tiny_runs, monkeypatch, capsys):
+    import eclipse_bench.generation as generation
+    import eclipse_bench.metrics.registry as registry
+
+    def forbidden(*a, **k):
+        raise AssertionError("a model was instantiated during rescore")
+
+    monkeypatch.setattr(generation, "load_generator", forbidden)
+    monkeypatch.setattr(registry.ProviderDef, "load", forbidden)
+    for out in [*family_runs.values(), tiny_runs["tiny-karlo"]]:
+        before = [(s["key"], s["score"], s["reason"]) for s in read_jsonl(out / "samples.jsonl")]
+        results_before = json.loads((out / "results.json").read_text())
+        assert main(["rescore", str(out)]) == 0
+        after = [(s["key"], s["score"], s["reason"]) for s in read_jsonl(out / "samples.jsonl")]
+        assert after == before
+        results_after = json.loads((out / "results.json").read_text())
+        assert results_after["score"] == results_before["score"] and results_after["ci95"] == results_before["ci95"]
+
+
+def test_rescore_with_reference_compat_is_recorded(family_runs):
+    out = family_runs["builtin/spatial"]
+    assert main(["rescore", str(out), "--reference-compat"]) == 0
+    assert json.loads((out / "results.json").read_text())["reference_compat"] is True
+    assert json.loads((out / "manifest.json").read_text())["metric"]["reference_compat"] is True
+    assert main(["rescore", str(out)]) == 0  # stays compat unless told otherwise
+    assert json.loads((out / "results.json").read_text())["reference_compat"] is True
+
+
+def test_rescore_with_a_metric_lacking_evidence_is_a_clear_error(family_runs, capsys):
+    assert main(["rescore", str(family_runs["builtin/spatial"]), "--metric", "blip-vqa"]) == 2
+    err = capsys.readouterr().err
+    assert "no 'vqa' evidence" in err and "--metric blip-vqa" in err
+
+
+def test_rescore_with_another_metric_on_shared_evidence(family_runs):
+    out = family_runs["builtin/numeracy"]  # detection evidence serves hrs-counting too
+    assert main(["rescore", str(out), "--metric", "hrs-counting"]) == 0
+    assert json.loads((out / "results.json").read_text())["metric"] == "hrs-counting"
+    assert main(["rescore", str(out), "--metric", "t2i-numeracy"]) == 0
+
+
+def _images(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for _ in range(n)]
+
+
+def test_detection_batched_equals_unbatched():
+    from eclipse_bench.metrics.detect import Detector
+
+    det = Detector("tiny:yolo-seg", batch_size=8)
+    images = _images(8, seed=1)
+    batched = det.detect(images)
+    det.batch_size = 1
+    single = det.detect(images)
+    for a, b in zip(batched, single):
+        assert [d["label"] for d in a] == [d["label"] for d in b]
+        assert np.abs(np.array([d["box"] for d in a]) - np.array([d["box"] for d in b])).max() <= 1e-3
+
+
+def test_clip_batched_equals_unbatched():
+    from eclipse_bench.metrics.clip import ClipScorer
+
+    clip = ClipScorer("tiny:clip", batch_size=8)
+    images = _images(8, seed=2)
+    batched = clip.image_features(images)
+    clip.batch_size = 1
+    single = clip.image_features(images)
+    assert np.abs(batched - single).max() < 1e-4
+    assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
