@@ -47,23 +47,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     r = sub.add_parser("run", help="generate images for a suite with a pairing, score them, write a report")
-    r.add_argument("--prior", "--pairing", dest="pairing", required=True,
+    r.add_argument("--config", type=Path, help="YAML file of run options (keys as the long flags); flags override it")
+    r.add_argument("--prior", "--pairing", dest="pairing",
                    help="pairing name (eclipse-karlo, eclipse-kandinsky, karlo, kandinsky, tiny-*); see `list priors`")
-    r.add_argument("--suite", required=True, help="suite name (color, builtin/color, ...); see `list suites`")
-    r.add_argument("--split", default="val", choices=["val", "train", "all"],
+    r.add_argument("--suite", help="suite name (color, builtin/color, hrs/spatial, geneval, ...) or a JSONL file")
+    r.add_argument("--split", choices=["val", "train", "all"],
                    help="T2I-CompBench file to use (default val, the 300 scored prompts)")
     r.add_argument("--out", type=Path, help="run directory (default runs/<pairing>/<suite>)")
     r.add_argument("--limit", type=int, help="only the first N prompts")
-    r.add_argument("--images-per-prompt", type=int, help="images per prompt (default: 10 for T2I-CompBench, 2 built-in)")
-    r.add_argument("--seed", type=int, default=42, help="base seed; image n uses seed+n+1 for n>=1 (default 42)")
-    r.add_argument("--batch-size", type=int, default=4, help="images per generation batch (default 4)")
+    r.add_argument("--images-per-prompt", type=int,
+                   help="images per prompt (default: the benchmark's protocol, e.g. 10 for T2I-CompBench)")
+    r.add_argument("--seed", type=int, help="base seed; image n uses seed+n+1 for n>=1 (default 42)")
+    r.add_argument("--batch-size", help="images per generation batch, or 'auto' (default 4)")
     r.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    r.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
+    r.add_argument("--dtype", choices=["fp32", "fp16", "bf16"])
     r.add_argument("--metric", help="override the suite's default metric; see `list metrics`")
     r.add_argument("--scorers", choices=["real", "tiny"], help="scorer models (default: tiny with tiny-* pairings)")
-    r.add_argument("--reference-compat", action="store_true", help="reproduce the reference tools' rules exactly")
+    r.add_argument("--reference-compat", action="store_true", default=None,
+                   help="reproduce the reference tools' rules exactly (bugs included)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a pairing setting (e.g. decoder_steps=50)")
-    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument("--prior-checkpoint", help="another prior checkpoint (directory or hub id) for the pairing")
+    r.add_argument("--decoder-checkpoint", help="another decoder checkpoint (directory or hub id) for the pairing")
+    r.add_argument("--pairings", type=Path, help="YAML file declaring more pairings")
+    r.add_argument("--shard", help="I/N: do the I-th of N parts (job arrays); run once more without it to merge")
+    r.add_argument("--no-progress", action="store_true", default=None, help="no progress bars")
 
     d = sub.add_parser("demo", help="offline demo: tiny ECLIPSE-Karlo on builtin/color (4 prompts x 2 images)")
     d.add_argument("--out", type=Path, default=Path("runs") / "demo")
@@ -96,14 +103,68 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def cmd_run(a: argparse.Namespace) -> int:
-    from eclipse_bench.runner import RunConfig, Runner
+RUN_DEFAULTS = {"split": "val", "seed": 42, "batch_size": 4, "dtype": "fp32", "reference_compat": False,
+                "no_progress": False}
 
-    cfg = RunConfig(pairing=a.pairing, suite=a.suite, split=a.split, out=a.out, limit=a.limit, images_per_prompt=a.images_per_prompt,
-                    seed=a.seed, batch_size=a.batch_size, device=a.device, dtype=a.dtype, metric=a.metric,
-                    scorers=a.scorers, reference_compat=a.reference_compat, progress=not a.no_progress,
-                    overrides=_parse_set(a.set))
+
+def _load_config(path: Optional[Path]) -> dict:
+    if path is None:
+        return {}
+    import yaml
+
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise UserError(f"--config {path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"--config {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(doc, dict):
+        raise UserError(f"--config {path}: expected a mapping of option: value")
+    known = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["run"]._actions}  # type: ignore
+    out = {}
+    for k, v in doc.items():
+        key = str(k).replace("-", "_")
+        key = "pairing" if key == "prior" else key
+        if key not in known or key == "config":
+            raise UserError(f"--config {path}: unknown option {k!r}")
+        out[key] = v
+    return out
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from eclipse_bench.runner import RunConfig, Runner, parse_shard
+
+    conf = _load_config(a.config)
+    opt = lambda k: getattr(a, k) if getattr(a, k) is not None else conf.get(k, RUN_DEFAULTS.get(k))  # noqa: E731
+    if opt("pairings"):
+        from eclipse_bench.pairings import load_pairings_file
+
+        load_pairings_file(str(opt("pairings")))
+    if not opt("pairing"):
+        raise UserError("--prior is required (a pairing name; see `eclipse-bench list priors`)")
+    if not opt("suite"):
+        raise UserError("--suite is required (see `eclipse-bench list suites`)")
+    bs = opt("batch_size")
+    if bs != "auto":
+        try:
+            bs = int(bs)
+        except (TypeError, ValueError):
+            raise UserError(f"--batch-size {bs!r}: expected a positive integer or 'auto'") from None
+    sets = opt("set") or []
+    overrides = conf.get("set") if isinstance(conf.get("set"), dict) else {}
+    overrides = {**(overrides or {}), **_parse_set(a.set or ([] if isinstance(conf.get("set"), dict) else sets))}
+    cfg = RunConfig(pairing=opt("pairing"), suite=str(opt("suite")), split=opt("split"),
+                    out=Path(opt("out")) if opt("out") else None, limit=opt("limit"),
+                    images_per_prompt=opt("images_per_prompt"), seed=int(opt("seed")), batch_size=bs,
+                    device=opt("device"), dtype=opt("dtype"), metric=opt("metric"), scorers=opt("scorers"),
+                    reference_compat=bool(opt("reference_compat")), progress=not opt("no_progress"),
+                    overrides=overrides, prior_checkpoint=opt("prior_checkpoint"),
+                    decoder_checkpoint=opt("decoder_checkpoint"),
+                    shard=parse_shard(str(opt("shard"))) if opt("shard") else None)
     out, results = Runner(cfg).run()
+    if results is None:
+        print(f"shard done: {out}; run the same command without --shard to merge and score")
+        return 0
     _print_results(results)
     print(f"report: {(out / 'report.html').resolve()}")
     return 0

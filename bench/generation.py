@@ -91,16 +91,21 @@ class Generator:
         self.spec, self.device, self.dtype = spec, device, dtype
         self.settings = dict(spec.settings)
         self.timings: dict[str, float] = {}
+        self.peak_memory_mb: dict[str, float] = {}   # per stage, CUDA only
         self.calls = 0  # batches run (tests count model work with it)
 
     @contextlib.contextmanager
     def stage(self, name: str):
-        if self.device.startswith("cuda"):
+        cuda = self.device.startswith("cuda")
+        if cuda:
             torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
         yield
-        if self.device.startswith("cuda"):
+        if cuda:
             torch.cuda.synchronize()
+            peak = torch.cuda.max_memory_allocated() / 2**20
+            self.peak_memory_mb[name] = round(max(peak, self.peak_memory_mb.get(name, 0.0)), 1)
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
 
     def check_dims(self, what: str, produced: int, expected: int) -> None:

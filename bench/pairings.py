@@ -40,6 +40,23 @@ class PairingSpec:
     settings: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
+    def with_checkpoints(self, prior: Optional[str] = None, decoder: Optional[str] = None) -> "PairingSpec":
+        """The same pairing with another prior and/or decoder checkpoint (a path or a hub id)."""
+        from eclipse_bench.errors import UserError
+
+        spec = self
+        if prior:
+            if self.prior == "eclipse":
+                spec = replace(spec, prior_id=prior)
+            elif self.family == "kandinsky":
+                spec = replace(spec, prior_pipeline_id=prior)
+            else:
+                raise UserError(f"--prior-checkpoint: pairing {self.name!r} takes its diffusion prior from the "
+                                f"decoder repository; use --decoder-checkpoint for a whole Karlo checkpoint")
+        if decoder:
+            spec = replace(spec, decoder_id=decoder)
+        return spec
+
     def with_overrides(self, **kw: Any) -> "PairingSpec":
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
 
@@ -47,6 +64,23 @@ class PairingSpec:
         return {"name": self.name, "family": self.family, "prior": self.prior, "decoder_id": self.decoder_id,
                 "prior_id": self.prior_id, "prior_pipeline_id": self.prior_pipeline_id,
                 "text_encoder_id": self.text_encoder_id, "settings": dict(self.settings)}
+
+    def validate_settings(self) -> None:
+        """Setting values a pipeline can run with; Karlo's UnCLIP scheduler needs at least 2 steps."""
+        from eclipse_bench.errors import UserError
+
+        min_steps = 2 if self.family == "karlo" else 1
+        for key, value in self.settings.items():
+            if key.endswith("_steps"):
+                if not isinstance(value, int) or isinstance(value, bool) or value < min_steps:
+                    raise UserError(f"pairing {self.name!r}: setting {key}={value!r} must be an integer >= {min_steps} "
+                                    f"({self.family} schedulers); change it with --set {key}=N")
+            elif key.endswith("_guidance"):
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                    raise UserError(f"pairing {self.name!r}: setting {key}={value!r} must be a number >= 0")
+            elif key in ("height", "width"):
+                if not isinstance(value, int) or value < 64 or value % 64:
+                    raise UserError(f"pairing {self.name!r}: setting {key}={value!r} must be a multiple of 64")
 
     @property
     def is_tiny(self) -> bool:
@@ -81,3 +115,64 @@ _add(PairingSpec("tiny-eclipse-kandinsky", "kandinsky", "eclipse", "tiny:kandins
 _add(PairingSpec("tiny-kandinsky", "kandinsky", "diffusion", "tiny:kandinsky-decoder",
                  prior_pipeline_id="tiny:kandinsky-prior", settings=TINY_KANDINSKY_SETTINGS,
                  description="offline twin of kandinsky (tiny random weights)"))
+
+
+_FIELDS = ("family", "prior", "decoder_id", "prior_id", "prior_pipeline_id", "text_encoder_id", "settings",
+           "description")
+
+
+def load_pairings_file(path: str) -> list[str]:
+    """Register the pairings declared in a YAML file; returns their names.
+
+    pairings:
+      - name: my-prior-step-5000
+        base: eclipse-karlo            # start from a registered pairing (optional)
+        prior_id: /checkpoints/step-5000
+        settings: {decoder_steps: 50}  # merged into the base's settings
+    """
+    from pathlib import Path
+
+    import yaml
+
+    from eclipse_bench.errors import UserError
+
+    p = Path(path).expanduser()
+    try:
+        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"--pairings {p}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"--pairings {p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    entries = doc.get("pairings") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise UserError(f"--pairings {p}: expected a top-level 'pairings:' list")
+    names = []
+    for i, e in enumerate(entries):
+        where = f"--pairings {p}: pairings[{i}]"
+        if not isinstance(e, dict) or not isinstance(e.get("name"), str) or not e["name"].strip():
+            raise UserError(f"{where}: each entry needs a 'name'")
+        unknown = sorted(set(e) - {"name", "base", *_FIELDS})
+        if unknown:
+            raise UserError(f"{where}: unknown key {unknown[0]!r}; allowed: name, base, {', '.join(_FIELDS)}")
+        if e.get("settings") is not None and not isinstance(e["settings"], dict):
+            raise UserError(f"{where}: 'settings' must be a mapping")
+        if e.get("base"):
+            base = PAIRINGS.get(e["base"])
+            fields = {k: e[k] for k in _FIELDS if k in e and k != "settings"}
+            spec = replace(base, name=e["name"], settings={**base.settings, **(e.get("settings") or {})}, **fields)
+        else:
+            missing = [k for k in ("family", "prior", "decoder_id") if not e.get(k)]
+            if missing:
+                raise UserError(f"{where}: without 'base', {', '.join(missing)} must be given")
+            defaults = KARLO_SETTINGS if e["family"] == "karlo" else KANDINSKY_SETTINGS
+            spec = PairingSpec(name=e["name"], **{k: e[k] for k in _FIELDS if k in e and k != "settings"},
+                               settings={**defaults, **(e.get("settings") or {})})
+        if spec.family not in ("karlo", "kandinsky") or spec.prior not in ("eclipse", "diffusion"):
+            raise UserError(f"{where}: family must be karlo|kandinsky and prior eclipse|diffusion")
+        if spec.prior == "eclipse" and not spec.prior_id:
+            raise UserError(f"{where}: an eclipse prior needs 'prior_id'")
+        if spec.name in PAIRINGS:
+            raise UserError(f"{where}: pairing {spec.name!r} already exists; choose another name")
+        PAIRINGS.register(spec.name, spec, help=spec.description or f"from {p.name}")
+        names.append(spec.name)
+    return names

@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from eclipse_bench import __version__
 from eclipse_bench.errors import UserError
@@ -44,7 +44,7 @@ class RunConfig:
     limit: Optional[int] = None
     images_per_prompt: Optional[int] = None
     seed: int = BASE_SEED
-    batch_size: int = 4
+    batch_size: Any = 4                    # int or "auto"
     device: Optional[str] = None
     dtype: str = "fp32"
     metric: Optional[str] = None
@@ -52,14 +52,34 @@ class RunConfig:
     reference_compat: bool = False
     progress: bool = True
     overrides: dict[str, Any] = field(default_factory=dict)
+    prior_checkpoint: Optional[str] = None
+    decoder_checkpoint: Optional[str] = None
+    shard: Optional[tuple[int, int]] = None   # (index, count), index 0-based; for job arrays
 
     def validate(self) -> None:
-        for name, value in (("--limit", self.limit), ("--images-per-prompt", self.images_per_prompt),
-                            ("--batch-size", self.batch_size)):
+        for name, value in (("--limit", self.limit), ("--images-per-prompt", self.images_per_prompt)):
             if value is not None and int(value) < 1:
                 raise UserError(f"{name} must be at least 1 (got {value})")
+        if self.batch_size != "auto" and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise UserError(f"--batch-size must be a positive integer or 'auto' (got {self.batch_size!r})")
         if self.scorers not in (None, "real", "tiny"):
             raise UserError(f"--scorers must be 'real' or 'tiny' (got {self.scorers!r})")
+        if self.shard is not None:
+            i, n = self.shard
+            if not (n >= 1 and 0 <= i < n):
+                raise UserError(f"--shard {i + 1}/{n}: expected I/N with 1 <= I <= N")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'2/4' (1-based, as job arrays count) -> (1, 4)."""
+    i, sep, n = text.partition("/")
+    try:
+        i_, n_ = int(i), int(n)
+    except ValueError:
+        raise UserError(f"--shard {text!r}: expected I/N, e.g. --shard 1/4") from None
+    if not sep or not (1 <= i_ <= n_):
+        raise UserError(f"--shard {text!r}: expected I/N with 1 <= I <= N")
+    return i_ - 1, n_
 
 
 def package_versions() -> dict[str, str]:
@@ -86,11 +106,32 @@ def git_revision() -> Optional[str]:
 
 
 def default_out(pairing: str, suite: str) -> Path:
-    return Path("runs") / pairing / suite.replace("/", "__").replace("@", "_")
+    return Path("runs") / pairing / suite.replace("/", "__").replace("@", "_").replace(":", "_")
+
+
+def checkpoint_fingerprint(model_id: Optional[str]) -> Optional[str]:
+    """Identity of a checkpoint for cache keys: the hub id, or for a local directory a hash of its files."""
+    if not model_id:
+        return None
+    if model_id.startswith("tiny:"):
+        from eclipse_bench.models.tiny import RECIPE
+
+        return f"{model_id}@{RECIPE}"
+    path = Path(model_id).expanduser()
+    if path.exists():
+        h = hashlib.sha256()
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            st = f.stat()
+            h.update(f"{f.relative_to(path) if path.is_dir() else f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return f"local:{h.hexdigest()[:16]}"
+    return model_id
 
 
 def plan_samples(suite, spec, images_per_prompt: int, base_seed: int) -> list[dict]:
     pairing_fp = spec.to_json()
+    pairing_fp["checkpoints"] = {k: checkpoint_fingerprint(getattr(spec, k)) for k in
+                                 ("decoder_id", "prior_id", "prior_pipeline_id", "text_encoder_id")}
     samples = []
     for item in suite.items:
         for n in range(images_per_prompt):
@@ -99,6 +140,55 @@ def plan_samples(suite, spec, images_per_prompt: int, base_seed: int) -> list[di
             samples.append({"key": key, "prompt_id": item.id, "prompt": item.prompt, "n": n, "seed": seed,
                             "image": f"images/{item.id}-{n}.png", "item": item})
     return samples
+
+
+def read_records(out: Path, stem: str) -> Iterator[dict]:
+    """Records of `stem`.jsonl and of every shard's `stem`.shard-I-of-N.jsonl."""
+    base = out / f"{stem}.jsonl"
+    yield from read_jsonl(base)
+    for shard_file in sorted(base.parent.glob(f"{base.stem}.shard-*.jsonl")):
+        yield from read_jsonl(shard_file)
+
+
+def _fault(point: str, count: int) -> None:
+    """Fault injection for the kill/resume tests: ECLIPSE_BENCH_FAULT=point:N kills this process (SIGKILL)."""
+    spec = os.environ.get("ECLIPSE_BENCH_FAULT")
+    if spec and spec == f"{point}:{count}":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world: int = 1
+    launched: bool = False     # started by torchrun / accelerate launch
+    state: Any = None
+
+    @property
+    def suffix(self) -> str:
+        return f".shard-{self.rank + 1}-of-{self.world}" if self.world > 1 else ""
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.state is not None:
+            self.state.wait_for_everyone()
+
+    @classmethod
+    def detect(cls, shard: Optional[tuple[int, int]]) -> "Distributed":
+        if shard is not None:
+            return cls(shard[0], shard[1])
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            import torch
+            from accelerate import PartialState
+
+            state = PartialState(cpu=not torch.cuda.is_available())
+            return cls(state.process_index, state.num_processes, True, state)
+        return cls()
 
 
 class Runner:
@@ -113,15 +203,23 @@ class Runner:
         get_suite_def(cfg.suite)
         if cfg.metric:
             METRICS.get(cfg.metric)
+        self.spec = self.spec.with_checkpoints(cfg.prior_checkpoint, cfg.decoder_checkpoint)
         if cfg.overrides:
+            unknown = sorted(set(cfg.overrides) - set(self.spec.settings))
+            if unknown:
+                raise UserError(f"--set {unknown[0]}: not a setting of pairing {self.spec.name!r}; its settings are "
+                                f"{', '.join(sorted(self.spec.settings))}")
             self.spec = self.spec.with_overrides(settings={**self.spec.settings, **cfg.overrides})
+        self.spec.validate_settings()
         self.suite = None
         self.generator = None
         self.providers: dict[str, Any] = {}
         self.model_calls = {"generate": 0, "evidence": 0}
+        self.png_seconds = 0.0
+        self.dist = Distributed()
 
     # -- stages -----------------------------------------------------------------------------------
-    def run(self) -> tuple[Path, dict]:
+    def run(self) -> tuple[Path, Optional[dict]]:
         from eclipse_bench.metrics.registry import METRICS, PROVIDERS
         from eclipse_bench.prompts.registry import load_suite
 
@@ -134,28 +232,40 @@ class Runner:
         out = Path(cfg.out) if cfg.out else default_out(self.spec.name, suite.name)
         self.out = out
         scorers = cfg.scorers or ("tiny" if self.spec.is_tiny else "real")
+        self.dist = dist = Distributed.detect(cfg.shard)
+        samples = plan_samples(suite, self.spec, ipp, cfg.seed)
+        mine = samples[dist.rank::dist.world]
+        manifest = {
+            "tool": "eclipse-bench", "version": __version__, "git_revision": git_revision(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "pairing": self.spec.to_json(), "suite": {"name": suite.name, "source": suite.source,
+                                                      "hash": suite.hash, "n_prompts": len(suite.items)},
+            "metric": {"name": self.metric.name, "version": self.metric.version, "scorers": scorers,
+                       "models": {p: PROVIDERS.get(p).model(scorers) for p in self.metric.providers},
+                       "reference_compat": cfg.reference_compat},
+            "settings": {"images_per_prompt": ipp, "seed": cfg.seed,
+                         "seed_protocol": "image 0: seed; image n>=1: seed+n+1 (T2I-CompBench)",
+                         "seeds": [image_seed(cfg.seed, n) for n in range(ipp)], "split": cfg.split,
+                         "batch_size": cfg.batch_size, "device": cfg.device or "auto", "dtype": cfg.dtype,
+                         "limit": cfg.limit},
+            "versions": package_versions(), "platform": platform.platform(),
+            "command": sys.argv,
+        }
+        if dist.world > 1:
+            with RunLock(out, f".lock{dist.suffix}"):
+                if dist.is_main or not (out / "manifest.json").is_file():
+                    atomic_write_json(out / "manifest.json", manifest)
+                self.generate(mine, dist.suffix)
+                self.collect_evidence(mine, scorers, dist.suffix)
+            dist.barrier()
+            if not dist.launched or not dist.is_main:
+                return out, None  # a job-array shard, or a worker: the main process (or a plain run) merges
         with RunLock(out):
-            samples = plan_samples(suite, self.spec, ipp, cfg.seed)
-            manifest = {
-                "tool": "eclipse-bench", "version": __version__, "git_revision": git_revision(),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "pairing": self.spec.to_json(), "suite": {"name": suite.name, "source": suite.source,
-                                                          "hash": suite.hash, "n_prompts": len(suite.items)},
-                "metric": {"name": self.metric.name, "version": self.metric.version, "scorers": scorers,
-                           "models": {p: PROVIDERS.get(p).model(scorers) for p in self.metric.providers},
-                           "reference_compat": cfg.reference_compat},
-                "settings": {"images_per_prompt": ipp, "seed": cfg.seed, "seed_protocol":
-                             "image 0: seed; image n>=1: seed+n+1 (T2I-CompBench)", "seeds": [image_seed(cfg.seed, n)
-                                                                                             for n in range(ipp)],
-                             "batch_size": cfg.batch_size, "device": cfg.device or "auto", "dtype": cfg.dtype,
-                             "limit": cfg.limit},
-                "versions": package_versions(), "platform": platform.platform(),
-                "command": sys.argv,
-            }
             atomic_write_json(out / "manifest.json", manifest)
             gen_seconds, n_generated = self.generate(samples)
             ev_seconds, n_scored = self.collect_evidence(samples, scorers)
             timings = self.timings(gen_seconds, n_generated, ev_seconds, n_scored)
+            _fault("score", 1)
             results = score_run(out, samples=samples, metric=self.metric, reference_compat=cfg.reference_compat,
                                 timings=timings)
             from eclipse_bench.reports.html import render_run
@@ -163,32 +273,53 @@ class Runner:
             render_run(out, out / "report.html")
             return out, results
 
-    def generate(self, samples: list[dict]) -> tuple[float, int]:
+    def generate(self, samples: list[dict], suffix: str = "") -> tuple[float, int]:
         from tqdm.auto import tqdm
 
-        done = {r["key"] for r in read_jsonl(self.out / "images.jsonl") if (self.out / r["image"]).is_file()}
+        done = {r["key"] for r in read_records(self.out, "images") if (self.out / r["image"]).is_file()}
         todo = [s for s in samples if s["key"] not in done]
         if not todo:
             return 0.0, 0
-        from eclipse_bench.generation import load_generator
+        from eclipse_bench.generation import default_device, load_generator
 
-        self.generator = gen = load_generator(self.spec, self.cfg.device, self.cfg.dtype)
-        bs = self.cfg.batch_size
+        device = self.cfg.device or (str(self.dist.state.device) if self.dist.state is not None else default_device())
+        self.generator = gen = load_generator(self.spec, device, self.cfg.dtype)
+        bs = self.cfg.batch_size if self.cfg.batch_size != "auto" else (16 if device.startswith("cuda") else 8)
         t0 = time.perf_counter()
-        with tqdm(total=len(todo), desc=f"generate {self.spec.name}", unit="img", disable=not self.cfg.progress) as bar:
-            for start in range(0, len(todo), bs):
+        n_batches, start = 0, 0
+        with tqdm(total=len(todo), desc=f"generate {self.spec.name}{suffix}", unit="img",
+                  disable=not self.cfg.progress) as bar:
+            while start < len(todo):
                 batch = todo[start:start + bs]
-                images = gen.generate([s["prompt"] for s in batch], [s["seed"] for s in batch])
+                try:
+                    images = gen.generate([s["prompt"] for s in batch], [s["seed"] for s in batch])
+                except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
+                    if not _is_oom(exc):
+                        raise
+                    if bs == 1:
+                        raise UserError(f"out of memory at batch size 1 on {device}; try --dtype fp16 or "
+                                        f"another --device (images made so far are kept)") from None
+                    bs = max(1, bs // 2)  # back off and retry the same samples: nothing is lost
+                    _empty_cache()
+                    continue
                 self.model_calls["generate"] += 1
-                for s, im in zip(batch, images):
+                t_png = time.perf_counter()
+                for i, (s, im) in enumerate(zip(batch, images)):
                     atomic_write_bytes(self.out / s["image"], _png_bytes(im))
-                append_jsonl(self.out / "images.jsonl", [
+                    if i == 0:
+                        _fault("generate-mid", n_batches + 1)
+                self.png_seconds += time.perf_counter() - t_png
+                append_jsonl(self.out / f"images{suffix}.jsonl", [
                     {"key": s["key"], "prompt_id": s["prompt_id"], "n": s["n"], "seed": s["seed"], "image": s["image"]}
                     for s in batch])
+                n_batches += 1
+                _fault("generate", n_batches)
+                start += len(batch)
                 bar.update(len(batch))
+        self.batch_size_used = bs
         return time.perf_counter() - t0, len(todo)
 
-    def collect_evidence(self, samples: list[dict], scorers: str) -> tuple[float, int]:
+    def collect_evidence(self, samples: list[dict], scorers: str, suffix: str = "") -> tuple[float, int]:
         """Run each evidence provider of the metric on the samples that lack its evidence."""
         from PIL import Image
         from tqdm.auto import tqdm
@@ -199,16 +330,16 @@ class Runner:
         total_seconds, scored = 0.0, 0
         for pname in self.metric.providers:
             pdef = PROVIDERS.get(pname)
-            path = self.out / "evidence" / f"{pname}.jsonl"
+            path = self.out / "evidence" / f"{pname}{suffix}.jsonl"
             for s in samples:
                 s.setdefault("evidence_keys", {})[pname] = evidence_key(s["key"], pname, pdef.model(scorers))
-            have = {r["key"]: r["evidence"] for r in read_jsonl(path)}
+            have = {r["key"]: r["evidence"] for r in read_records(self.out / "evidence", pname)}
             todo = [s for s in samples if s["evidence_keys"][pname] not in have]
             if not todo:
                 continue
             provider = pdef.load(scorers, device=self.cfg.device or default_device())
             self.providers[pname] = provider
-            earlier = {p: {r["key"]: r["evidence"] for r in read_jsonl(self.out / "evidence" / f"{p}.jsonl")}
+            earlier = {p: {r["key"]: r["evidence"] for r in read_records(self.out / "evidence", p)}
                        for p in self.metric.providers[: self.metric.providers.index(pname)]}
             t0 = time.perf_counter()
             chunk = 64  # images per provider call; providers batch inside
@@ -224,6 +355,7 @@ class Runner:
                     self.model_calls["evidence"] += 1
                     append_jsonl(path, [{"key": s["evidence_keys"][pname], "sample": s["key"], "evidence": ev}
                                         for s, ev in zip(batch, records)])
+                    _fault("evidence", self.model_calls["evidence"])
                     bar.update(len(batch))
             total_seconds += time.perf_counter() - t0
             scored = max(scored, len(todo))
@@ -234,13 +366,39 @@ class Runner:
         if self.generator is not None and n_generated:
             out["generation"] = {k: v / n_generated for k, v in self.generator.timings.items()}
             out["generation"]["total"] = gen_seconds / n_generated
+            out["generation"]["png"] = self.png_seconds / n_generated
             out["generated_images"] = n_generated
+            out["batch_size"] = getattr(self, "batch_size_used", self.cfg.batch_size)
+            if self.generator.peak_memory_mb:
+                out["peak_memory_mb"] = dict(self.generator.peak_memory_mb)
+        if out:
+            out.setdefault("peak_memory_mb", {})["process_rss"] = _peak_rss_mb()
         if n_scored:
             out["scoring"] = {"total": ev_seconds / n_scored}
             out["scored_images"] = n_scored
         if out:
             out["unit"] = "seconds per image (this invocation)"
         return out
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", None)
+    return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
+
+
+def _empty_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)  # KiB on Linux
 
 
 def evidence_key(sample_key: str, provider: str, model: str) -> str:
@@ -260,7 +418,7 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
     from eclipse_bench.metrics.aggregate import summarise
 
     rule = metric.rule_fn()
-    evidence = {p: {r["key"]: r["evidence"] for r in read_jsonl(out / "evidence" / f"{p}.jsonl")}
+    evidence = {p: {r["key"]: r["evidence"] for r in read_records(out / "evidence", p)}
                 for p in metric.providers}
     rows = []
     for s in samples:
@@ -327,7 +485,7 @@ def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: 
         samples.append({"key": r["key"], "prompt_id": r["prompt_id"], "prompt": r["prompt"], "n": r["n"],
                         "seed": r["seed"], "image": r["image"], "item": item, "evidence_keys": keys})
     for p in metric.providers:
-        have = {rec["key"] for rec in read_jsonl(run_dir / "evidence" / f"{p}.jsonl")}
+        have = {rec["key"] for rec in read_records(run_dir / "evidence", p)}
         if not any(s["evidence_keys"][p] in have for s in samples):
             raise UserError(f"{run_dir} holds no {p!r} evidence, which metric {metric.name!r} needs; collect it with "
                             f"`eclipse-bench run ... --out {run_dir} --metric {metric.name}` (images are reused)")

@@ -83,8 +83,8 @@ def read_json(path: Path, what: str) -> Any:
 class RunLock:
     """An exclusive lock on a run directory (fcntl); a second writer gets a clear error."""
 
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / ".lock"
+    def __init__(self, run_dir: Path, name: str = ".lock"):
+        self.path = Path(run_dir) / name
         self.fh = None
 
     def __enter__(self) -> "RunLock":

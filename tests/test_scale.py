@@ -1,0 +1,196 @@
+"""Generation at scale: batch invariance, kill/resume, sharding, custom checkpoints, OOM back-off, config files."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from eclipse_bench.cli import main
+from eclipse_bench.store import read_jsonl
+
+RUN = ["run", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color", "--limit", "3", "--images-per-prompt", "2",
+       "--no-progress"]
+
+
+def _samples(out):
+    return {s["key"]: s for s in read_jsonl(out / "samples.jsonl")}
+
+
+def _pixels(out, s):
+    return np.asarray(Image.open(out / s["image"]), dtype=int)
+
+
+def _assert_same_run(a, b, exact=False):
+    sa, sb = _samples(a), _samples(b)
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert (sa[k]["prompt_id"], sa[k]["n"], sa[k]["seed"]) == (sb[k]["prompt_id"], sb[k]["n"], sb[k]["seed"])
+        if exact:
+            assert (a / sa[k]["image"]).read_bytes() == (b / sb[k]["image"]).read_bytes()
+            assert sa[k]["score"] == sb[k]["score"]
+        else:
+            assert np.abs(_pixels(a, sa[k]) - _pixels(b, sb[k])).max() <= 1
+            assert sa[k]["score"] == pytest.approx(sb[k]["score"], abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def reference_bs1(session_tmp):
+    out = session_tmp / "scale-ref-bs1"
+    assert main([*RUN, "--batch-size", "1", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("bs", [3, 8])
+def test_batch_sizes_give_the_same_images(reference_bs1, session_tmp, bs):
+    out = session_tmp / f"scale-bs{bs}"
+    assert main([*RUN, "--batch-size", str(bs), "--out", str(out)]) == 0
+    _assert_same_run(reference_bs1, out)
+
+
+def test_same_batch_size_twice_is_bitwise_equal(reference_bs1, session_tmp):
+    out = session_tmp / "scale-bs1-again"
+    assert main([*RUN, "--batch-size", "1", "--out", str(out)]) == 0
+    _assert_same_run(reference_bs1, out, exact=True)
+
+
+@pytest.mark.parametrize("point", ["generate:2", "generate-mid:2", "evidence:1", "score:1"])
+def test_sigkill_then_resume_gives_the_uninterrupted_samples(reference_bs1, session_tmp, point):
+    out = session_tmp / f"killed-{point.replace(':', '-')}"
+    env = {**os.environ, "ECLIPSE_BENCH_FAULT": point}
+    proc = subprocess.run([sys.executable, "-m", "eclipse_bench", *RUN, "--batch-size", "1", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr  # killed by SIGKILL where the fault was injected
+    assert not (out / "results.json").exists()
+    assert main([*RUN, "--batch-size", "1", "--out", str(out)]) == 0
+    _assert_same_run(reference_bs1, out, exact=True)
+    keys = [r["key"] for r in read_jsonl(out / "images.jsonl")]
+    assert len(keys) == len(set(keys)) == 6  # no duplicated or missing sample
+    assert not list(out.rglob(".*.png.*"))  # no half-written file left behind
+
+
+def test_job_array_shards_merge_into_one_run(reference_bs1, session_tmp, capsys):
+    out = session_tmp / "sharded-jobs"
+    for i in (1, 2):
+        assert main([*RUN, "--batch-size", "1", "--shard", f"{i}/2", "--out", str(out)]) == 0
+        assert "shard done" in capsys.readouterr().out
+    assert (out / "images.shard-1-of-2.jsonl").is_file() and (out / "images.shard-2-of-2.jsonl").is_file()
+    from eclipse_bench.runner import RunConfig, Runner
+
+    runner = Runner(RunConfig(pairing="tiny-eclipse-karlo", suite="builtin/color", limit=3, images_per_prompt=2,
+                              batch_size=1, out=out, progress=False))
+    runner.run()
+    assert runner.model_calls == {"generate": 0, "evidence": 0}  # the merge only scores
+    _assert_same_run(reference_bs1, out, exact=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_torchrun_matches_one_process(reference_bs1, session_tmp):
+    out = session_tmp / "torchrun"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "eclipse_bench", *RUN, "--batch-size", "1", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "images.shard-1-of-2.jsonl").is_file() and (out / "images.shard-2-of-2.jsonl").is_file()
+    _assert_same_run(reference_bs1, out)
+
+
+def test_prior_decoder_embedding_mismatch_exits_2(session_tmp, capsys):
+    import torch
+
+    from eclipse_bench.models.eclipse_prior import EclipsePriorTransformer
+
+    ckpt = session_tmp / "prior-dim16"
+    torch.manual_seed(0)
+    EclipsePriorTransformer(num_attention_heads=2, attention_head_dim=8, embedding_dim=16, num_layers=1).save_pretrained(ckpt)
+    assert main([*RUN, "--prior-checkpoint", str(ckpt), "--out", str(session_tmp / "mismatch")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "32 vs 16" in err and "share one CLIP embedding space" in err
+    assert not list((session_tmp / "mismatch").glob("images/*.png"))  # checked before any image
+
+
+def test_custom_prior_checkpoint_changes_the_cache_key(session_tmp, reference_bs1):
+    import torch
+
+    from eclipse_bench.models.eclipse_prior import EclipsePriorTransformer
+
+    ckpt = session_tmp / "prior-step-5000"
+    torch.manual_seed(5000)
+    prior = EclipsePriorTransformer(num_attention_heads=2, attention_head_dim=12, embedding_dim=32, num_layers=1)
+    with torch.no_grad():
+        prior.prd_embedding.normal_(0, 1.0)
+    prior.save_pretrained(ckpt)
+    out = session_tmp / "custom-prior"
+    assert main([*RUN, "--batch-size", "1", "--prior-checkpoint", str(ckpt), "--out", str(out)]) == 0
+    assert _samples(out).keys().isdisjoint(_samples(reference_bs1).keys())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["pairing"]["prior_id"] == str(ckpt)
+
+
+def test_oom_backs_off_without_losing_work(session_tmp, reference_bs1, monkeypatch):
+    import torch
+
+    import eclipse_bench.generation as generation
+
+    real = generation.Generator.generate
+
+    def limited(self, prompts, seeds):
+        if len(prompts) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(self, prompts, seeds)
+
+    monkeypatch.setattr(generation.Generator, "generate", limited)
+    out = session_tmp / "oom"
+    assert main([*RUN, "--batch-size", "8", "--out", str(out)]) == 0
+    assert json.loads((out / "results.json").read_text())["timings"]["batch_size"] == 2
+    _assert_same_run(reference_bs1, out)
+
+
+def test_config_file_and_flags_override_it(session_tmp, tmp_path):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("prior: tiny-karlo\nsuite: builtin/shape\nlimit: 1\nimages-per-prompt: 1\n"
+                   "set: {decoder_steps: 3}\nno_progress: true\n")
+    out = session_tmp / "from-config"
+    assert main(["run", "--config", str(cfg), "--limit", "2", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["pairing"]["name"] == "tiny-karlo" and manifest["suite"]["name"] == "builtin/shape"
+    assert manifest["settings"]["limit"] == 2 and manifest["pairing"]["settings"]["decoder_steps"] == 3
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("prior: tiny-karlo\nbogus: 1\n")
+    assert main(["run", "--config", str(bad), "--suite", "builtin/color"]) == 2
+
+
+def test_pairings_file(session_tmp, tmp_path, capsys):
+    f = tmp_path / "pairings.yaml"
+    f.write_text("pairings:\n  - name: my-eclipse-step-100\n    base: tiny-eclipse-kandinsky\n"
+                 "    settings: {decoder_steps: 3}\n")
+    out = session_tmp / "user-pairing"
+    assert main(["run", "--pairings", str(f), "--prior", "my-eclipse-step-100", "--suite", "builtin/color",
+                 "--limit", "1", "--images-per-prompt", "1", "--out", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["pairing"]["settings"]["decoder_steps"] == 3
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("pairings:\n  - name: x\n    family: karlo\n")
+    assert main(["run", "--pairings", str(broken), "--prior", "x", "--suite", "builtin/color"]) == 2
+    assert "prior, decoder_id must be given" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--set", "decoder_steps=1"], "must be an integer >= 2"),
+    (["--set", "nope=1"], "not a setting of pairing"),
+    (["--batch-size", "many"], "--batch-size"),
+    (["--shard", "3/2"], "--shard"),
+])
+def test_bad_scale_arguments(args, needle, capsys):
+    assert main([*RUN, *args]) == 2
+    assert needle in capsys.readouterr().err
