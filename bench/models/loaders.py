@@ -14,8 +14,27 @@ def _looks_local(model_id: str) -> bool:
     return model_id.startswith((".", "/", "~")) or os.path.isdir(os.path.expanduser(model_id))
 
 
+def _quiet() -> None:
+    """No per-file loading bars: eclipse-bench shows its own progress per stage."""
+    try:
+        import transformers.utils.logging as tlog
+
+        tlog.disable_progress_bar()
+        tlog.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import diffusers.utils.logging as dlog
+
+        dlog.disable_progress_bar()
+        dlog.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
+
+
 def load(cls: Any, model_id: str, subfolder: Optional[str] = None, **kwargs: Any) -> Any:
     """cls.from_pretrained(model_id, subfolder=...) with a one-line UserError when weights are missing."""
+    _quiet()
     path = tiny.resolve(model_id)
     where = f"{model_id}" + (f" (subfolder {subfolder})" if subfolder else "")
     if _looks_local(path) and not Path(os.path.expanduser(path)).exists():
