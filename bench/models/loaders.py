@@ -39,10 +39,14 @@ def load(cls: Any, model_id: str, subfolder: Optional[str] = None, **kwargs: Any
     where = f"{model_id}" + (f" (subfolder {subfolder})" if subfolder else "")
     if _looks_local(path) and not Path(os.path.expanduser(path)).exists():
         raise UserError(f"checkpoint directory {path} does not exist; pass an existing directory or a hub id")
+    import warnings
+
     try:
-        if subfolder:
-            return cls.from_pretrained(os.path.expanduser(path), subfolder=subfolder, **kwargs)
-        return cls.from_pretrained(os.path.expanduser(path), **kwargs)
+        with warnings.catch_warnings():  # `torch_dtype` is being renamed `dtype`; older releases know only the former
+            warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+            if subfolder:
+                return cls.from_pretrained(os.path.expanduser(path), subfolder=subfolder, **kwargs)
+            return cls.from_pretrained(os.path.expanduser(path), **kwargs)
     except (OSError, ValueError) as exc:  # hub errors derive from these (LocalEntryNotFoundError, HTTP errors)
         if _looks_local(path):
             raise UserError(f"cannot load {cls.__name__} from {where}: {str(exc).splitlines()[0]}") from None

@@ -1,0 +1,56 @@
+"""Generation throughput of the tiny pairings on CPU: images/s at batch size 1 vs 8, and harness overhead.
+
+    python scripts/bench_generation.py [--prompts 16] [--images-per-prompt 2]
+
+Overhead per image = wall time of the generation stage outside model calls and PNG encoding, / images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def measure(pairing: str, batch_size: int, prompts: int, ipp: int) -> dict:
+    from eclipse_bench.prompts.registry import load_suite
+    from eclipse_bench.runner import RunConfig, Runner, plan_samples
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = RunConfig(pairing=pairing, suite="builtin/color", limit=prompts, images_per_prompt=ipp,
+                        batch_size=batch_size, out=Path(tmp), progress=False)
+        runner = Runner(cfg)
+        runner.out = Path(tmp)
+        suite = load_suite("builtin/color").limit(prompts)
+        samples = plan_samples(suite, runner.spec, ipp, 42)
+        # warm-up: load the models and run one batch outside the measurement
+        from eclipse_bench.generation import load_generator
+
+        warm = load_generator(runner.spec, "cpu")
+        warm.generate([samples[0]["prompt"]], [samples[0]["seed"]])
+        seconds, n = runner.generate(samples)  # loads its own generator (timed apart from `seconds`)
+        model_s = sum(runner.generator.timings.values())
+    return {"images": n, "wall": seconds, "model": model_s, "png": runner.png_seconds,
+            "overhead_ms": 1000 * (seconds - model_s - runner.png_seconds) / n}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--prompts", type=int, default=16)
+    ap.add_argument("--images-per-prompt", type=int, default=2)
+    args = ap.parse_args()
+    n = args.prompts * args.images_per_prompt
+    print(f"tiny pairings on CPU, {n} images (64x64), model load excluded")
+    for pairing in ("tiny-eclipse-karlo", "tiny-karlo", "tiny-eclipse-kandinsky", "tiny-kandinsky"):
+        r1 = measure(pairing, 1, args.prompts, args.images_per_prompt)
+        r8 = measure(pairing, 8, args.prompts, args.images_per_prompt)
+        print(f"  {pairing:24s} bs1 {r1['images'] / r1['wall']:6.1f} img/s   bs8 {r8['images'] / r8['wall']:6.1f} img/s"
+              f"   harness overhead bs1 {r1['overhead_ms']:.2f} ms/img, bs8 {r8['overhead_ms']:.2f} ms/img"
+              f"   (PNG {1000 * r8['png'] / r8['images']:.2f} ms/img)")
+
+
+if __name__ == "__main__":
+    main()
