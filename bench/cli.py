@@ -100,6 +100,23 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="render an HTML report of one or more run directories")
     rep.add_argument("runs", nargs="+", type=Path)
     rep.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    rep.add_argument("--link-images", action="store_true",
+                     help="link full-size images instead of embedding thumbnails (big runs)")
+
+    cp = sub.add_parser("compare", help="compare a candidate run with a baseline; exit 1 on a regression")
+    cp.add_argument("baseline", type=Path)
+    cp.add_argument("candidate", type=Path)
+    cp.add_argument("--max-drop", type=float, help="largest tolerated drop in score units (default 0.01, or 1.0 "
+                                                   "for scores x100)")
+    cp.add_argument("--alpha", type=float, default=0.05, help="significance level of the paired test (default 0.05)")
+    cp.add_argument("--format", default="text", choices=["text", "json", "junit"])
+    cp.add_argument("--html", type=Path, help="where to write the HTML comparison (default CANDIDATE/compare.html)")
+
+    ex = sub.add_parser("export", help="export runs as a table (pandas)")
+    ex.add_argument("runs", nargs="+", type=Path)
+    ex.add_argument("--format", default="csv", choices=["csv", "parquet", "json"])
+    ex.add_argument("--level", default="sample", choices=["sample", "category"])
+    ex.add_argument("--out", type=Path, required=True)
     return p
 
 
@@ -287,13 +304,45 @@ def cmd_report(a: argparse.Namespace) -> int:
     for r in a.runs:
         if not (r / "results.json").is_file():
             raise UserError(f"{r} is not a finished run directory (no results.json); run `eclipse-bench run` first")
-    path = render_run(a.runs[0], a.out) if len(a.runs) == 1 else render_leaderboard(a.runs, a.out)
-    print(f"report: {path}")
+    path = (render_run(a.runs[0], a.out, link_images=a.link_images) if len(a.runs) == 1
+            else render_leaderboard(a.runs, a.out))
+    print(f"report: {Path(path).resolve()}")
+    return 0
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    import json
+
+    from eclipse_bench.reports.compare import compare_runs, format_junit, format_text, render_compare
+
+    if a.max_drop is not None and a.max_drop < 0:
+        raise UserError(f"--max-drop must be >= 0 (got {a.max_drop})")
+    if not 0 < a.alpha < 1:
+        raise UserError(f"--alpha must be between 0 and 1 (got {a.alpha})")
+    c = compare_runs(a.baseline, a.candidate, a.max_drop, a.alpha)
+    if a.format == "json":
+        print(json.dumps(c.to_json(), indent=2))
+    elif a.format == "junit":
+        print(format_junit(c), end="")
+    else:
+        print(format_text(c))
+    html = a.html or (a.candidate / "compare.html")
+    render_compare(c, html)
+    if a.format == "text":
+        print(f"report: {Path(html).resolve()}")
+    return 1 if c.regressed else 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from eclipse_bench.reports.export import export
+
+    path = export(a.runs, a.out, a.format, a.level)
+    print(f"wrote {path}")
     return 0
 
 
 COMMANDS = {"run": cmd_run, "demo": cmd_demo, "list": cmd_list, "suites": cmd_suites, "rescore": cmd_rescore,
-            "report": cmd_report}
+            "report": cmd_report, "compare": cmd_compare, "export": cmd_export}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

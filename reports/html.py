@@ -1,85 +1,237 @@
-"""Self-contained HTML for one run: the score with its 95% CI and every image with its score.
+"""Self-contained HTML: the run drill-down, the leaderboard and the comparison.
 
-jinja2 with autoescaping: prompt text is always shown literally. Thumbnails are embedded as data
-URIs so the file opens anywhere.
+jinja2 with autoescaping, so prompt text is always shown literally. Images are embedded as data URIs
+(or linked, for big runs). The only script is ours, allowed by its hash in the Content-Security-Policy,
+so injected markup can never run one.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from eclipse_bench.store import atomic_write_bytes, read_json, read_jsonl
 
 THUMB = 160
+SHOW_DETECTIONS = 8          # boxes drawn per image
+DISPLAY_THRESHOLD = {"t2i-spatial": 0.5, "t2i-numeracy": 0.5, "three-in-one": 0.5, "hrs-counting": 0.5,
+                     "hrs-spatial": 0.5, "hrs-size": 0.5, "hrs-color": 0.5, "geneval": 0.3}
+
+SORT_SCRIPT = """
+document.querySelectorAll('table.sortable th[data-col]').forEach(function (th) {
+  th.addEventListener('click', function () {
+    var table = th.closest('table'), body = table.tBodies[0], col = +th.dataset.col;
+    var dir = th.dataset.dir === 'desc' ? 1 : -1; th.dataset.dir = dir === 1 ? 'asc' : 'desc';
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = a.cells[col].dataset.v, y = b.cells[col].dataset.v;
+      var nx = parseFloat(x), ny = parseFloat(y);
+      if (isNaN(nx) && isNaN(ny)) return dir * String(x).localeCompare(String(y));
+      if (isNaN(nx)) return 1; if (isNaN(ny)) return -1;
+      return dir * (nx - ny);
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  });
+});
+var filter = document.getElementById('suite-filter');
+if (filter) filter.addEventListener('change', function () {
+  var v = filter.value;
+  document.querySelectorAll('[data-suite]').forEach(function (el) {
+    el.style.display = (v === '' || el.dataset.suite === v) ? '' : 'none';
+  });
+});
+"""
+
+
+def _csp(script: str = "") -> str:
+    policy = "default-src 'none'; img-src data: file: 'self'; style-src 'unsafe-inline'"
+    if script:
+        digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+        policy += f"; script-src 'sha256-{digest}'"
+    return policy
 
 
 def _env():
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("eclipse_bench.reports", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["fmt"] = _fmt
+    return env
 
 
-def thumbnail_uri(path: Path, size: int = THUMB) -> str:
+def image_uri(path: Path, size: Optional[int] = THUMB, link: bool = False, base: Optional[Path] = None) -> str:
+    """A JPEG thumbnail as a data URI, or (link=True) a relative link to the full-size image."""
+    if link:
+        try:
+            return str(Path(path).resolve().relative_to(Path(base).resolve())) if base else str(path)
+        except ValueError:
+            return Path(path).resolve().as_uri()
     from PIL import Image
 
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
-            im.thumbnail((size, size))
+            if size:
+                im.thumbnail((size, size))
             buf = io.BytesIO()
-            im.save(buf, format="PNG", optimize=True)
+            im.save(buf, format="JPEG", quality=82)
     except (OSError, ValueError):
         return ""
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _fmt(x: Any, digits: int = 4) -> str:
-    return "n/a" if x is None else f"{x:.{digits}f}"
+    if x is None:
+        return "n/a"
+    if isinstance(x, (int, float)) and abs(x) >= 10:
+        return f"{x:.2f}"
+    return f"{x:.{digits}f}"
 
 
-def render_run(run_dir: Path, out: Path) -> Path:
+def _evidence_view(ev: dict, metric: str, size: tuple[int, int]) -> dict:
+    """What the drill-down shows of one image's evidence."""
+    view: dict[str, Any] = {}
+    vqa = ev.get("vqa") if ev else None
+    if vqa:
+        view["questions"] = [{"q": q["question"], "p": _fmt(q["p_yes"], 3)} for q in vqa.get("questions", [])]
+    det = ev.get("detect") if ev else None
+    if det:
+        thr = DISPLAY_THRESHOLD.get(metric, 0.3)
+        wanted = {c for c in det.get("classes", {}).values() if c}
+        shown = sorted((d for d in det["detections"] if d["score"] >= thr), key=lambda d: -d["score"])
+        shown = [d for d in shown if d["label"] in wanted][:SHOW_DETECTIONS] or shown[:SHOW_DETECTIONS]
+        w, h = det.get("image_size") or size
+        view["boxes"] = [{"x": d["box"][0], "y": d["box"][1], "w": d["box"][2] - d["box"][0],
+                          "h": d["box"][3] - d["box"][1], "label": f"{d['label']} {d['score']:.2f}",
+                          "color": "#1a7f37" if d["label"] in wanted else "#9a6700"} for d in shown]
+        view["viewbox"] = f"0 0 {w} {h}"
+        view["font"] = max(w, h) / 18
+        missing = sorted(n for n, c in det.get("classes", {}).items() if c is None)
+        view["classes"] = ", ".join(f"{n} -> {c or 'not in vocabulary'}" for n, c in det.get("classes", {}).items())
+        view["n_detections"] = len([d for d in det["detections"] if d["score"] >= thr])
+        view["threshold"] = thr
+        if missing:
+            view["missing"] = missing
+    clip = ev.get("clip") if ev else None
+    if clip:
+        view["clip"] = f"cosine {clip['cosine']:.4f} (without adjectives {clip.get('cosine_no_adjectives', 0):.4f})"
+    color = ev.get("color") if ev else None
+    if color and color.get("colors"):
+        view["colors"] = ", ".join(f"#{k}: {v}" for k, v in color["colors"].items())
+    return view
+
+
+def render_run(run_dir: Path, out: Path, link_images: bool = False) -> Path:
+    """The drill-down: every prompt (worst first) with its images, scores, evidence and the rule's reason."""
     run_dir = Path(run_dir)
     results = read_json(run_dir / "results.json", "results")
     manifest = read_json(run_dir / "manifest.json", "manifest")
     samples = list(read_jsonl(run_dir / "samples.jsonl"))
+    metric = results["metric"]
     prompts: dict[str, dict[str, Any]] = {}
     for s in samples:
         p = prompts.setdefault(s["prompt_id"], {"id": s["prompt_id"], "prompt": s["prompt"], "images": [],
-                                                "spec": s.get("spec")})
-        p["images"].append({"uri": thumbnail_uri(run_dir / s["image"]), "score": _fmt(s["score"]),
-                            "seed": s["seed"], "reason": s.get("reason") or "", "path": s["image"]})
+                                                "spec": s.get("spec") or {}, "level": s.get("level"),
+                                                "category": s.get("category"), "scores": []})
+        size = (0, 0)
+        p["images"].append({"uri": image_uri(run_dir / s["image"], link=link_images, base=Path(out).parent),
+                            "score": _fmt(s["score"]), "seed": s["seed"], "reason": s.get("reason") or "",
+                            "path": s["image"], "unscorable": s["score"] is None,
+                            "ev": _evidence_view(s.get("evidence") or {}, metric, size)})
+        if s["score"] is not None:
+            p["scores"].append(s["score"])
     for p in prompts.values():
-        scores = [s["score"] for s in samples if s["prompt_id"] == p["id"] and s["score"] is not None]
-        p["mean"] = sum(scores) / len(scores) if scores else None
-        p["mean_str"] = _fmt(p["mean"])
+        p["mean"] = sum(p["scores"]) / len(p["scores"]) if p["scores"] else None
+        spec = p["spec"]
+        rels = [spec.get("relation")] + list(spec.get("extra_relations") or [])
+        p["checked"] = {
+            "objects": ", ".join(" ".join(filter(None, [str(o.get("count") or ""), *o.get("attributes", []),
+                                                        o["noun"]])) for o in spec.get("objects", [])),
+            "relations": "; ".join(f"{spec['objects'][r['subject']]['noun']} {r['name']} "
+                                   f"{spec['objects'][r['object']]['noun']}" for r in rels if r
+                                   and r["subject"] < len(spec.get("objects", []))
+                                   and r["object"] < len(spec.get("objects", []))),
+            "phrases": " | ".join(spec.get("phrases", [])),
+            "exclude": ", ".join(f"{e['noun']} < {e['count']}" for e in spec.get("exclude", [])),
+        }
     ordered = sorted(prompts.values(), key=lambda p: (p["mean"] is None, p["mean"] if p["mean"] is not None else 0))
     html = _env().get_template("run.html.j2").render(
-        results=results, manifest=manifest, prompts=ordered, score=_fmt(results.get("score")),
-        ci=[_fmt(v) for v in results.get("ci95", [None, None])],
-        settings_json=json.dumps(manifest.get("settings", {}), indent=1),
+        results=results, manifest=manifest, prompts=ordered, csp=_csp(),
+        ci=results.get("ci95", [None, None]), settings_json=json.dumps(manifest.get("settings", {}), indent=1),
         timings=results.get("timings", {}),
     )
     atomic_write_bytes(Path(out), html.encode("utf-8"))
     return Path(out)
 
 
-def render_leaderboard(run_dirs: list[Path], out: Path) -> Path:
-    """One row per run: pairing, suite, metric, score and CI."""
-    rows = []
+def leaderboard_data(run_dirs: list[Path]) -> dict:
+    """Pairings x suites from results.json files, with published reference rows where the protocol matches."""
+    from eclipse_bench.reports.published import SOURCE, published
+
+    cells: dict[str, dict[str, dict]] = {}
+    suites: list[str] = []
+    protocol: dict[str, tuple] = {}
     for d in run_dirs:
         r = read_json(Path(d) / "results.json", "results")
-        rows.append({"pairing": r["pairing"], "suite": r["suite"], "metric": r["metric"], "score": _fmt(r["score"]),
-                     "ci": [_fmt(v) for v in r.get("ci95", [None, None])], "n_images": r["n_images"],
-                     "raw": r["score"]})
-    rows.sort(key=lambda r: (r["suite"], -(r["raw"] if r["raw"] is not None else -1)))
-    html = _env().get_template("leaderboard.html.j2").render(rows=rows)
+        suite = r["suite"]
+        if suite not in suites:
+            suites.append(suite)
+        cells.setdefault(r["pairing"], {})[suite] = {
+            "score": r["score"], "ci": r.get("ci95", [None, None]), "n": r["n_images"], "metric": r["metric"],
+            "scale": r.get("scale", "0-1"), "run": str(d)}
+        protocol.setdefault(suite, (r["metric"], r.get("images_per_prompt")))
+    best = {}
+    for s in suites:
+        vals = [c[s]["score"] for c in cells.values() if s in c and c[s]["score"] is not None]
+        best[s] = max(vals) if vals else None
+    rows = []
+    for pairing, row in sorted(cells.items()):
+        rows.append({"name": pairing, "published": False, "cells": [
+            {**row[s], "best": row[s]["score"] is not None and row[s]["score"] == best[s]} if s in row else None
+            for s in suites]})
+    pub_rows: dict[str, list] = {}
+    for j, s in enumerate(suites):
+        metric, ipp = protocol[s]
+        for model, value in published(s, metric, ipp or 0).items():
+            pub_rows.setdefault(model, [None] * len(suites))[j] = {"score": value, "ci": [None, None], "n": None,
+                                                                   "best": False}
+    for model, row_cells in pub_rows.items():
+        rows.append({"name": f"{model} (published)", "published": True, "cells": row_cells})
+    return {"suites": suites, "rows": rows, "best": best, "source": SOURCE if pub_rows else None}
+
+
+def _bar_chart(suite: str, rows: list[dict], j: int) -> dict:
+    """An SVG bar chart of one column: measured rows, with their CI whiskers."""
+    bars = [(r["name"], r["cells"][j]) for r in rows if not r["published"] and r["cells"][j]
+            and r["cells"][j]["score"] is not None]
+    top = max([c["ci"][1] if c["ci"][1] is not None else c["score"] for _, c in bars] + [1e-9])
+    top = top * 1.1 if top > 0 else 1.0
+    width, bar_h, gap, label_w = 520, 18, 6, 190
+    items = []
+    for i, (name, c) in enumerate(bars):
+        y = i * (bar_h + gap)
+        scale = (width - label_w - 60) / top
+        lo, hi = c["ci"]
+        items.append({"y": y, "name": name, "w": max(c["score"], 0) * scale, "x0": label_w,
+                      "lo": label_w + max(lo, 0) * scale if lo is not None else None,
+                      "hi": label_w + max(hi, 0) * scale if hi is not None else None,
+                      "value": _fmt(c["score"]), "best": c.get("best")})
+    return {"suite": suite, "items": items, "height": max(len(items) * (bar_h + gap), bar_h), "width": width,
+            "bar_h": bar_h}
+
+
+def render_leaderboard(run_dirs: list[Path], out: Path) -> Path:
+    data = leaderboard_data(run_dirs)
+    charts = [_bar_chart(s, data["rows"], j) for j, s in enumerate(data["suites"])]
+    html = _env().get_template("leaderboard.html.j2").render(
+        data=data, charts=charts, script=SORT_SCRIPT, csp=_csp(SORT_SCRIPT))
     atomic_write_bytes(Path(out), html.encode("utf-8"))
     return Path(out)

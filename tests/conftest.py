@@ -48,3 +48,63 @@ def tiny_runs(session_tmp):
         assert rc == 0
         runs[pairing] = out
     return runs
+
+
+def make_run(out: Path, scores: dict, *, suite: str = "builtin/color", metric: str = "blip-vqa",
+             pairing: str = "tiny-eclipse-karlo", images_per_prompt: int = 2, prompts: dict | None = None,
+             evidence: dict | None = None, suite_hash: str = "a" * 64, categories: dict | None = None) -> Path:
+    """A finished run directory with the given per-image scores {prompt_id: [score, ...]}; no model involved."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from eclipse_bench.metrics.registry import METRICS
+    from eclipse_bench.runner import score_run  # noqa: F401  (same schema as real runs)
+    from eclipse_bench.metrics.aggregate import summarise
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "images").mkdir(exist_ok=True)
+    rows = []
+    rng = np.random.default_rng(len(scores))
+    for i, (pid, vals) in enumerate(scores.items()):
+        for n, v in enumerate(vals):
+            img = f"images/{pid}-{n}.png"
+            Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(out / img)
+            rows.append({"key": f"{pid}-{n}", "prompt_id": pid, "prompt": (prompts or {}).get(pid, f"prompt {pid}"),
+                         "n": n, "image": img, "seed": 42 if n == 0 else 43 + n, "category": (categories or {}).get(pid, "color"),
+                         "level": None, "spec": {"phrases": ["a red car"], "objects": [{"noun": "car", "attributes": ["red"], "count": 1}],
+                                                 "relation": None, "subcategory": None, "exclude": []},
+                         "score": v, "reason": f"hand-made score {v}", "details": {},
+                         "evidence": (evidence or {}).get(pid, {"vqa": {"questions": [
+                             {"phrase": "a red car", "question": "a red car?", "p_yes": v if v is not None else 0.5}]}})})
+    with open(out / "samples.jsonl", "w") as fh:
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")
+    m = METRICS.get(metric)
+    summary = summarise(rows, m.aggregator())
+    manifest = {"tool": "eclipse-bench", "version": "test", "git_revision": None,
+                "pairing": {"name": pairing, "family": "karlo", "prior": "eclipse", "decoder_id": "tiny:karlo",
+                            "prior_id": "tiny:eclipse-karlo-prior", "prior_pipeline_id": None, "text_encoder_id": None,
+                            "settings": {}},
+                "suite": {"name": suite, "source": "test", "hash": suite_hash, "n_prompts": len(scores)},
+                "metric": {"name": metric, "version": m.version, "scorers": "tiny", "models": {"vqa": "tiny:blip-vqa"},
+                           "reference_compat": False},
+                "settings": {"images_per_prompt": images_per_prompt, "seed": 42, "seeds": [42, 44][:images_per_prompt]}}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    results = {"pairing": pairing, "suite": suite, "metric": metric, "score": summary["score"], "ci95": summary["ci95"],
+               "n_prompts": summary["n_prompts"], "n_images": sum(r["score"] is not None for r in rows),
+               "n_unscorable": sum(r["score"] is None for r in rows), "aggregate": m.aggregator().name,
+               "scale": m.aggregator().scale, "metric_version": m.version, "reference_compat": False,
+               "suite_hash": suite_hash, "scorers": "tiny", "images_per_prompt": images_per_prompt, "seed": 42,
+               "timings": {}}
+    for key in ("by_category", "by_level"):
+        if key in summary:
+            results[key] = summary[key]
+    (out / "results.json").write_text(json.dumps(results))
+    return out
+
+
+@pytest.fixture
+def fake_run():
+    return make_run
