@@ -45,7 +45,7 @@ def test_run_writes_the_run_directory(tiny_runs, pairing):
     assert results["n_prompts"] == 4 and results["n_images"] == 8
     assert results["score"] == pytest.approx(np.mean([s["score"] for s in samples]))
     html = (out / "report.html").read_text()
-    assert f"{results['score']:.4f}" in html and html.count("data:image/png;base64,") == 8
+    assert f"{results['score']:.4f}" in html and html.count("data:image/jpeg;base64,") == 8
 
 
 def test_eclipse_prior_is_one_forward_pass_and_timed(tiny_runs):
