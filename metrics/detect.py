@@ -15,7 +15,7 @@ import numpy as np
 from eclipse_bench.errors import UserError
 from eclipse_bench.metrics.vocab import to_class
 
-REAL_DETECTOR = "yolo11x-seg.pt"
+REAL_DETECTOR = "yolo11x-seg.pt|yolov8x-worldv2.pt"   # closed vocabulary (COCO, masks) | open vocabulary
 POLYGON_MIN_SCORE = 0.3  # polygons are kept for detections a colour rule may look at
 
 
@@ -34,20 +34,72 @@ def _resolve_weights(model_id: str) -> str:
     return model_id  # ultralytics downloads its released weights by name
 
 
+def _load_yolo(model_id: str):
+    from ultralytics import YOLO
+
+    path = _resolve_weights(model_id)
+    try:
+        return YOLO(path)
+    except (FileNotFoundError, OSError, ConnectionError) as exc:
+        raise UserError(f"cannot load detector {model_id}: {str(exc).splitlines()[0]}") from None
+
+
+class OpenVocabulary:
+    """YOLO-World with the prompt's own nouns as classes; class embeddings from open_clip ViT-B/32 text features
+    (the `clip` package YOLO-World would use is not installable here; open_clip gives the same features)."""
+
+    def __init__(self, model_id: str, text_model: str, device: str, imgsz: int, conf_floor: float, max_det: int):
+        self.model_id, self.text_model, self.device = model_id, text_model, device
+        self.imgsz, self.conf_floor, self.max_det = imgsz, conf_floor, max_det
+        self._yolo = None
+        self._clip = None
+        self._classes: tuple[str, ...] = ()
+
+    def _set_classes(self, nouns: tuple[str, ...]) -> None:
+        import torch
+
+        from eclipse_bench.metrics.clip import OpenClip
+
+        if self._yolo is None:
+            self._yolo = _load_yolo(self.model_id)
+            self._clip = OpenClip(self.text_model, device=self.device)
+        if nouns == self._classes:
+            return
+        feats = torch.tensor(self._clip.text_features([f"a photo of a {n}" for n in nouns]), dtype=torch.float32)
+        world = self._yolo.model
+        world.txt_feats = feats[None].to(next(world.parameters()).device)
+        world.model[-1].nc = len(nouns)
+        world.names = {i: n for i, n in enumerate(nouns)}
+        self._yolo.predictor = None  # the predictor caches class names
+        self._classes = nouns
+
+    def detect(self, images_bgr: list, nouns: tuple[str, ...]) -> list[list[dict]]:
+        self._set_classes(nouns)
+        results = self._yolo.predict(images_bgr, conf=self.conf_floor, imgsz=self.imgsz, device=self.device,
+                                     max_det=self.max_det, verbose=False)
+        out = []
+        for res in results:
+            b = res.boxes
+            out.append([{"label": nouns[int(k)], "score": round(float(c), 6),
+                         "box": [round(float(v), 3) for v in box], "source": "open-vocabulary"}
+                        for box, c, k in zip(b.xyxy.cpu().numpy().tolist(), b.conf.cpu().numpy().tolist(),
+                                             b.cls.cpu().numpy().astype(int).tolist())])
+        return out
+
+
 class Detector:
-    """Batched YOLO detection; the noun -> class mapping is part of the evidence (the detector's vocabulary)."""
+    """Batched YOLO detection; the noun -> class mapping is part of the evidence (the detector's vocabulary).
+
+    Nouns the closed-vocabulary (COCO) detector lacks go to the open-vocabulary detector, when one is
+    configured (model id "closed|open"); without it they stay unmapped and the rules mark them unscorable.
+    """
 
     def __init__(self, model_id: str = REAL_DETECTOR, device: str = "cpu", batch_size: int = 16,
                  conf_floor: float | None = None, imgsz: int | None = None):
-        from ultralytics import YOLO
-
         self.model_id = model_id
-        self.tiny = model_id.startswith("tiny:")
-        path = _resolve_weights(model_id)
-        try:
-            self.model = YOLO(path)
-        except (FileNotFoundError, OSError, ConnectionError) as exc:
-            raise UserError(f"cannot load detector {model_id}: {str(exc).splitlines()[0]}") from None
+        closed, _, open_id = model_id.partition("|")
+        self.tiny = closed.startswith("tiny:")
+        self.model = _load_yolo(closed)
         self.names = {int(k): v for k, v in self.model.names.items()}
         self.vocabulary = tuple(self.names[i] for i in sorted(self.names))
         self.device, self.batch_size = device, batch_size
@@ -56,6 +108,9 @@ class Detector:
         self.imgsz = imgsz or (64 if self.tiny else 640)
         self.max_det = 30 if self.tiny else 300
         self.calls = 0
+        text_model = "tiny:clip" if open_id.startswith("tiny:") else "ViT-B-32/openai"
+        self.open = (OpenVocabulary(open_id, text_model, device, self.imgsz, self.conf_floor, self.max_det)
+                     if open_id else None)
 
     @property
     def fingerprint(self) -> str:
@@ -102,4 +157,24 @@ class Detector:
             nouns = [o.noun for o in item.spec.objects] + [e.noun for e in item.spec.exclude]
             records.append({"model": self.model_id, "image_size": list(im.size),
                             "classes": {n: to_class(n, self.vocabulary) for n in nouns}, "detections": d})
+        if self.open is not None:
+            self._open_vocabulary(images, records)
         return records
+
+    def _open_vocabulary(self, images: Sequence[Any], records: list[dict]) -> None:
+        """Detect the nouns outside the closed vocabulary with the open-vocabulary model, as their own classes."""
+        from eclipse_bench.prompts.extract import singular
+
+        wanted = [[n for n, c in r["classes"].items() if c is None] for r in records]
+        nouns = tuple(sorted({singular(n) for ns in wanted for n in ns}))
+        if not nouns:
+            return
+        rows = [i for i, ns in enumerate(wanted) if ns]
+        found = self.open.detect([np.asarray(images[i].convert("RGB"))[:, :, ::-1] for i in rows], nouns)
+        for i, dets in zip(rows, found):
+            rec = records[i]
+            mine = {singular(n) for n in wanted[i]}
+            start = len(rec["detections"])
+            rec["detections"] += [{"id": start + k, **d} for k, d in enumerate(x for x in dets if x["label"] in mine)]
+            for n in wanted[i]:
+                rec["classes"][n] = singular(n)

@@ -45,8 +45,9 @@ PROVIDERS: Registry[ProviderDef] = Registry("evidence provider")
 for _p in (
     ProviderDef("vqa", "eclipse_bench.metrics.vqa:BlipVqa", "Salesforce/blip-vqa-capfilt-large", "tiny:blip-vqa",
                 "BLIP VQA P(yes) per noun phrase"),
-    ProviderDef("detect", "eclipse_bench.metrics.detect:Detector", "yolo11x-seg.pt", "tiny:yolo-seg",
-                "YOLO boxes, classes, confidences, mask hues"),
+    ProviderDef("detect", "eclipse_bench.metrics.detect:Detector", "yolo11x-seg.pt|yolov8x-worldv2.pt",
+                "tiny:yolo-seg|tiny:yolo-world",
+                "YOLO boxes, classes, confidences, mask hues; YOLO-World for nouns outside COCO"),
     ProviderDef("clip", "eclipse_bench.metrics.clip:ClipScorer", "ViT-B-32/openai", "tiny:clip",
                 "open_clip image-prompt cosine"),
     ProviderDef("color", "eclipse_bench.metrics.clip:ColorClassifier", "ViT-L-14/openai", "tiny:clip",

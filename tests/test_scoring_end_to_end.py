@@ -118,3 +118,20 @@ def test_clip_batched_equals_unbatched():
     single = clip.image_features(images)
     assert np.abs(batched - single).max() < 1e-4
     assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
+
+
+def test_nouns_outside_coco_go_to_the_open_vocabulary_detector(session_tmp):
+    from eclipse_bench.metrics.detect import Detector
+    from eclipse_bench.prompts.extract import spatial_spec
+    from eclipse_bench.prompts.spec import Item
+
+    det = Detector("tiny:yolo-seg|tiny:yolo-world")
+    items = [Item("a", "a frog on the left of a cat", "spatial", spatial_spec("a frog on the left of a cat")),
+             Item("b", "a dog near a car", "spatial", spatial_spec("a dog near a car"))]
+    recs = det.evidence(_images(2, seed=3), items)
+    assert recs[0]["classes"] == {"frog": "frog", "cat": "cat"}  # frog: open vocabulary; cat: COCO
+    assert recs[1]["classes"] == {"dog": "dog", "car": "car"}
+    assert all(d["label"] == "frog" for d in recs[0]["detections"] if d.get("source") == "open-vocabulary")
+    assert not any(d.get("source") for d in recs[1]["detections"])  # nothing to ask the open model
+    closed_only = Detector("tiny:yolo-seg")
+    assert closed_only.evidence(_images(1), items[:1])[0]["classes"]["frog"] is None  # -> unscorable in the rules

@@ -16,7 +16,7 @@ from typing import Callable
 
 from eclipse_bench.paths import cache_dir
 
-RECIPE = "v2"  # bump when a builder changes: twins are cached by name + recipe
+RECIPE = "v3"  # bump when a builder changes: twins are cached by name + recipe
 HIDDEN = 32
 
 
@@ -257,7 +257,7 @@ def build_yolo_seg(out: Path) -> None:
 
 
 TINY_CLIP_CFG = {
-    "embed_dim": 32,
+    "embed_dim": 512,  # as ViT-B/32: its text features also give YOLO-World its class embeddings
     "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "patch_size": 8, "head_width": 16},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
 }
@@ -272,9 +272,15 @@ def build_open_clip(out: Path) -> None:
     from open_clip.factory import _MODEL_CONFIGS
     from safetensors.torch import save_file
 
+    import logging
+
     _MODEL_CONFIGS.setdefault("eclipse-bench-tiny-clip", TINY_CLIP_CFG)
     torch.manual_seed(0)
-    model = open_clip.create_model("eclipse-bench-tiny-clip", pretrained=None)
+    logging.disable(logging.WARNING)  # "no pretrained weights loaded": random weights are the point here
+    try:
+        model = open_clip.create_model("eclipse-bench-tiny-clip", pretrained=None)
+    finally:
+        logging.disable(logging.NOTSET)
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "open_clip_model.safetensors"))
     (out / "open_clip_config.json").write_text(json.dumps({
@@ -284,5 +290,17 @@ def build_open_clip(out: Path) -> None:
     }))
 
 
+def build_yolo_world(out: Path) -> None:
+    """Stands in for YOLO-World v2 (yolov8x-worldv2.pt): the same architecture family, from its yaml."""
+    import torch
+    from ultralytics import YOLO
+
+    torch.manual_seed(0)
+    model = YOLO("yolov8s-worldv2.yaml")
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(str(out / "model.pt"))
+
+
 BUILDERS["yolo-seg"] = build_yolo_seg
+BUILDERS["yolo-world"] = build_yolo_world
 BUILDERS["clip"] = build_open_clip
