@@ -218,6 +218,16 @@ class Runner:
         self.png_seconds = 0.0
         self.dist = Distributed()
 
+    def device(self) -> str:
+        """--device, else this process's device under a launcher (one GPU per process), else cuda or cpu."""
+        from eclipse_bench.generation import default_device
+
+        if self.cfg.device:
+            return self.cfg.device
+        if self.dist.state is not None:
+            return str(self.dist.state.device)
+        return default_device()
+
     # -- stages -----------------------------------------------------------------------------------
     def run(self) -> tuple[Path, Optional[dict]]:
         from eclipse_bench.metrics.registry import METRICS, PROVIDERS
@@ -280,9 +290,9 @@ class Runner:
         todo = [s for s in samples if s["key"] not in done]
         if not todo:
             return 0.0, 0
-        from eclipse_bench.generation import default_device, load_generator
+        from eclipse_bench.generation import load_generator
 
-        device = self.cfg.device or (str(self.dist.state.device) if self.dist.state is not None else default_device())
+        device = self.device()
         self.generator = gen = load_generator(self.spec, device, self.cfg.dtype)
         bs = self.cfg.batch_size if self.cfg.batch_size != "auto" else (16 if device.startswith("cuda") else 8)
         t0 = time.perf_counter()
@@ -324,7 +334,6 @@ class Runner:
         from PIL import Image
         from tqdm.auto import tqdm
 
-        from eclipse_bench.generation import default_device
         from eclipse_bench.metrics.registry import PROVIDERS
 
         total_seconds, scored = 0.0, 0
@@ -337,7 +346,7 @@ class Runner:
             todo = [s for s in samples if s["evidence_keys"][pname] not in have]
             if not todo:
                 continue
-            provider = pdef.load(scorers, device=self.cfg.device or default_device())
+            provider = pdef.load(scorers, device=self.device())
             self.providers[pname] = provider
             earlier = {p: {r["key"]: r["evidence"] for r in read_records(self.out / "evidence", p)}
                        for p in self.metric.providers[: self.metric.providers.index(pname)]}

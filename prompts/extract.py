@@ -127,8 +127,29 @@ def _spacy_model():  # pragma: no cover - optional backend
     return _NLP
 
 
-def attribute_spec(prompt: str, category: str, backend: str = "rules") -> Spec:
+def extractor_backend() -> str:
+    """'rules' (default) or 'spacy' (ECLIPSE_BENCH_EXTRACTOR=spacy, needs spaCy and en_core_web_sm)."""
+    import os
+
+    backend = os.environ.get("ECLIPSE_BENCH_EXTRACTOR", "rules")
+    if backend not in ("rules", "spacy"):
+        from eclipse_bench.errors import UserError
+
+        raise UserError(f"ECLIPSE_BENCH_EXTRACTOR={backend!r}: use 'rules' or 'spacy'")
+    if backend == "spacy":
+        try:
+            _spacy_model()
+        except (ImportError, OSError):
+            from eclipse_bench.errors import UserError
+
+            raise UserError("ECLIPSE_BENCH_EXTRACTOR=spacy needs spaCy and its English model: "
+                            "pip install spacy && python -m spacy download en_core_web_sm") from None
+    return backend
+
+
+def attribute_spec(prompt: str, category: str, backend: Optional[str] = None) -> Spec:
     """Spec for attribute-binding prompts (color, shape, texture): one question per noun phrase."""
+    backend = backend or extractor_backend()
     phrases = spacy_noun_phrases(prompt) if backend == "spacy" else noun_phrases(prompt)
     return Spec(phrases=tuple(phrases), objects=tuple(phrase_object(p, category) for p in phrases))
 

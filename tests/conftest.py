@@ -30,6 +30,16 @@ def official_data() -> Path:
     return Path(data)
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the session's models, runs and screenshots unless ECLIPSE_BENCH_KEEP_TEST_TMP is set."""
+    import shutil
+
+    if os.environ.get("ECLIPSE_BENCH_KEEP_TEST_TMP"):
+        print(f"\ntest files kept in {_SESSION_TMP}")
+    else:
+        shutil.rmtree(_SESSION_TMP, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def session_tmp() -> Path:
     return _SESSION_TMP

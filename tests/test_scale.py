@@ -96,10 +96,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_process_torchrun_matches_one_process(reference_bs1, session_tmp):
-    out = session_tmp / "torchrun"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), "-m", "eclipse_bench", *RUN, "--batch-size", "1", "--out", str(out)]
+LAUNCHERS = {
+    "torchrun": lambda port: [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                              "--master_addr", "127.0.0.1", "--master_port", str(port)],
+    "accelerate": lambda port: [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
+                                "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                                "--main_process_port", str(port)],
+}
+
+
+@pytest.mark.parametrize("launcher", list(LAUNCHERS))
+def test_two_process_launch_matches_one_process(reference_bs1, session_tmp, launcher):
+    out = session_tmp / launcher
+    cmd = [*LAUNCHERS[launcher](_free_port()), "-m", "eclipse_bench", *RUN, "--batch-size", "1", "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "images.shard-1-of-2.jsonl").is_file() and (out / "images.shard-2-of-2.jsonl").is_file()
