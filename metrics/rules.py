@@ -292,9 +292,15 @@ def hrs_relation_holds(name: str, b1: Sequence[float], b2: Sequence[float],
 
 
 def hrs_relations(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
-    """HRS spatial and size: pass (1) only if every named object is found and every relation holds."""
+    """HRS spatial and size: pass (1) only if every named object is found and every relation holds.
+
+    With reference_compat, hard prompts (4 objects) are unscorable: the reference indexes a fifth object
+    there and crashes, so it reports nothing for them.
+    """
     if not spec.relations:
         return unscorable("the spec has no relation")
+    if reference_compat and len(spec.objects) >= 4:
+        return unscorable("reference-compat: the HRS reference crashes on hard (4-object) prompts")
     classes, bad = _classes(evidence, spec)
     if bad:
         return bad

@@ -191,6 +191,16 @@ def test_hrs_between_and_all_relations_must_hold():
     assert rules.hrs_relations(missing, spec).reason.startswith("not found: dog, horse")
 
 
+def test_hrs_hard_level_in_reference_compat():
+    spec = Spec(objects=tuple(ObjectSpec(n) for n in ("cat", "dog", "horse", "cow")),
+                relation=Relation("left", 0, 2), extra_relations=(Relation("left", 1, 2),))
+    dets = [D("cat", 0.9, (0, 0, 10, 10)), D("dog", 0.9, (0, 20, 10, 30)), D("horse", 0.9, (50, 0, 60, 10)),
+            D("cow", 0.9, (50, 50, 60, 60))]
+    ev = detect(dets, ["cat", "dog", "horse", "cow"])
+    assert rules.hrs_relations(ev, spec).score == 1.0
+    assert rules.hrs_relations(ev, spec, reference_compat=True).score is None
+
+
 def test_hrs_uses_the_last_detection_of_a_class():
     spec = Spec(objects=(ObjectSpec("cat"), ObjectSpec("dog")), relation=Relation("left", 0, 1))
     dets = [D("cat", 0.9, (80, 0, 90, 10)), D("cat", 0.6, (0, 0, 10, 10)), D("dog", 0.9, (50, 0, 60, 10))]
