@@ -226,7 +226,9 @@ class KarloGenerator(Generator):
         sched.set_timesteps(int(self.settings["super_res_steps"]), device=self.device)
         latents = _randn((len(gens), self.sr_first.config.in_channels // 2, size, size), gens, self.device, self.dtype)
         latents = latents * sched.init_noise_sigma
-        upscaled = F.interpolate(small, size=[size, size], mode="bicubic", align_corners=False, antialias=True)
+        # bicubic with antialias has no half-precision CPU kernel: resample in fp32, then cast back
+        upscaled = F.interpolate(small.float(), size=[size, size], mode="bicubic", align_corners=False,
+                                 antialias=True).to(small.dtype)
         steps = sched.timesteps
         for i, t in enumerate(steps):
             unet = self.sr_last if i == len(steps) - 1 else self.sr_first

@@ -203,3 +203,14 @@ def test_pairings_file(session_tmp, tmp_path, capsys):
 def test_bad_scale_arguments(args, needle, capsys):
     assert main([*RUN, *args]) == 2
     assert needle in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("pairing", ["tiny-eclipse-karlo", "tiny-karlo", "tiny-eclipse-kandinsky", "tiny-kandinsky"])
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_half_precision_generation(session_tmp, pairing, dtype):
+    out = session_tmp / f"{dtype}-{pairing}"
+    assert main(["run", "--prior", pairing, "--suite", "builtin/color", "--limit", "1", "--images-per-prompt", "1",
+                 "--dtype", dtype, "--out", str(out), "--no-progress"]) == 0
+    (s,) = _samples(out).values()
+    assert _pixels(out, s).std() > 0 and 0 <= s["score"] <= 1
+    assert json.loads((out / "manifest.json").read_text())["settings"]["dtype"] == dtype
