@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+RUN_OPTIONS = ("pairing", "suite", "split", "out", "limit", "images_per_prompt", "seed", "batch_size", "device",
+               "dtype", "metric", "scorers", "reference_compat", "set", "prior_checkpoint", "decoder_checkpoint",
+               "pairings", "shard", "no_progress")
 RUN_DEFAULTS = {"split": "val", "seed": 42, "batch_size": 4, "dtype": "fp32", "reference_compat": False,
                 "no_progress": False}
 
@@ -137,7 +140,7 @@ def _load_config(path: Optional[Path]) -> dict:
         raise UserError(f"--config {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(doc, dict):
         raise UserError(f"--config {path}: expected a mapping of option: value")
-    known = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["run"]._actions}  # type: ignore
+    known = set(RUN_OPTIONS)
     out = {}
     for k, v in doc.items():
         key = str(k).replace("-", "_")

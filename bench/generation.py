@@ -158,7 +158,7 @@ class KarloGenerator(Generator):
         self.stages = ("text_encoder", "prior", "decoder", "super_res")
 
     def _generate(self, prompts, gens):
-        s, B = self.settings, len(prompts)
+        B = len(prompts)
         with self.stage("text_encoder"):
             cond = self.text.encode_batch(prompts)
             empty = self.text([""])

@@ -109,8 +109,6 @@ def phrase_object(phrase: str, category: Optional[str] = None) -> ObjectSpec:
 
 
 def spacy_noun_phrases(prompt: str) -> list[str]:  # pragma: no cover - optional backend
-    import spacy
-
     nlp = _spacy_model()
     return [c.text.lower() for c in nlp(prompt).noun_chunks if c.text.lower() not in DROPPED_CHUNKS]
 

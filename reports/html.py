@@ -96,7 +96,7 @@ def _fmt(x: Any, digits: int = 4) -> str:
     return f"{x:.{digits}f}"
 
 
-def _evidence_view(ev: dict, metric: str, size: tuple[int, int]) -> dict:
+def _evidence_view(ev: dict, metric: str) -> dict:
     """What the drill-down shows of one image's evidence."""
     view: dict[str, Any] = {}
     vqa = ev.get("vqa") if ev else None
@@ -108,7 +108,7 @@ def _evidence_view(ev: dict, metric: str, size: tuple[int, int]) -> dict:
         wanted = {c for c in det.get("classes", {}).values() if c}
         shown = sorted((d for d in det["detections"] if d["score"] >= thr), key=lambda d: -d["score"])
         shown = [d for d in shown if d["label"] in wanted][:SHOW_DETECTIONS] or shown[:SHOW_DETECTIONS]
-        w, h = det.get("image_size") or size
+        w, h = det.get("image_size") or (1, 1)
         view["boxes"] = [{"x": d["box"][0], "y": d["box"][1], "w": d["box"][2] - d["box"][0],
                           "h": d["box"][3] - d["box"][1], "label": f"{d['label']} {d['score']:.2f}",
                           "color": "#1a7f37" if d["label"] in wanted else "#9a6700"} for d in shown]
@@ -141,11 +141,10 @@ def render_run(run_dir: Path, out: Path, link_images: bool = False) -> Path:
         p = prompts.setdefault(s["prompt_id"], {"id": s["prompt_id"], "prompt": s["prompt"], "images": [],
                                                 "spec": s.get("spec") or {}, "level": s.get("level"),
                                                 "category": s.get("category"), "scores": []})
-        size = (0, 0)
         p["images"].append({"uri": image_uri(run_dir / s["image"], link=link_images, base=Path(out).parent),
                             "score": _fmt(s["score"]), "seed": s["seed"], "reason": s.get("reason") or "",
                             "path": s["image"], "unscorable": s["score"] is None,
-                            "ev": _evidence_view(s.get("evidence") or {}, metric, size)})
+                            "ev": _evidence_view(s.get("evidence") or {}, metric)})
         if s["score"] is not None:
             p["scores"].append(s["score"])
     for p in prompts.values():

@@ -70,7 +70,6 @@ def make_run(out: Path, scores: dict, *, suite: str = "builtin/color", metric: s
     from PIL import Image
 
     from eclipse_bench.metrics.registry import METRICS
-    from eclipse_bench.runner import score_run  # noqa: F401  (same schema as real runs)
     from eclipse_bench.metrics.aggregate import summarise
 
     out.mkdir(parents=True, exist_ok=True)
