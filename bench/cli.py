@@ -170,9 +170,10 @@ def cmd_run(a: argparse.Namespace) -> int:
             bs = int(bs)
         except (TypeError, ValueError):
             raise UserError(f"--batch-size {bs!r}: expected a positive integer or 'auto'") from None
-    sets = opt("set") or []
-    overrides = conf.get("set") if isinstance(conf.get("set"), dict) else {}
-    overrides = {**(overrides or {}), **_parse_set(a.set or ([] if isinstance(conf.get("set"), dict) else sets))}
+    conf_set = conf.get("set") or {}  # a mapping, or a list of "key=value" like --set
+    overrides = dict(conf_set) if isinstance(conf_set, dict) else _parse_set(
+        [conf_set] if isinstance(conf_set, str) else list(conf_set))
+    overrides.update(_parse_set(a.set))  # flags override the config file
     cfg = RunConfig(pairing=opt("pairing"), suite=str(opt("suite")), split=opt("split"),
                     out=Path(opt("out")) if opt("out") else None, limit=opt("limit"),
                     images_per_prompt=opt("images_per_prompt"), seed=int(opt("seed")), batch_size=bs,
