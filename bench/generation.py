@@ -157,6 +157,11 @@ class KarloGenerator(Generator):
         self.sr_scheduler = load(UnCLIPScheduler, rid, "super_res_scheduler")
         self.stages = ("text_encoder", "prior", "decoder", "super_res")
 
+    @property
+    def guided(self) -> bool:
+        """Stock UnCLIPPipeline's single classifier-free-guidance flag, shared by the prior and the decoder."""
+        return float(self.settings["prior_guidance"]) > 1.0 or float(self.settings["decoder_guidance"]) > 1.0
+
     def _generate(self, prompts, gens):
         B = len(prompts)
         with self.stage("text_encoder"):
@@ -178,7 +183,7 @@ class KarloGenerator(Generator):
             return self.prior(noise, cond.embeds, cond.hidden, cond.mask)
         s, sched = self.settings, self.prior_scheduler
         guidance = float(s["prior_guidance"])
-        cfg = guidance > 1.0
+        cfg = self.guided
         text = TextEncoding.cat(uncond, cond) if cfg else cond
         sched.set_timesteps(int(s["prior_steps"]), device=self.device)
         latents = noise * sched.init_noise_sigma
@@ -197,7 +202,7 @@ class KarloGenerator(Generator):
     def _decode(self, embeds: torch.Tensor, cond: TextEncoding, uncond: TextEncoding, gens) -> torch.Tensor:
         s, sched = self.settings, self.decoder_scheduler
         guidance = float(s["decoder_guidance"])
-        cfg = guidance > 1.0
+        cfg = self.guided
         text = TextEncoding.cat(uncond, cond) if cfg else cond
         hidden, time_emb = self.text_proj(image_embeddings=embeds.to(self.dtype), prompt_embeds=text.embeds,
                                           text_encoder_hidden_states=text.hidden, do_classifier_free_guidance=cfg)
@@ -253,9 +258,12 @@ class KandinskyGenerator(Generator):
         self.decoder.set_progress_bar_config(disable=True)
         decoder_dim = int(self.decoder.unet.config.encoder_hid_dim)
         if spec.prior == "eclipse":
+            text_kw = dict(kw)
+            if spec.text_projection_dim:  # laion's bigG root config lacks text_config.projection_dim (default 512)
+                text_kw["projection_dim"] = int(spec.text_projection_dim)
             self.text = ClipTextEncoder(load(CLIPTokenizer, spec.text_encoder_id),
-                                        load(CLIPTextModelWithProjection, spec.text_encoder_id, **kw).to(device).eval(),
-                                        device)
+                                        load(CLIPTextModelWithProjection, spec.text_encoder_id, **text_kw)
+                                        .to(device).eval(), device)
             self.prior = load(EclipsePriorTransformer, spec.prior_id, **kw).to(device).eval()
             self.check_dims("text embedding size vs prior input size", self.text.projection_dim,
                             _prior_in_dim(self.prior))
@@ -298,7 +306,8 @@ class KandinskyGenerator(Generator):
                                   num_inference_steps=int(s["decoder_steps"]),
                                   guidance_scale=float(s["decoder_guidance"]), height=int(s["height"]),
                                   width=int(s["width"]), output_type="pt").images
-        return _to_pil(images)
+        # output_type="pt" is the raw decoder output in [-1, 1]; diffusers rescales only for "np"/"pil"
+        return _to_pil(images * 0.5 + 0.5)
 
 
 def _to_pil(images: torch.Tensor) -> list:

@@ -37,6 +37,7 @@ class PairingSpec:
     prior_id: Optional[str] = None      # ECLIPSE prior checkpoint
     prior_pipeline_id: Optional[str] = None  # Kandinsky 2.2 prior repo (diffusion prior, image encoder)
     text_encoder_id: Optional[str] = None    # ECLIPSE-Kandinsky's CLIP bigG text encoder repo
+    text_projection_dim: Optional[int] = None  # loaded explicitly: laion's bigG config lacks it (default 512)
     settings: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
@@ -63,7 +64,8 @@ class PairingSpec:
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "family": self.family, "prior": self.prior, "decoder_id": self.decoder_id,
                 "prior_id": self.prior_id, "prior_pipeline_id": self.prior_pipeline_id,
-                "text_encoder_id": self.text_encoder_id, "settings": dict(self.settings)}
+                "text_encoder_id": self.text_encoder_id, "text_projection_dim": self.text_projection_dim,
+                "settings": dict(self.settings)}
 
     def validate_settings(self) -> None:
         """Setting values a pipeline can run with; Karlo's UnCLIP scheduler needs at least 2 steps."""
@@ -99,7 +101,8 @@ _add(PairingSpec("eclipse-karlo", "karlo", "eclipse", KARLO, prior_id=ECLIPSE_KA
 _add(PairingSpec("karlo", "karlo", "diffusion", KARLO, settings=KARLO_SETTINGS,
                  description="Karlo v1 alpha: its diffusion prior + decoder and super-res"))
 _add(PairingSpec("eclipse-kandinsky", "kandinsky", "eclipse", KANDINSKY_DECODER, prior_id=ECLIPSE_KANDINSKY,
-                 prior_pipeline_id=KANDINSKY_PRIOR, text_encoder_id=CLIP_BIGG, settings=KANDINSKY_SETTINGS,
+                 prior_pipeline_id=KANDINSKY_PRIOR, text_encoder_id=CLIP_BIGG, text_projection_dim=1280,
+                 settings=KANDINSKY_SETTINGS,
                  description="ECLIPSE prior (34M, ViT-bigG/14) + Kandinsky 2.2 decoder"))
 _add(PairingSpec("kandinsky", "kandinsky", "diffusion", KANDINSKY_DECODER, prior_pipeline_id=KANDINSKY_PRIOR,
                  settings=KANDINSKY_SETTINGS, description="Kandinsky 2.2: its diffusion prior + decoder"))
@@ -110,15 +113,15 @@ _add(PairingSpec("tiny-karlo", "karlo", "diffusion", "tiny:karlo", settings=TINY
                  description="offline twin of karlo (tiny random weights)"))
 _add(PairingSpec("tiny-eclipse-kandinsky", "kandinsky", "eclipse", "tiny:kandinsky-decoder",
                  prior_id="tiny:eclipse-kandinsky-prior", prior_pipeline_id="tiny:kandinsky-prior",
-                 text_encoder_id="tiny:clip-text", settings=TINY_KANDINSKY_SETTINGS,
+                 text_encoder_id="tiny:clip-text", text_projection_dim=32, settings=TINY_KANDINSKY_SETTINGS,
                  description="offline twin of eclipse-kandinsky (tiny random weights)"))
 _add(PairingSpec("tiny-kandinsky", "kandinsky", "diffusion", "tiny:kandinsky-decoder",
                  prior_pipeline_id="tiny:kandinsky-prior", settings=TINY_KANDINSKY_SETTINGS,
                  description="offline twin of kandinsky (tiny random weights)"))
 
 
-_FIELDS = ("family", "prior", "decoder_id", "prior_id", "prior_pipeline_id", "text_encoder_id", "settings",
-           "description")
+_FIELDS = ("family", "prior", "decoder_id", "prior_id", "prior_pipeline_id", "text_encoder_id",
+           "text_projection_dim", "settings", "description")
 
 
 def load_pairings_file(path: str) -> list[str]:

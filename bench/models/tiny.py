@@ -16,7 +16,7 @@ from typing import Callable
 
 from eclipse_bench.paths import cache_dir
 
-RECIPE = "v4"  # bump when a builder changes: twins are cached by name + recipe
+RECIPE = "v5"  # bump when a builder changes: twins are cached by name + recipe
 HIDDEN = 32
 
 
@@ -32,10 +32,28 @@ def _clip_text(seed: int = 0, hidden: int = HIDDEN):
 
 
 def build_clip_text(out: Path) -> None:
-    """Stands in for laion/CLIP-ViT-bigG-14-laion2B-39B-b160k (text tower + tokenizer at the root)."""
+    """Stands in for laion/CLIP-ViT-bigG-14-laion2B-39B-b160k: a whole CLIPModel at the root, its config
+    without projection_dim (as older snapshots of that repo), so the text tower loads only with an explicit
+    projection_dim; tokenizer at the root."""
+    import json
+
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
     from eclipse_bench.models.tokenizers import build_clip_tokenizer
 
-    _clip_text().save_pretrained(out)
+    text = _clip_text().config.to_dict()
+    torch.manual_seed(0)
+    model = CLIPModel(CLIPConfig(text_config=text, projection_dim=HIDDEN, vision_config=dict(
+        hidden_size=HIDDEN, image_size=32, patch_size=8, num_hidden_layers=1, num_attention_heads=4,
+        intermediate_size=37))).eval()
+    model.save_pretrained(out)
+    cfg_path = out / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg.pop("projection_dim", None)
+    for sub in ("text_config", "vision_config"):
+        cfg.get(sub, {}).pop("projection_dim", None)
+    cfg_path.write_text(json.dumps(cfg, indent=2))
     build_clip_tokenizer().save_pretrained(out)
 
 
@@ -147,6 +165,14 @@ def build_kandinsky_prior(out: Path) -> None:
     pipe.save_pretrained(out)
 
 
+# kandinsky-community/kandinsky-2-2-decoder, scheduler/scheduler_config.json (shared/reference/eclipse-and-decoders.md)
+KANDINSKY_DECODER_SCHEDULER = {
+    "_class_name": "DDPMScheduler", "num_train_timesteps": 1000, "beta_schedule": "linear", "beta_start": 0.00085,
+    "beta_end": 0.012, "clip_sample": False, "prediction_type": "epsilon", "set_alpha_to_one": False,
+    "steps_offset": 1, "thresholding": False, "variance_type": "fixed_small", "timestep_spacing": "leading",
+}
+
+
 def build_kandinsky_decoder(out: Path) -> None:
     """Stands in for kandinsky-community/kandinsky-2-2-decoder."""
     import torch
@@ -167,9 +193,7 @@ def build_kandinsky_decoder(out: Path) -> None:
                    in_channels=3, latent_channels=4, layers_per_block=1, norm_num_groups=8, norm_type="spatial",
                    num_vq_embeddings=12, out_channels=3, up_block_types=["AttnUpDecoderBlock2D", "UpDecoderBlock2D"],
                    vq_embed_dim=4)
-    # The real decoder's scheduler is DDPM (linear betas 0.00085-0.012, epsilon).
-    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", beta_start=0.00085,
-                              beta_end=0.012, clip_sample=False, prediction_type="epsilon")
+    scheduler = DDPMScheduler.from_config(KANDINSKY_DECODER_SCHEDULER)
     KandinskyV22Pipeline(unet=unet, scheduler=scheduler, movq=movq).save_pretrained(out)
 
 
