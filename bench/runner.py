@@ -27,8 +27,8 @@ BASE_SEED = 42
 
 
 def image_seed(base: int, n: int) -> int:
-    """T2I-CompBench's protocol: image 0 of a prompt uses the base seed (42), image n >= 1 uses base + n + 1."""
-    return base if n == 0 else base + n + 1
+    """T2I-CompBench's protocol: image n of a prompt uses seed base + n (42..51 for its 10 images)."""
+    return base + n
 
 
 def _hash(obj: Any, n: int = 20) -> str:
@@ -254,7 +254,7 @@ class Runner:
                        "models": {p: PROVIDERS.get(p).model(scorers) for p in self.metric.providers},
                        "reference_compat": cfg.reference_compat},
             "settings": {"images_per_prompt": ipp, "seed": cfg.seed,
-                         "seed_protocol": "image 0: seed; image n>=1: seed+n+1 (T2I-CompBench)",
+                         "seed_protocol": "image n: seed + n (T2I-CompBench)",
                          "seeds": [image_seed(cfg.seed, n) for n in range(ipp)], "split": cfg.split,
                          "batch_size": cfg.batch_size, "device": cfg.device or "auto", "dtype": cfg.dtype,
                          "limit": cfg.limit},

@@ -81,7 +81,7 @@ def make_run(out: Path, scores: dict, *, suite: str = "builtin/color", metric: s
             img = f"images/{pid}-{n}.png"
             Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(out / img)
             rows.append({"key": f"{pid}-{n}", "prompt_id": pid, "prompt": (prompts or {}).get(pid, f"prompt {pid}"),
-                         "n": n, "image": img, "seed": 42 if n == 0 else 43 + n, "category": (categories or {}).get(pid, "color"),
+                         "n": n, "image": img, "seed": 42 + n, "category": (categories or {}).get(pid, "color"),
                          "level": None, "spec": {"phrases": ["a red car"], "objects": [{"noun": "car", "attributes": ["red"], "count": 1}],
                                                  "relation": None, "subcategory": None, "exclude": []},
                          "score": v, "reason": f"hand-made score {v}", "details": {},
@@ -99,7 +99,7 @@ def make_run(out: Path, scores: dict, *, suite: str = "builtin/color", metric: s
                 "suite": {"name": suite, "source": "test", "hash": suite_hash, "n_prompts": len(scores)},
                 "metric": {"name": metric, "version": m.version, "scorers": "tiny", "models": {"vqa": "tiny:blip-vqa"},
                            "reference_compat": False},
-                "settings": {"images_per_prompt": images_per_prompt, "seed": 42, "seeds": [42, 44][:images_per_prompt]}}
+                "settings": {"images_per_prompt": images_per_prompt, "seed": 42, "seeds": [42 + n for n in range(images_per_prompt)]}}
     (out / "manifest.json").write_text(json.dumps(manifest))
     results = {"pairing": pairing, "suite": suite, "metric": metric, "score": summary["score"], "ci95": summary["ci95"],
                "n_prompts": summary["n_prompts"], "n_images": sum(r["score"] is not None for r in rows),
