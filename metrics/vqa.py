@@ -1,5 +1,8 @@
 """BLIP VQA evidence: P(yes) for one question per noun phrase, batched.
 
+As T2I-CompBench (BLIPvqa_eval, configs/vqa.yaml): PIL bicubic resize to 480 px, the question's first token
+replaced by [ENC], P(yes) / (P(yes) + P(no)) from the first decoder token after [DEC].
+
 transformers 5's BlipForQuestionAnswering.forward() no longer returns decoder logits, so the first
 answer token is scored through the submodules: vision_model -> text_encoder (the question,
 cross-attending the image) -> text_decoder on the decoder start token. The decoder attends only the
@@ -14,7 +17,9 @@ from typing import Any, Sequence
 from eclipse_bench.metrics.rules import yes_probability
 
 REAL_BLIP_VQA = "Salesforce/blip-vqa-capfilt-large"
-MAX_WORDS = 35
+MAX_WORDS = 50        # pre_question's word limit
+MAX_TOKENS = 35       # the question tokenizer's max_length
+REFERENCE_IMAGE_SIZE = 480  # T2I-CompBench's configs/vqa.yaml
 
 
 def preprocess_question(text: str, max_words: int = MAX_WORDS) -> str:
@@ -28,35 +33,68 @@ def question_for(phrase: str) -> str:
     return preprocess_question(phrase + "?")
 
 
+def reference_image_size(vision_config: Any) -> int:
+    """The input size the reference protocol uses for a checkpoint, decided by its architecture: BLIP's
+    ViT-B/16 VQA (hidden 768, patch 16; the hub conversion stores 384 px) runs at 480 px as in
+    T2I-CompBench; any other checkpoint (a tiny twin) at its own size."""
+    if int(vision_config.hidden_size) == 768 and int(vision_config.patch_size) == 16:
+        return REFERENCE_IMAGE_SIZE
+    return int(vision_config.image_size)
+
+
+def pil_bicubic_pixels(images: Sequence[Any], size: int, mean: Sequence[float], std: Sequence[float]):
+    """The reference's test transform: PIL bicubic resize to size x size, to [0, 1], normalise."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    arr = np.stack([np.asarray(im.convert("RGB").resize((size, size), Image.BICUBIC), dtype=np.float32) / 255.0
+                    for im in images])
+    arr = (arr - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+
+
 class BlipVqa:
-    """Answers yes/no questions about images with a BLIP VQA model."""
+    """Answers yes/no questions about images with a BLIP VQA model, as T2I-CompBench's BLIP-VQA does."""
 
     def __init__(self, model_id: str = REAL_BLIP_VQA, device: str = "cpu", dtype: Any = None,
-                 batch_size: int = 64, image_size: int | None = 480):
+                 batch_size: int = 64, image_size: int | None = None):
         import torch
         from transformers import BlipForQuestionAnswering, BlipProcessor
 
+        from eclipse_bench.errors import UserError
         from eclipse_bench.models.loaders import load
 
         self.model_id, self.device, self.batch_size = model_id, device, batch_size
         kw = {"torch_dtype": dtype} if dtype is not None else {}
         self.model = load(BlipForQuestionAnswering, model_id, **kw).to(device).eval()
         self.processor = load(BlipProcessor, model_id)
-        tok = self.processor.tokenizer
+        tok = self.tokenizer = self.processor.tokenizer
         self.yes_id, self.no_id = tok.convert_tokens_to_ids("yes"), tok.convert_tokens_to_ids("no")
         self.bos_id = int(self.model.config.text_config.bos_token_id)
-        native = self.model.config.vision_config.image_size
-        # T2I-CompBench feeds 480x480 bicubic images; a twin uses its own native size.
-        self.image_size = image_size if (image_size and model_id == REAL_BLIP_VQA) else native
+        # The reference replaces the question's first token ([CLS]) by [ENC]; transformers keeps [CLS].
+        self.enc_id = tok.convert_tokens_to_ids("[ENC]")
+        if self.enc_id is None or self.enc_id == tok.unk_token_id:
+            raise UserError(f"BLIP checkpoint {model_id}: its tokenizer has no [ENC] token, which the reference "
+                            f"puts first in every question; use a BLIP VQA checkpoint converted with [ENC]")
+        vision = self.model.config.vision_config
+        native = int(vision.image_size)
+        self.image_size = int(image_size) if image_size else reference_image_size(vision)
         self.interpolate = self.image_size != native
+        ip = self.processor.image_processor
+        self.mean, self.std = list(ip.image_mean), list(ip.image_std)
         self.calls = 0
         self._torch = torch
 
     def _pixels(self, images: Sequence[Any]):
-        px = self.processor.image_processor(
-            [im.convert("RGB") for im in images], size={"height": self.image_size, "width": self.image_size},
-            resample=3, return_tensors="pt").pixel_values
-        return px.to(self.device, self.model.dtype)
+        return pil_bicubic_pixels(images, self.image_size, self.mean, self.std).to(self.device, self.model.dtype)
+
+    def encode_questions(self, questions: Sequence[str]):
+        """Tokenised questions (padded to the longest) with [ENC] as the first token."""
+        tok = self.tokenizer(list(questions), padding="longest", truncation=True, max_length=MAX_TOKENS,
+                             return_tensors="pt")
+        tok.input_ids[:, 0] = self.enc_id
+        return tok.to(self.device)
 
     def p_yes(self, images: Sequence[Any], questions: Sequence[str]) -> list[float]:
         """P(yes) for each (image, question) pair; pairs are processed `batch_size` at a time."""
@@ -76,8 +114,7 @@ class BlipVqa:
             vis = self.model.vision_model(pixel_values=self._pixels(distinct),
                                           interpolate_pos_encoding=self.interpolate)[0]
             vis = vis[torch.tensor(order, device=vis.device)]
-            tok = self.processor.tokenizer(list(questions), padding="longest", truncation=True,
-                                           max_length=MAX_WORDS, return_tensors="pt").to(self.device)
+            tok = self.encode_questions(questions)
             q = self.model.text_encoder(input_ids=tok.input_ids, attention_mask=tok.attention_mask,
                                         encoder_hidden_states=vis,
                                         encoder_attention_mask=torch.ones(vis.shape[:-1], dtype=torch.long,
@@ -97,7 +134,7 @@ class BlipVqa:
     # -- evidence provider interface ------------------------------------------------------------
     @property
     def fingerprint(self) -> str:
-        return f"blip-vqa:{self.model_id}:{self.image_size}"
+        return f"blip-vqa:{self.model_id}:{self.image_size}:enc-first:pil-bicubic"
 
     def evidence(self, images: Sequence[Any], items: Sequence[Any],
                  previous: Sequence[dict] | None = None) -> list[dict[str, Any]]:
@@ -109,7 +146,9 @@ class BlipVqa:
                 pairs_q.append(question_for(phrase))
                 owners.append((i, phrase))
         probs = self.p_yes(pairs_img, pairs_q) if pairs_q else []
-        records: list[dict[str, Any]] = [{"questions": []} for _ in images]
+        inputs = {q: self.tokenizer.decode(ids[ids != self.tokenizer.pad_token_id])
+                  for q in dict.fromkeys(pairs_q) for ids in self.encode_questions([q]).input_ids.cpu()}
+        records: list[dict[str, Any]] = [{"questions": [], "image_size": self.image_size} for _ in images]
         for (i, phrase), q, p in zip(owners, pairs_q, probs):
-            records[i]["questions"].append({"phrase": phrase, "question": q, "p_yes": round(p, 6)})
+            records[i]["questions"].append({"phrase": phrase, "question": q, "input": inputs[q], "p_yes": p})
         return records

@@ -51,26 +51,40 @@ def test_yes_probability_equals_renormalised_softmax():
     assert yes_probability(800.0, -800.0) == 1.0  # no overflow
 
 
-def test_rule_is_the_rounded_product_over_phrases():
-    ev = {"questions": [{"phrase": "a green bench", "question": "a green bench?", "p_yes": 0.9},
-                        {"phrase": "a red car", "question": "a red car?", "p_yes": 0.55555}]}
-    v = blip_vqa({"vqa": ev}, Spec())
-    assert v.score == round(0.9 * 0.55555, 4) == 0.5
-    assert "a red car? 0.556" in v.reason
-    assert blip_vqa({"vqa": {"questions": []}}, Spec()).score == 1.0
+def _ev(*ps):
+    return {"vqa": {"questions": [{"phrase": f"p{i}", "question": f"p{i}?", "p_yes": p} for i, p in enumerate(ps)]}}
+
+
+@pytest.mark.parametrize("p_yes, expected", [
+    # hand-derived from metrics.md: each P(yes) to 4 decimals, float32 product, product to 4 decimals
+    ((0.9, 0.55556), 0.5000),            # 0.9000 * 0.5556 = 0.50004
+    ((0.12345, 0.5), 0.0617),            # 0.1235 * 0.5 = 0.06175 -> float32 0.061749998 -> 0.0617
+    ((0.99995, 0.99995), 1.0),           # each rounds to 1.0000
+    ((0.33334, 0.33334, 0.33334), 0.037),  # 0.3333^3 = 0.037025... -> 0.0370
+    ((0.00004,), 0.0),
+])
+def test_rule_rounds_like_the_reference(p_yes, expected):
+    assert blip_vqa(_ev(*p_yes), Spec()).score == expected
+
+
+def test_rule_reason_and_nothing_to_ask():
+    v = blip_vqa(_ev(0.9, 0.55556), Spec())
+    assert "p1? 0.5556" in v.reason
+    empty = blip_vqa({"vqa": {"questions": []}}, Spec())
+    assert empty.score is None and "no noun phrase" in empty.reason
 
 
 def test_reference_compat_asks_at_most_eight_phrases():
-    ev = {"questions": [{"phrase": str(i), "question": f"{i}?", "p_yes": 0.5} for i in range(10)]}
-    assert blip_vqa({"vqa": ev}, Spec()).score == round(0.5 ** 10, 4)
-    assert blip_vqa({"vqa": ev}, Spec(), reference_compat=True).score == round(0.5 ** 8, 4)
+    ev = _ev(*([0.5] * 10))
+    assert blip_vqa(ev, Spec()).score == 0.001  # 0.5^10 = 0.000977
+    assert blip_vqa(ev, Spec(), reference_compat=True).score == 0.0039  # 0.5^8 = 0.00390625
 
 
 def test_question_preprocessing():
     assert question_for("A Green (bench)") == "a green bench?"
     assert preprocess_question('The "fluffy" cat: *big*; #1 ~ok!') == "the fluffy cat big 1 ok"
-    long = " ".join(f"w{i}" for i in range(50))
-    assert len(preprocess_question(long).split()) == 35
+    long = " ".join(f"w{i}" for i in range(60))
+    assert len(preprocess_question(long).split()) == 50  # pre_question's limit (tokens are cut at 35 later)
 
 
 def test_evidence_has_one_question_per_phrase(vqa):
@@ -81,3 +95,54 @@ def test_evidence_has_one_question_per_phrase(vqa):
     assert [[q["phrase"] for q in r["questions"]] for r in records] == [["a green bench", "a red car"], [], ["a cat"]]
     assert math.isclose(sum(q["p_yes"] for q in records[0]["questions"]) / 2,
                         np.mean([q["p_yes"] for q in records[0]["questions"]]))
+
+
+# -- parity with an independent computation of the reference's P(yes) -----------------------------------
+
+def _reference_p_yes(model, tokenizer, image, question, size, mean, std, interpolate):
+    """T2I-CompBench's vqa_prob, written out: PIL bicubic resize + normalise; question tokens with [ENC]
+    first; text encoder over the image; decoder on [DEC]; softmax over the vocabulary; yes / (yes + no)."""
+    import torch
+
+    arr = np.asarray(image.convert("RGB").resize((size, size), Image.BICUBIC), dtype=np.float64) / 255.0
+    arr = (arr - np.array(mean)) / np.array(std)
+    pixels = torch.tensor(arr, dtype=torch.float32).permute(2, 0, 1)[None]
+    ids = tokenizer(question, return_tensors="pt").input_ids
+    ids[0, 0] = tokenizer.convert_tokens_to_ids("[ENC]")
+    with torch.no_grad():
+        img = model.vision_model(pixel_values=pixels, interpolate_pos_encoding=interpolate)[0]
+        q = model.text_encoder(input_ids=ids, attention_mask=torch.ones_like(ids), encoder_hidden_states=img,
+                               encoder_attention_mask=torch.ones(img.shape[:-1], dtype=torch.long))[0]
+        dec = torch.tensor([[tokenizer.convert_tokens_to_ids("[DEC]")]])
+        logits = model.text_decoder(input_ids=dec, encoder_hidden_states=q).logits[0, 0].double()
+    prob = torch.softmax(logits, dim=0)
+    yes, no = prob[tokenizer.convert_tokens_to_ids("yes")], prob[tokenizer.convert_tokens_to_ids("no")]
+    return float(yes / (yes + no))
+
+
+@pytest.mark.parametrize("image_size", [None, 48])  # the twin's own 32 px, and resampled positions as at 480
+def test_p_yes_equals_the_reference_computation(image_size):
+    vqa = BlipVqa("tiny:blip-vqa", batch_size=64, image_size=image_size)
+    images = _images(4, seed=7)
+    questions = [question_for(p) for p in ("a green bench", "The red car", "a fluffy cat with a hat", "dog")]
+    ours = vqa.p_yes(images, questions)
+    ip = vqa.processor.image_processor
+    ref = [_reference_p_yes(vqa.model, vqa.tokenizer, im, q, vqa.image_size, ip.image_mean, ip.image_std,
+                            vqa.interpolate) for im, q in zip(images, questions)]
+    assert np.max(np.abs(np.array(ours) - np.array(ref))) < 1e-5
+    # the [ENC] token matters: with [CLS] first the answers move
+    cls_ids = vqa.tokenizer(questions[0], return_tensors="pt").input_ids
+    assert cls_ids[0, 0] != vqa.enc_id
+
+
+def test_evidence_shows_enc_and_the_reference_size():
+    from transformers import BlipVisionConfig
+
+    from eclipse_bench.metrics.vqa import reference_image_size
+    from eclipse_bench.prompts.spec import Item
+
+    vqa = BlipVqa("tiny:blip-vqa")
+    rec = vqa.evidence(_images(1), [Item("0", "p", "color", Spec(phrases=("a green bench",)))])[0]
+    assert rec["questions"][0]["input"].startswith("[ENC] a green bench?")
+    assert reference_image_size(BlipVisionConfig()) == 480  # ViT-B/16 as the hub's BLIP VQA config (384 px)
+    assert reference_image_size(vqa.model.config.vision_config) == 32
