@@ -231,6 +231,7 @@ class Runner:
     # -- stages -----------------------------------------------------------------------------------
     def run(self) -> tuple[Path, Optional[dict]]:
         from eclipse_bench.metrics.registry import METRICS, PROVIDERS
+        from eclipse_bench.prompts.extract import extractor_info
         from eclipse_bench.prompts.registry import load_suite
 
         cfg = self.cfg
@@ -252,7 +253,9 @@ class Runner:
                                                       "hash": suite.hash, "n_prompts": len(suite.items)},
             "metric": {"name": self.metric.name, "version": self.metric.version, "scorers": scorers,
                        "models": {p: PROVIDERS.get(p).model(scorers) for p in self.metric.providers},
-                       "reference_compat": cfg.reference_compat},
+                       "reference_compat": cfg.reference_compat, **self.metric.label()},
+            "specs": extractor_info() if suite.extracted else {"backend": "given", "reference_exact": True,
+                                                                "note": "specs from the suite's own structure"},
             "settings": {"images_per_prompt": ipp, "seed": cfg.seed,
                          "seed_protocol": "image n: seed + n (T2I-CompBench)",
                          "seeds": [image_seed(cfg.seed, n) for n in range(ipp)], "split": cfg.split,
@@ -426,15 +429,28 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
     """Apply the metric's rule to stored evidence; write samples.jsonl and results.json."""
     from eclipse_bench.metrics.aggregate import summarise
 
+    from eclipse_bench.registry import import_string
+
     rule = metric.rule_fn()
     evidence = {p: {r["key"]: r["evidence"] for r in read_records(out / "evidence", p)}
                 for p in metric.providers}
+    # --reference-compat with a metric whose reference scripts score other images than the sample's own
+    source = import_string(metric.compat_source) if (reference_compat and metric.compat_source) else None
+    by_image = {(s["prompt_id"], s["n"]): s for s in samples}
     rows = []
     for s in samples:
         keys = s.get("evidence_keys", {})
+        src = source(s["prompt_id"], s["n"]) if source else None
+        if isinstance(src, tuple):
+            keys = by_image[src].get("evidence_keys", {}) if src in by_image else {}
         ev = {p: evidence[p].get(keys.get(p)) for p in metric.providers}
         missing = [p for p, v in ev.items() if v is None]
-        if missing:
+        if isinstance(src, str):
+            verdict_score, reason, details = None, src, {}
+        elif src is not None and src not in by_image:
+            verdict_score, reason, details = None, f"reference-compat: the reference scores image {src[0]} #{src[1]} " \
+                                                   f"here, which this run lacks", {}
+        elif missing:
             verdict_score, reason, details = None, f"no {', '.join(missing)} evidence", {}
         else:
             v = rule(ev, s["item"].spec, reference_compat=reference_compat)
@@ -460,11 +476,13 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
         "n_prompts": summary["n_prompts"], "n_images": len(scored), "n_unscorable": len(rows) - len(scored),
         "aggregate": agg.name, "scale": agg.scale,
         "metric_version": metric.version, "reference_compat": reference_compat,
+        "evidence_models": manifest["metric"].get("models", {}), **metric.label(),
+        "specs": manifest.get("specs", {}),
         "suite_hash": manifest["suite"]["hash"], "scorers": manifest["metric"]["scorers"],
         "images_per_prompt": manifest["settings"]["images_per_prompt"], "seed": manifest["settings"]["seed"],
         "timings": timings or previous.get("timings", {}),
     }
-    for key in ("by_level", "by_category"):
+    for key in ("pooled", "by_level", "by_category"):
         if key in summary:
             results[key] = summary[key]
     atomic_write_json(out / "results.json", results)
@@ -500,7 +518,8 @@ def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: 
                             f"`eclipse-bench run ... --out {run_dir} --metric {metric.name}` (images are reused)")
     with RunLock(run_dir):
         manifest["metric"].update({"name": metric.name, "version": metric.version, "reference_compat": compat,
-                                   "models": {p: PROVIDERS.get(p).model(scorers) for p in metric.providers}})
+                                   "models": {p: PROVIDERS.get(p).model(scorers) for p in metric.providers},
+                                   **metric.label()})
         atomic_write_json(run_dir / "manifest.json", manifest)
         previous = read_json(run_dir / "results.json", "results") if (run_dir / "results.json").is_file() else {}
         results = score_run(run_dir, samples, metric, compat, previous.get("timings", {}))

@@ -21,6 +21,7 @@ class Aggregate:
     stats: Callable[[dict], list[float]]          # one scored sample -> vector
     combine: Callable[[np.ndarray], np.ndarray]   # (..., k) sums -> (...) scores
     scale: str = "0-1"
+    pooled: Optional[Callable[[np.ndarray], np.ndarray]] = None  # an extra figure from the same sums
 
 
 def _mean_combine(s: np.ndarray) -> np.ndarray:
@@ -63,7 +64,43 @@ def _tag_means(s: np.ndarray) -> np.ndarray:
 
 GENEVAL_OVERALL = Aggregate("mean of tag means", _tag_stats, _tag_means)
 
-AGGREGATES = {a.name: a for a in (MEAN, PERCENT, MICRO_F1, OBJECT_ACCURACY, GENEVAL_OVERALL)}
+# HRS-Bench reports each level's value per image set (image n of every prompt), and its headline is the
+# mean of those values over levels and image sets, not one value pooled over all prompts.
+HRS_LEVELS = ("easy", "medium", "hard", None)
+MAX_IMAGE_SETS = 10
+
+
+def level_mean(inner: Aggregate, k: int) -> Aggregate:
+    cells = len(HRS_LEVELS) * MAX_IMAGE_SETS
+
+    def stats(r: dict) -> list[float]:
+        v = [0.0] * (cells * k)
+        level = r.get("level") if r.get("level") in HRS_LEVELS else None
+        cell = HRS_LEVELS.index(level) * MAX_IMAGE_SETS + min(int(r.get("n") or 0), MAX_IMAGE_SETS - 1)
+        v[cell * k:(cell + 1) * k] = inner.stats(r)
+        return v
+
+    def combine(s: np.ndarray) -> np.ndarray:
+        per_cell = inner.combine(s.reshape(*s.shape[:-1], cells, k))
+        with np.errstate(invalid="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-empty resamples are NaN
+                return np.nanmean(per_cell, axis=-1)
+
+    def pooled(s: np.ndarray) -> np.ndarray:
+        return inner.combine(s.reshape(*s.shape[:-1], cells, k).sum(axis=-2))
+
+    return Aggregate(f"{inner.name}, mean over levels", stats, combine, inner.scale, pooled)
+
+
+LEVEL_F1 = level_mean(MICRO_F1, 3)
+LEVEL_ACCURACY = level_mean(PERCENT, 2)
+LEVEL_OBJECT_ACCURACY = level_mean(OBJECT_ACCURACY, 2)
+
+AGGREGATES = {a.name: a for a in (MEAN, PERCENT, MICRO_F1, OBJECT_ACCURACY, GENEVAL_OVERALL, LEVEL_F1, LEVEL_ACCURACY,
+                                  LEVEL_OBJECT_ACCURACY)}
 
 
 def per_prompt_stats(rows: Iterable[dict], agg: Aggregate) -> tuple[list[str], np.ndarray]:
@@ -87,6 +124,9 @@ def summarise(rows: list[dict], agg: Aggregate, n_resamples: int = 2000, seed: i
     total = P.sum(axis=0)
     score = float(agg.combine(total))
     out["score"] = None if np.isnan(score) else score
+    if agg.pooled is not None:
+        pooled = float(agg.pooled(total))
+        out["pooled"] = None if np.isnan(pooled) else pooled
     if len(ids) > 1:
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, len(ids), size=(n_resamples, len(ids)))

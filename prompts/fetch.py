@@ -42,6 +42,8 @@ PINNED: dict[str, tuple[Upstream, str]] = {
     "t2i_compbench/complex_val_spatial.txt": (T2I, "6c7ac0ab75c7c9080cfc7b421fb059b9b0febb98471707aeedf58771088abc02"),
     "t2i_compbench/complex_val_spatialaction.txt": (T2I, "e02ddc7fed812e6577e7386ec2137ce0a994a5ce19771661f68df7ac349a6ca9"),
     "t2i_compbench/numeracy_val.txt": (T2I, "dad8df141604b70ba7554bec724e3db0a80023680769b5c514854ea2d2527bbe"),
+    # T2I-CompBench++ numeracy's object vocabulary ('singular - plural' per line)
+    "t2i_compbench/new_objects.txt": (T2I, "f39a3d2ff6067d7738673cbf465dc659ccc750776162989a5d9916f1d5f3e231"),
     "t2i_compbench/color_train.txt": (T2I, "db5d3287027d453f8c977f0c7315f8a01a770f02f61fa54ae19406762982393f"),
     "t2i_compbench/color.txt": (T2I, "e3034f86a70c3422dd7157c050dc9c8346a32162a3f1165302c9dba05c4f48f3"),
     "t2i_compbench/shape_train.txt": (T2I, "451bdfccd330d4cf979d45664817be7959e89250b93d5c591cc562b858175a87"),

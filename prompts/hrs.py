@@ -9,7 +9,9 @@ the other skills from `meta_prompt`.
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import re
 
 from eclipse_bench.errors import UserError
 from eclipse_bench.prompts.fetch import PINNED, locate
@@ -96,3 +98,26 @@ def load(skill: str) -> Suite:
     up = PINNED[FILES[skill]][0]
     return Suite(name=f"hrs/{skill}", source=f"{up.repo}@{up.commit[:10]}/{FILES[skill].split('/')[-1]}",
                  default_metric=METRICS[skill], items=items, images_per_prompt=3)
+
+
+@functools.lru_cache(maxsize=None)
+def _n_rows(skill: str) -> int:
+    return len(_rows(skill))
+
+
+def reference_image(prompt_id: str, n: int) -> "tuple[str, int] | str":
+    """Which image the shipped HRS scripts score for (prompt, image n): --reference-compat reproduces it.
+
+    Counting, spatial and size index the images of level L (thirds of size `third`) at
+    local index + L * int(third / 3) instead of + L * third, so medium and hard prompts are scored on other
+    prompts' images. The colour script scores image 00 only. Returns (prompt id, n) or why nothing is scored."""
+    m = re.fullmatch(r"(counting|spatial|size|color)-(\d+)", prompt_id)
+    if not m:
+        return prompt_id, n
+    skill, i = m.group(1), int(m.group(2))
+    if skill == "color":
+        return (prompt_id, n) if n == 0 else "reference-compat: the HRS colour script scores image 00 only"
+    third = _n_rows(skill) // 3
+    level = min(i // third, 2)
+    src = i - level * third + level * int(third / 3)
+    return f"{skill}-{src:04d}", n

@@ -55,6 +55,7 @@ class Spec:
     exclude: tuple[Exclusion, ...] = ()
     # Prompts with several relations (HRS-Bench medium/hard) list them all; `relation` is the first.
     extra_relations: tuple[Relation, ...] = ()
+    clip_text: Optional[str] = None   # the text CLIPScore compares (complex: the prompt without adjectives)
 
     @property
     def relations(self) -> tuple[Relation, ...]:
@@ -70,6 +71,8 @@ class Spec:
         }
         if self.extra_relations:
             d["extra_relations"] = [r.to_json() for r in self.extra_relations]
+        if self.clip_text is not None:
+            d["clip_text"] = self.clip_text
         return d
 
     @classmethod
@@ -84,6 +87,7 @@ class Spec:
             subcategory=d.get("subcategory"),
             exclude=tuple(Exclusion(e["noun"], int(e["count"])) for e in d.get("exclude") or ()),
             extra_relations=tuple(Relation.from_json(r) for r in d.get("extra_relations") or ()),
+            clip_text=d.get("clip_text"),
         )
 
 
@@ -121,6 +125,7 @@ class Suite:
     items: list[Item] = field(default_factory=list)
     images_per_prompt: int = 10           # the benchmark's protocol (T2I-CompBench 10, GenEval 4, HRS 3)
     seed_protocol: str = "t2i-compbench"
+    extracted: bool = False               # specs parsed from the prompt text (T2I-CompBench, user files)
 
     @property
     def hash(self) -> str:
@@ -134,5 +139,6 @@ class Suite:
     def limit(self, n: Optional[int]) -> "Suite":
         if n is None:
             return self
-        return Suite(self.name, self.source, self.default_metric, self.items[:n], self.images_per_prompt,
-                     self.seed_protocol)
+        from dataclasses import replace
+
+        return replace(self, items=self.items[:n])

@@ -69,7 +69,7 @@ def load(category: str, variant: str = "", split: str = "val") -> Suite:
              for i, p in enumerate(read_lines(rel))]
     name = f"t2i-compbench/{category}" + (f"@{variant}" if variant else "") + ("" if split == "val" else f":{split}")
     return Suite(name=name, source=f"{up.repo}@{up.commit[:10]}/{up.path}/{rel.split('/')[-1]}",
-                 default_metric=CATEGORIES[category], items=items, images_per_prompt=10)
+                 default_metric=CATEGORIES[category], items=items, images_per_prompt=10, extracted=True)
 
 
 def attribute_suite(category: str, variant: str = "", split: str = "val") -> Suite:

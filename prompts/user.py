@@ -127,4 +127,4 @@ def load(path_str: str) -> Suite:
     cats = {i.category for i in items}
     metric = DEFAULT_METRICS.get(cats.pop(), "blip-vqa") if len(cats) == 1 else "blip-vqa"
     return Suite(name=f"file:{path.name}", source=str(path.resolve()), default_metric=metric, items=items,
-                 images_per_prompt=4)
+                 images_per_prompt=4, extracted=True)

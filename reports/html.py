@@ -18,8 +18,12 @@ from eclipse_bench.store import atomic_write_bytes, read_json, read_jsonl
 
 THUMB = 160
 SHOW_DETECTIONS = 8          # boxes drawn per image
-DISPLAY_THRESHOLD = {"t2i-spatial": 0.5, "t2i-numeracy": 0.5, "three-in-one": 0.5, "hrs-counting": 0.5,
-                     "hrs-spatial": 0.5, "hrs-size": 0.5, "hrs-color": 0.5, "geneval": 0.3}
+
+
+def _display_threshold(metric: str) -> float:
+    from eclipse_bench.metrics.registry import METRICS
+
+    return METRICS.get(metric).display_threshold if metric in METRICS else 0.3
 
 SORT_SCRIPT = """
 document.querySelectorAll('table.sortable th[data-col]').forEach(function (th) {
@@ -101,12 +105,13 @@ def _evidence_view(ev: dict, metric: str) -> dict:
     view: dict[str, Any] = {}
     vqa = ev.get("vqa") if ev else None
     if vqa:
-        view["questions"] = [{"q": q["question"], "p": _fmt(q["p_yes"], 3)} for q in vqa.get("questions", [])]
+        view["questions"] = [{"q": q["question"], "p": _fmt(q["p_yes"], 4), "input": q.get("input", "")}
+                             for q in vqa.get("questions", [])]
     det = ev.get("detect") if ev else None
     if det:
-        thr = DISPLAY_THRESHOLD.get(metric, 0.3)
+        thr = _display_threshold(metric)
         wanted = {c for c in det.get("classes", {}).values() if c}
-        shown = sorted((d for d in det["detections"] if d["score"] >= thr), key=lambda d: -d["score"])
+        shown = sorted((d for d in det["detections"] if d["score"] > thr), key=lambda d: -d["score"])
         shown = [d for d in shown if d["label"] in wanted][:SHOW_DETECTIONS] or shown[:SHOW_DETECTIONS]
         w, h = det.get("image_size") or (1, 1)
         view["boxes"] = [{"x": d["box"][0], "y": d["box"][1], "w": d["box"][2] - d["box"][0],
@@ -116,7 +121,7 @@ def _evidence_view(ev: dict, metric: str) -> dict:
         view["font"] = max(w, h) / 18
         missing = sorted(n for n, c in det.get("classes", {}).items() if c is None)
         view["classes"] = ", ".join(f"{n} -> {c or 'not in vocabulary'}" for n, c in det.get("classes", {}).items())
-        view["n_detections"] = len([d for d in det["detections"] if d["score"] >= thr])
+        view["n_detections"] = len([d for d in det["detections"] if d["score"] > thr])
         view["threshold"] = thr
         if missing:
             view["missing"] = missing
@@ -185,7 +190,10 @@ def leaderboard_data(run_dirs: list[Path]) -> dict:
             suites.append(suite)
         cells.setdefault(r["pairing"], {})[suite] = {
             "score": r["score"], "ci": r.get("ci95", [None, None]), "n": r["n_images"], "metric": r["metric"],
-            "scale": r.get("scale", "0-1"), "run": str(d)}
+            "scale": r.get("scale", "0-1"), "run": str(d), "equivalence": r.get("equivalence"),
+            "reference_models": r.get("reference_models"), "scorers": r.get("scorers"),
+            "evidence_models": ", ".join((r.get("evidence_models") or {}).values()),
+            "phrases_exact": (r.get("specs") or {}).get("reference_exact", True)}
         protocol.setdefault(suite, (r["metric"], r.get("images_per_prompt")))
     best = {}
     for s in suites:

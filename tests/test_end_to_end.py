@@ -83,7 +83,7 @@ def test_batch_size_does_not_change_images(tiny_runs, session_tmp, pairing):
         x = np.asarray(Image.open(ref / a["image"]), dtype=int)
         y = np.asarray(Image.open(out / b["image"]), dtype=int)
         assert np.abs(x - y).max() <= 1  # batched kernels round differently: at most 1/255 after quantisation
-        assert a["score"] == pytest.approx(b["score"], abs=1e-4)
+        assert abs(a["score"] - b["score"]) <= 1e-4 + 1e-12  # one 4-decimal rounding step at most
 
 
 def test_rerunning_a_finished_run_does_no_model_work(tiny_runs):

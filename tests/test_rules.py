@@ -121,7 +121,7 @@ def test_object_outside_the_vocabulary_is_unscorable_not_zero():
 def test_numeracy_counts_and_duplicates():
     spec = Spec(objects=(ObjectSpec("cats", count=2), ObjectSpec("dog", count=1)))
     dets = [D("cat", 0.9, (0, 0, 100, 100)), D("cat", 0.8, (1, 1, 100, 100)),  # duplicate: IoU > 0.9
-            D("cat", 0.8, (200, 0, 300, 100)), D("dog", 0.3, (0, 200, 50, 250))]  # dog below threshold
+            D("cat", 0.8, (200, 0, 300, 100)), D("dog", 0.1, (0, 200, 50, 250))]  # dog not > 0.1
     v = rules.t2i_numeracy(detect(dets, ["cats", "dog"]), spec)
     assert v.score == pytest.approx(0.5)  # cats: present + exact (0.5); dog: absent (0)
     too_many = [D("cat", 0.9, (i * 110, 0, i * 110 + 100, 100)) for i in range(3)] + [D("dog", 0.9, (0, 200, 50, 250))]
