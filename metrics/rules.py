@@ -440,10 +440,13 @@ def geneval(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False
     correct, reasons = True, []
     relation_of = {r.subject: r for r in spec.relations}
     for j, (o, cls) in enumerate(zip(spec.objects, classes)):
-        need = int(o.count or 1)
+        need = 1 if o.count is None else int(o.count)
         found = detected(cls)[:need]
         matched = True
-        if len(found) < need:
+        if need == 0 and detected(cls):  # a count of 0 is real: the object must be absent
+            matched = False
+            reasons.append(f"expected no {cls}, found {len(detected(cls))}")
+        elif len(found) < need:
             matched = False
             reasons.append(f"expected {cls} >= {need}, found {len(found)}")
         else:

