@@ -23,16 +23,7 @@ from eclipse_bench.errors import UserError
 from eclipse_bench.store import (RunLock, append_jsonl, atomic_write_bytes, atomic_write_json, atomic_write_jsonl,
                                  read_jsonl)
 
-BASE_SEED = 42
-
-
-def image_seed(base: int, n: int) -> int:
-    """T2I-CompBench's protocol: image n of a prompt uses seed base + n (42..51 for its 10 images)."""
-    return base + n
-
-
-def _hash(obj: Any, n: int = 20) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[:n]
+from eclipse_bench.keys import BASE_SEED, evidence_key, image_seed, inside, plan_samples  # noqa: F401
 
 
 @dataclass
@@ -107,39 +98,6 @@ def git_revision() -> Optional[str]:
 
 def default_out(pairing: str, suite: str) -> Path:
     return Path("runs") / pairing / suite.replace("/", "__").replace("@", "_").replace(":", "_")
-
-
-def checkpoint_fingerprint(model_id: Optional[str]) -> Optional[str]:
-    """Identity of a checkpoint for cache keys: the hub id, or for a local directory a hash of its files."""
-    if not model_id:
-        return None
-    if model_id.startswith("tiny:"):
-        from eclipse_bench.models.tiny import RECIPE
-
-        return f"{model_id}@{RECIPE}"
-    path = Path(model_id).expanduser()
-    if path.exists():
-        h = hashlib.sha256()
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        for f in files:
-            st = f.stat()
-            h.update(f"{f.relative_to(path) if path.is_dir() else f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-        return f"local:{h.hexdigest()[:16]}"
-    return model_id
-
-
-def plan_samples(suite, spec, images_per_prompt: int, base_seed: int) -> list[dict]:
-    pairing_fp = spec.to_json()
-    pairing_fp["checkpoints"] = {k: checkpoint_fingerprint(getattr(spec, k)) for k in
-                                 ("decoder_id", "prior_id", "prior_pipeline_id", "text_encoder_id")}
-    samples = []
-    for item in suite.items:
-        for n in range(images_per_prompt):
-            seed = image_seed(base_seed, n)
-            key = _hash({"pairing": pairing_fp, "prompt": item.prompt, "seed": seed})
-            samples.append({"key": key, "prompt_id": item.id, "prompt": item.prompt, "n": n, "seed": seed,
-                            "image": f"images/{item.id}-{n}.png", "item": item})
-    return samples
 
 
 def read_records(out: Path, stem: str) -> Iterator[dict]:
@@ -244,7 +202,8 @@ class Runner:
         self.out = out
         scorers = cfg.scorers or ("tiny" if self.spec.is_tiny else "real")
         self.dist = dist = Distributed.detect(cfg.shard)
-        samples = plan_samples(suite, self.spec, ipp, cfg.seed)
+        samples = plan_samples(suite, self.spec, ipp, cfg.seed, cfg.dtype)
+        check_owner(out, self.spec.name, suite.name)
         mine = samples[dist.rank::dist.world]
         manifest = {
             "tool": "eclipse-bench", "version": __version__, "git_revision": git_revision(),
@@ -253,6 +212,7 @@ class Runner:
                                                       "hash": suite.hash, "n_prompts": len(suite.items)},
             "metric": {"name": self.metric.name, "version": self.metric.version, "scorers": scorers,
                        "models": {p: PROVIDERS.get(p).model(scorers) for p in self.metric.providers},
+                       "identities": {p: PROVIDERS.get(p).identity(scorers) for p in self.metric.providers},
                        "reference_compat": cfg.reference_compat, **self.metric.label()},
             "specs": extractor_info() if suite.extracted else {"backend": "given", "reference_exact": True,
                                                                 "note": "specs from the suite's own structure"},
@@ -265,7 +225,7 @@ class Runner:
             "command": sys.argv,
         }
         if dist.world > 1:
-            with RunLock(out, f".lock{dist.suffix}"):
+            with RunLock(out, shard=dist.suffix):
                 if dist.is_main or not (out / "manifest.json").is_file():
                     atomic_write_json(out / "manifest.json", manifest)
                 self.generate(mine, dist.suffix)
@@ -340,11 +300,10 @@ class Runner:
         from eclipse_bench.metrics.registry import PROVIDERS
 
         total_seconds, scored = 0.0, 0
+        assign_evidence_keys(samples, self.metric, scorers)
         for pname in self.metric.providers:
             pdef = PROVIDERS.get(pname)
             path = self.out / "evidence" / f"{pname}{suffix}.jsonl"
-            for s in samples:
-                s.setdefault("evidence_keys", {})[pname] = evidence_key(s["key"], pname, pdef.model(scorers))
             have = {r["key"]: r["evidence"] for r in read_records(self.out / "evidence", pname)}
             todo = [s for s in samples if s["evidence_keys"][pname] not in have]
             if not todo:
@@ -360,8 +319,7 @@ class Runner:
                     batch = todo[start:start + chunk]
                     images = []
                     for s in batch:
-                        with Image.open(self.out / s["image"]) as im:
-                            images.append(im.convert("RGB"))
+                        images.append(load_image(self.out, s["image"]))
                     previous = [{p: earlier[p].get(s["evidence_keys"][p]) for p in earlier} for s in batch]
                     records = provider.evidence(images, [s["item"] for s in batch], previous)
                     self.model_calls["evidence"] += 1
@@ -413,8 +371,44 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)  # KiB on Linux
 
 
-def evidence_key(sample_key: str, provider: str, model: str) -> str:
-    return _hash({"sample": sample_key, "provider": provider, "model": model})
+def load_image(run_dir: Path, relpath: str):
+    """An image of the run as RGB; a missing or damaged file is a one-line error naming it and the fix."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = inside(run_dir, relpath)
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+        raise UserError(f"{path}: unreadable image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                        f"delete it and re-run the same command to regenerate it") from None
+
+
+def assign_evidence_keys(samples: list[dict], metric: Any, scorers: str) -> None:
+    """Each sample's evidence key per provider of the metric (providers in order: a later one builds on earlier)."""
+    from eclipse_bench.metrics.registry import PROVIDERS
+
+    idents = {p: PROVIDERS.get(p).identity(scorers) for p in metric.providers}
+    for s in samples:
+        keys = s.setdefault("evidence_keys", {})
+        for p in metric.providers:
+            upstream = [keys[q] for q in PROVIDERS.get(p).needs if q in keys]
+            keys[p] = evidence_key(s["key"], idents[p], upstream)
+
+
+def check_owner(out: Path, pairing: str, suite: str) -> None:
+    """A run directory belongs to one pairing and one suite."""
+    path = out / "manifest.json"
+    if not path.is_file():
+        return
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+        theirs = (m["pairing"]["name"], m["suite"]["name"])
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{path} is damaged (not an eclipse-bench manifest); use another --out") from None
+    if theirs != (pairing, suite):
+        raise UserError(f"{out} holds a run of pairing {theirs[0]!r} on suite {theirs[1]!r}, not {pairing!r} on "
+                        f"{suite!r}; use another --out (images and evidence are never mixed across runs)")
 
 
 def _png_bytes(image) -> bytes:
@@ -508,9 +502,10 @@ def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: 
     for r in rows:
         item = Item(id=r["prompt_id"], prompt=r["prompt"], category=r.get("category") or "",
                     spec=Spec.from_json(r.get("spec") or {}), level=r.get("level"))
-        keys = {p: evidence_key(r["key"], p, PROVIDERS.get(p).model(scorers)) for p in metric.providers}
+        inside(run_dir, r["image"])
         samples.append({"key": r["key"], "prompt_id": r["prompt_id"], "prompt": r["prompt"], "n": r["n"],
-                        "seed": r["seed"], "image": r["image"], "item": item, "evidence_keys": keys})
+                        "seed": r["seed"], "image": r["image"], "item": item})
+    assign_evidence_keys(samples, metric, scorers)
     for p in metric.providers:
         have = {rec["key"] for rec in read_records(run_dir / "evidence", p)}
         if not any(s["evidence_keys"][p] in have for s in samples):

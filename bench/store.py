@@ -53,16 +53,67 @@ def atomic_write_jsonl(path: Path, rows: Iterable[dict]) -> None:
     atomic_write_bytes(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8"))
 
 
+def cut_torn_tail(path: Path) -> int:
+    """Truncate a file after its last newline (a writer killed mid-line leaves a torn tail); returns the bytes
+    cut. The torn record was never complete, so its work is redone; the next record cannot be glued to it."""
+    try:
+        fh = open(path, "rb+")
+    except FileNotFoundError:
+        return 0
+    with fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return 0
+        pos = size
+        while pos > 0:  # scan back in blocks for the last newline
+            start = max(0, pos - 65536)
+            fh.seek(start)
+            block = fh.read(pos - start)
+            i = block.rfind(b"\n")
+            if i >= 0:
+                keep = start + i + 1
+                break
+            pos = start
+        else:
+            keep = 0
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+        return size - keep
+
+
 def append_jsonl(path: Path, rows: Iterable[dict]) -> None:
-    """Append whole lines; one write call per batch, flushed, so a kill leaves at most a torn last line."""
+    """Append whole lines, one write call per batch, flushed. A torn tail left by a killed writer is cut first,
+    so a kill can lose at most the record it interrupted, never the next one."""
     payload = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     if not payload:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
+    cut_torn_tail(path)
     with open(path, "a", encoding="utf-8") as fh:
+        if _torn_fault(path):  # fault injection for the kill tests: half a batch, then SIGKILL
+            fh.write(payload[: len(payload) // 2 + 1])
+            fh.flush()
+            os.kill(os.getpid(), 9)
         fh.write(payload)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+_APPENDS: dict[str, int] = {}
+
+
+def _torn_fault(path: Path) -> bool:
+    """ECLIPSE_BENCH_FAULT=torn-STEM:N kills the process in the middle of the N-th append to STEM.jsonl."""
+    spec = os.environ.get("ECLIPSE_BENCH_FAULT", "")
+    if not spec.startswith("torn-"):
+        return False
+    stem = path.name.split(".")[0]
+    _APPENDS[stem] = _APPENDS.get(stem, 0) + 1
+    return spec == f"torn-{stem}:{_APPENDS[stem]}"
 
 
 def read_jsonl(path: Path) -> Iterator[dict]:
@@ -91,28 +142,43 @@ def read_json(path: Path, what: str) -> Any:
 
 
 class RunLock:
-    """An exclusive lock on a run directory (fcntl); a second writer gets a clear error."""
+    """The one lock protocol of a run directory (fcntl locks on DIR/.lock, released by the kernel on any exit).
 
-    def __init__(self, run_dir: Path, name: str = ".lock"):
-        self.path = Path(run_dir) / name
-        self.fh = None
+    A plain run, a merge and a rescore hold DIR/.lock exclusively. A shard (--shard I/N or a launcher's rank)
+    holds DIR/.lock shared, so shards run side by side while a merge, a rescore or a plain run waits for
+    none of them and fails instead, plus its own DIR/.lock-shard-I-of-N exclusively, so one shard cannot run
+    twice. A second writer gets a one-line error."""
 
-    def __enter__(self) -> "RunLock":
+    def __init__(self, run_dir: Path, shard: str = ""):
+        self.dir = Path(run_dir)
+        self.shard = shard
+        self.handles: list = []
+
+    def _take(self, name: str, shared: bool) -> None:
         import fcntl
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = open(self.path, "a+")
+        fh = open(self.dir / name, "a+")
         try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
-            self.fh.close()
-            raise UserError(f"{self.path.parent} is being written by another eclipse-bench process; "
-                            f"wait for it to finish or use another --out") from None
+            fh.close()
+            self.__exit__()
+            what = f"shard {self.shard.lstrip('-').replace('-', ' ')}" if self.shard and name != ".lock" else "it"
+            raise UserError(f"{self.dir} is being written by another eclipse-bench process ({what}); wait for it "
+                            f"to finish, or use another --out") from None
+        self.handles.append(fh)
+
+    def __enter__(self) -> "RunLock":
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._take(".lock", shared=bool(self.shard))
+        if self.shard:
+            self._take(f".lock{self.shard}", shared=False)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         import fcntl
 
-        if self.fh:
-            fcntl.flock(self.fh, fcntl.LOCK_UN)
-            self.fh.close()
+        for fh in reversed(self.handles):
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+        self.handles = []

@@ -59,6 +59,14 @@ class OpenClip:
 class ClipScorer(OpenClip):
     """CLIPScore evidence: raw cosine of image and prompt (and of the prompt without adjectives)."""
 
+    @staticmethod
+    def settings_for(model_id: str) -> dict:
+        from eclipse_bench.keys import checkpoint_fingerprint
+
+        local = model_id.startswith("tiny:")
+        return {"checkpoint": checkpoint_fingerprint(model_id) if local else model_id,
+                "second_text": "spec.clip_text (complex: ADJ tokens removed)"}
+
     @property
     def fingerprint(self) -> str:
         return f"clip:{self.model_id}"
@@ -79,6 +87,15 @@ class ColorClassifier(OpenClip):
     def __init__(self, model_id: str = REAL_COLOR_CLIP, device: str = "cpu", batch_size: int = 32):
         super().__init__(model_id, device, batch_size)
         self._prompts: dict[str, np.ndarray] = {}
+
+    @staticmethod
+    def settings_for(model_id: str) -> dict:
+        from eclipse_bench.keys import checkpoint_fingerprint
+        from eclipse_bench.metrics.rules import GENEVAL_MAX_PER_CLASS, GENEVAL_THRESHOLD
+
+        return {"checkpoint": checkpoint_fingerprint(model_id) if model_id.startswith("tiny:") else model_id,
+                "colors": list(GENEVAL_COLORS), "templates": list(COLOR_TEMPLATES),
+                "candidates": f"score > {GENEVAL_THRESHOLD}, at most {GENEVAL_MAX_PER_CLASS}", "background": "#999999"}
 
     @property
     def fingerprint(self) -> str:

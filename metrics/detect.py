@@ -1,7 +1,7 @@
 """Detection evidence with ultralytics YOLO: boxes, classes, confidences, and per-mask colour statistics.
 
 Detections are stored down to a low confidence floor; each rule applies its own threshold (T2I-CompBench
-and HRS 0.5, GenEval 0.3/0.9), so rules re-run on stored evidence without the detector.
+> 0.1, HRS > 0.5, GenEval > 0.3/0.9), so rules re-run on stored evidence without the detector.
 """
 
 from __future__ import annotations
@@ -19,15 +19,31 @@ REAL_DETECTOR = "yolo11x-seg.pt|yolov8x-worldv2.pt"   # closed vocabulary (COCO,
 POLYGON_MIN_SCORE = 0.3  # polygons are kept for detections a colour rule may look at
 
 
-def _resolve_weights(model_id: str) -> str:
+def _weights_path(model_id: str) -> Path | None:
+    """Where a detector's weights are taken from: a tiny twin, an explicit path (absolute, or with a directory
+    part), or the user cache's weights/ folder. A bare file name is never looked up in the current directory,
+    so a planted file there is not unpickled."""
     from eclipse_bench.models.tiny import resolve
     from eclipse_bench.paths import cache_dir
 
     if model_id.startswith("tiny:"):
-        return str(Path(resolve(model_id)) / "model.pt")
-    for cand in (Path(model_id).expanduser(), cache_dir() / "weights" / model_id):
-        if cand.is_file():
-            return str(cand)
+        return Path(resolve(model_id)) / "model.pt"
+    explicit = Path(model_id).expanduser()
+    if explicit.is_absolute() or len(explicit.parts) > 1:
+        return explicit if explicit.is_file() else None
+    cached = cache_dir() / "weights" / model_id
+    return cached if cached.is_file() else None
+
+
+def _resolve_weights(model_id: str) -> str:
+    from eclipse_bench.paths import cache_dir
+
+    found = _weights_path(model_id)
+    if found is not None:
+        return str(found)
+    explicit = Path(model_id).expanduser()
+    if explicit.is_absolute() or len(explicit.parts) > 1:
+        raise UserError(f"detector weights {model_id}: no such file; pass an existing .pt file")
     if os.environ.get("YOLO_OFFLINE") or os.environ.get("HF_HUB_OFFLINE"):
         raise UserError(f"detector weights {model_id} not found (offline); download them on a connected machine "
                         f"(ultralytics fetches them on first use) and put the file in {cache_dir() / 'weights'}")
@@ -111,6 +127,19 @@ class Detector:
         text_model = "tiny:clip" if open_id.startswith("tiny:") else "ViT-B-32/openai"
         self.open = (OpenVocabulary(open_id, text_model, device, self.imgsz, self.conf_floor, self.max_det)
                      if open_id else None)
+
+    @staticmethod
+    def settings_for(model_id: str) -> dict:
+        """Every setting that changes this provider's output, known before loading it (evidence keys)."""
+        from eclipse_bench.keys import content_hash
+
+        tiny = model_id.startswith("tiny:")
+        weights = {}
+        for part in filter(None, model_id.split("|")):
+            path = None if part.startswith("tiny:") else _weights_path(part)
+            weights[part] = content_hash(path) if path is not None else part
+        return {"conf_floor": 0.0 if tiny else 0.05, "imgsz": 64 if tiny else 640, "max_det": 30 if tiny else 300,
+                "weights": weights, "open_vocabulary_text": "tiny:clip" if tiny else "ViT-B-32/openai"}
 
     @property
     def fingerprint(self) -> str:

@@ -18,8 +18,16 @@ class ProviderDef:
     def model(self, scorers: str) -> str:
         return self.tiny_model if scorers == "tiny" else self.real_model
 
+    needs: tuple[str, ...] = ()   # providers whose evidence this one builds on (their keys enter its key)
+
     def load(self, scorers: str = "real", device: str = "cpu", batch_size: int = 64):
         return import_string(self.cls)(self.model(scorers), device=device, batch_size=batch_size)
+
+    def identity(self, scorers: str) -> dict:
+        """The provider's model and every setting that changes its output, without loading the model."""
+        model = self.model(scorers)
+        cls = import_string(self.cls)
+        return {"provider": self.name, "model": model, **cls.settings_for(model)}
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ for _p in (
     ProviderDef("clip", "eclipse_bench.metrics.clip:ClipScorer", "ViT-B-32/openai", "tiny:clip",
                 "open_clip image-prompt cosine"),
     ProviderDef("color", "eclipse_bench.metrics.clip:ColorClassifier", "ViT-L-14/openai", "tiny:clip",
-                "open_clip zero-shot colour of detected objects (GenEval)"),
+                "open_clip zero-shot colour of detected objects (GenEval)", needs=("detect",)),
 ):
     PROVIDERS.register(_p.name, _p, help=_p.help)
 

@@ -86,6 +86,14 @@ class BlipVqa:
         self.calls = 0
         self._torch = torch
 
+    @staticmethod
+    def settings_for(model_id: str) -> dict:
+        """Every setting that changes this provider's output, known before loading it (evidence keys)."""
+        from eclipse_bench.keys import checkpoint_fingerprint
+
+        return {"checkpoint": checkpoint_fingerprint(model_id), "image_size": "reference (480 for BLIP ViT-B/16)",
+                "resize": "pil-bicubic", "first_token": "[ENC]", "max_words": MAX_WORDS, "max_tokens": MAX_TOKENS}
+
     def _pixels(self, images: Sequence[Any]):
         return pil_bicubic_pixels(images, self.image_size, self.mean, self.std).to(self.device, self.model.dtype)
 

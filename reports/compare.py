@@ -8,6 +8,8 @@ prompts and a Wilcoxon signed-rank test on per-prompt scores. A regression is a 
 
 from __future__ import annotations
 
+from eclipse_bench.keys import inside
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -184,7 +186,7 @@ def render_compare(c: Comparison, out: Path) -> Path:
     cand_imgs: dict[str, list[str]] = {}
     for d, bucket in ((Path(c.baseline), base_imgs), (Path(c.candidate), cand_imgs)):
         for s in read_jsonl(d / "samples.jsonl"):
-            bucket.setdefault(s["prompt_id"], []).append(str(d / s["image"]))
+            bucket.setdefault(s["prompt_id"], []).append(str(inside(d, s["image"])))
     overall = c.groups[0]
     changed = [{"id": pid, "prompt": prompt, "base": b, "cand": cc,
                 "base_imgs": [image_uri(Path(p), 128) for p in base_imgs.get(pid, [])[:4]],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from eclipse_bench.keys import inside
+
 from pathlib import Path
 
 from eclipse_bench.errors import UserError
@@ -21,7 +23,7 @@ def export_frame(run_dirs: list[Path], level: str = "sample"):
         if level == "sample":
             for s in read_jsonl(d / "samples.jsonl"):
                 rows.append({"pairing": r["pairing"], "suite": r["suite"], "metric": r["metric"],
-                             **{k: s.get(k) for k in SAMPLE_COLUMNS[3:-1]}, "image": str(d / s["image"]),
+                             **{k: s.get(k) for k in SAMPLE_COLUMNS[3:-1]}, "image": str(inside(d, s["image"])),
                              "run": str(d)})
         else:
             lo, hi = r.get("ci95", [None, None])

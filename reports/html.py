@@ -7,6 +7,8 @@ so injected markup can never run one.
 
 from __future__ import annotations
 
+from eclipse_bench.keys import inside
+
 import base64
 import hashlib
 import io
@@ -146,7 +148,7 @@ def render_run(run_dir: Path, out: Path, link_images: bool = False) -> Path:
         p = prompts.setdefault(s["prompt_id"], {"id": s["prompt_id"], "prompt": s["prompt"], "images": [],
                                                 "spec": s.get("spec") or {}, "level": s.get("level"),
                                                 "category": s.get("category"), "scores": []})
-        p["images"].append({"uri": image_uri(run_dir / s["image"], link=link_images, base=Path(out).parent),
+        p["images"].append({"uri": image_uri(inside(run_dir, s["image"]), link=link_images, base=Path(out).parent),
                             "score": _fmt(s["score"]), "seed": s["seed"], "reason": s.get("reason") or "",
                             "path": s["image"], "unscorable": s["score"] is None,
                             "ev": _evidence_view(s.get("evidence") or {}, metric)})

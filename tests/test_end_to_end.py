@@ -70,7 +70,10 @@ def test_another_seed_gives_other_images(session_tmp, tiny_runs):
     assert main(["run", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color", "--limit", "1",
                  "--images-per-prompt", "1", "--seed", "7", "--out", str(out), "--no-progress"]) == 0
     base = tiny_runs["tiny-eclipse-karlo"]
-    assert (out / "images/color-000-0.png").read_bytes() != (base / "images/color-000-0.png").read_bytes()
+    (ours,) = [s for s in read_jsonl(out / "samples.jsonl")]
+    theirs = next(s for s in read_jsonl(base / "samples.jsonl") if (s["prompt_id"], s["n"]) == ("color-000", 0))
+    assert (ours["seed"], theirs["seed"]) == (7, 42) and ours["image"] != theirs["image"]  # content-keyed files
+    assert (out / ours["image"]).read_bytes() != (base / theirs["image"]).read_bytes()
 
 
 @pytest.mark.parametrize("pairing", ["tiny-eclipse-karlo", "tiny-kandinsky"])

@@ -67,7 +67,9 @@ def test_same_batch_size_twice_is_bitwise_equal(reference_bs1, session_tmp):
     _assert_same_run(reference_bs1, out, exact=True)
 
 
-@pytest.mark.parametrize("point", ["generate:2", "generate-mid:2", "evidence:1", "score:1"])
+@pytest.mark.parametrize("point", ["generate:2", "generate-mid:2", "evidence:1", "score:1",
+                                   # killed in the middle of a line of each append-only file
+                                   "torn-images:1", "torn-images:3", "torn-vqa:1"])
 def test_sigkill_then_resume_gives_the_uninterrupted_samples(reference_bs1, session_tmp, point):
     out = session_tmp / f"killed-{point.replace(':', '-')}"
     env = {**os.environ, "ECLIPSE_BENCH_FAULT": point}
@@ -75,6 +77,9 @@ def test_sigkill_then_resume_gives_the_uninterrupted_samples(reference_bs1, sess
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -9, proc.stderr  # killed by SIGKILL where the fault was injected
     assert not (out / "results.json").exists()
+    if point.startswith("torn-"):
+        torn = out / ("images.jsonl" if "images" in point else "evidence/vqa.jsonl")
+        assert not torn.read_bytes().endswith(b"\n")  # the kill left half a line behind
     assert main([*RUN, "--batch-size", "1", "--out", str(out)]) == 0
     _assert_same_run(reference_bs1, out, exact=True)
     keys = [r["key"] for r in read_jsonl(out / "images.jsonl")]
@@ -221,3 +226,47 @@ def test_half_precision_generation(session_tmp, pairing, dtype):
     (s,) = _samples(out).values()
     assert _pixels(out, s).std() > 0 and 0 <= s["score"] <= 1
     assert json.loads((out / "manifest.json").read_text())["settings"]["dtype"] == dtype
+
+
+def test_append_after_a_torn_tail_loses_nothing_complete(tmp_path):
+    from eclipse_bench.store import append_jsonl
+
+    path = tmp_path / "r.jsonl"
+    append_jsonl(path, [{"k": "a"}, {"k": "b"}])
+    with open(path, "a") as fh:
+        fh.write('{"k": "c", "half')  # a writer killed mid-line
+    append_jsonl(path, [{"k": "d"}])
+    assert [r["k"] for r in read_jsonl(path)] == ["a", "b", "d"]  # before the fix: a, d (b glued to c, then lost)
+    assert path.read_text().count("\n") == 3
+
+
+def test_settings_a_b_a_keep_evidence_with_its_own_pixels(session_tmp):
+    """Runs with settings A, then B, then A again in one directory: every sample's evidence is that of its image."""
+    out = session_tmp / "aba"
+    base = ["run", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color", "--limit", "2",
+            "--images-per-prompt", "1", "--out", str(out), "--no-progress"]
+    runs = {}
+    for name, extra in (("A", ["--set", "decoder_steps=2"]), ("B", ["--set", "decoder_steps=3"]),
+                        ("A2", ["--set", "decoder_steps=2"]), ("bf16", ["--set", "decoder_steps=2", "--dtype", "bf16"])):
+        assert main(base + extra) == 0
+        runs[name] = {(r["prompt_id"], r["n"]): r for r in read_jsonl(out / "samples.jsonl")}
+    for k in runs["A"]:
+        a, b, a2, half = runs["A"][k], runs["B"][k], runs["A2"][k], runs["bf16"][k]
+        assert a["image"] == a2["image"] and a["evidence"] == a2["evidence"]      # A again: A's own records
+        assert b["image"] != a["image"] and b["evidence"] != a["evidence"]        # B: other pixels, other evidence
+        assert half["image"] != a["image"]                                         # the dtype is in the key
+        assert (out / b["image"]).read_bytes() != (out / a["image"]).read_bytes()
+    # each evidence record in the directory points at the sample whose image it was computed from
+    ev = list(read_jsonl(out / "evidence" / "vqa.jsonl"))
+    assert len({r["sample"] for r in ev}) == len(ev) == 6
+
+
+def test_another_pairing_into_the_same_out_is_refused(session_tmp, capsys):
+    out = session_tmp / "owned"
+    assert main(["run", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color", "--limit", "1",
+                 "--images-per-prompt", "1", "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["run", "--prior", "tiny-karlo", "--suite", "builtin/color", "--limit", "1",
+                 "--images-per-prompt", "1", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "holds a run of pairing 'tiny-eclipse-karlo'" in err and "--out" in err
