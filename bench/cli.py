@@ -1,4 +1,5 @@
-"""The eclipse-bench command line. Exit codes: 0 ok, 1 regression (compare), 2 usage or data error."""
+"""The eclipse-bench command line. Exit codes: 0 ok, 1 regression (compare), 2 usage or data error, 3 internal
+error (traceback in a log file)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--limit", type=int, help="only the first N prompts")
     r.add_argument("--images-per-prompt", type=int,
                    help="images per prompt (default: the benchmark's protocol, e.g. 10 for T2I-CompBench)")
-    r.add_argument("--seed", type=int, help="base seed; image n uses seed+n+1 for n>=1 (default 42)")
+    r.add_argument("--seed", type=int, help="base seed; image n uses seed + n (default 42: seeds 42..51 for 10 images)")
     r.add_argument("--batch-size", help="images per generation batch, or 'auto' (default 4)")
     r.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     r.add_argument("--dtype", choices=["fp32", "fp16", "bf16"])
@@ -109,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--max-drop", type=float, help="largest tolerated drop in score units (default 0.01, or 1.0 "
                                                    "for scores x100)")
     cp.add_argument("--alpha", type=float, default=0.05, help="significance level of the paired test (default 0.05)")
+    cp.add_argument("--max-unscorable-increase", type=int, default=0,
+                    help="unscorable samples the candidate may have beyond the baseline's (default 0)")
+    cp.add_argument("--min-prompts", type=int, help="exit 2 unless at least N prompts are scored in both runs")
+    from eclipse_bench.reports.compare import ALLOWABLE
+
+    cp.add_argument("--allow", action="append", default=[], choices=ALLOWABLE,
+                    help="compare despite this difference between the runs (repeatable)")
     cp.add_argument("--format", default="text", choices=["text", "json", "junit"])
     cp.add_argument("--html", type=Path, help="where to write the HTML comparison (default CANDIDATE/compare.html)")
 
@@ -319,17 +327,27 @@ def cmd_compare(a: argparse.Namespace) -> int:
 
     from eclipse_bench.reports.compare import compare_runs, format_junit, format_text, render_compare
 
-    if a.max_drop is not None and a.max_drop < 0:
-        raise UserError(f"--max-drop must be >= 0 (got {a.max_drop})")
-    if not 0 < a.alpha < 1:
+    import math
+
+    if a.max_drop is not None and not (math.isfinite(a.max_drop) and a.max_drop >= 0):
+        raise UserError(f"--max-drop must be a number >= 0 (got {a.max_drop})")
+    if not (math.isfinite(a.alpha) and 0 < a.alpha < 1):
         raise UserError(f"--alpha must be between 0 and 1 (got {a.alpha})")
-    c = compare_runs(a.baseline, a.candidate, a.max_drop, a.alpha)
+    if a.max_unscorable_increase < 0:
+        raise UserError(f"--max-unscorable-increase must be >= 0 (got {a.max_unscorable_increase})")
+    if a.min_prompts is not None and a.min_prompts < 1:
+        raise UserError(f"--min-prompts must be >= 1 (got {a.min_prompts})")
+    c = compare_runs(a.baseline, a.candidate, a.max_drop, a.alpha, max_unscorable_increase=a.max_unscorable_increase,
+                     min_prompts=a.min_prompts, allow=tuple(a.allow))
     if a.format == "json":
         print(json.dumps(c.to_json(), indent=2))
     elif a.format == "junit":
         print(format_junit(c), end="")
     else:
         print(format_text(c))
+    for w in c.warnings:
+        if a.format != "text":
+            print(f"eclipse-bench: warning: {w}", file=sys.stderr)
     html = a.html or (a.candidate / "compare.html")
     render_compare(c, html)
     if a.format == "text":
@@ -349,7 +367,32 @@ COMMANDS = {"run": cmd_run, "demo": cmd_demo, "list": cmd_list, "suites": cmd_su
             "report": cmd_report, "compare": cmd_compare, "export": cmd_export}
 
 
+INTERNAL_ERROR = 3
+
+
+def _crash_log(exc: BaseException) -> Optional[Path]:
+    """Write the traceback of an unexpected error to a log file; its path goes into the one-line message."""
+    import tempfile
+    import time
+    import traceback
+
+    from eclipse_bench.paths import cache_dir
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    for folder in (cache_dir() / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"eclipse-bench-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+            path.write_text(f"eclipse-bench {' '.join(sys.argv)}\n{text}", encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    return None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Exit codes: 0 ok, 1 regression (compare), 2 a user or data error (one line naming the input and the fix),
+    3 an internal error (one line plus the path of a log file holding the traceback)."""
     _quiet_libraries()
     try:
         args = build_parser().parse_args(argv)
@@ -361,6 +404,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("eclipse-bench: interrupted; finished work is kept in the run directory, re-run to resume",
               file=sys.stderr)
         return 130
+    except OSError as exc:  # the file system refused: a path the user gave (read-only, /proc, full disk)
+        where = exc.filename or "a file"
+        print(f"eclipse-bench: error: cannot use {where}: {exc.strerror or exc}; choose a writable path "
+              f"(finished work is kept)", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the last guard: no raw traceback for a user
+        log = _crash_log(exc)
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"eclipse-bench: internal error: {type(exc).__name__}: {first[:300]}; traceback in "
+              f"{log or '(no log could be written)'}; please report it (finished work is kept)", file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

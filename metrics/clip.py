@@ -15,6 +15,17 @@ GENEVAL_COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", 
 COLOR_TEMPLATES = ("a photo of a {c} {obj}", "a photo of a {c}-colored {obj}", "a photo of a {c} object")
 
 
+def model_kwargs(name: str, pretrained: str | None) -> dict:
+    """OpenAI's CLIP weights were trained with QuickGELU; open_clip's plain 'ViT-B-32' config uses GELU and only
+    warns on the mismatch, which changes every embedding. Force QuickGELU where the pretrained tag says so."""
+    if not pretrained:
+        return {}
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(name, pretrained) or {}
+    return {"force_quick_gelu": True} if cfg.get("quick_gelu") else {}
+
+
 class OpenClip:
     def __init__(self, model_id: str = REAL_CLIPSCORE, device: str = "cpu", batch_size: int = 32):
         import open_clip
@@ -28,8 +39,8 @@ class OpenClip:
         else:
             name, _, pretrained = model_id.partition("/")
         try:
-            self.model, _, self.preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained or None,
-                                                                                   device=device)
+            self.model, _, self.preprocess = open_clip.create_model_and_transforms(
+                name, pretrained=pretrained or None, device=device, **model_kwargs(name, pretrained))
         except (RuntimeError, OSError, ValueError) as exc:
             raise UserError(f"cannot load CLIP {model_id}: {str(exc).splitlines()[0]}; pre-download its weights on "
                             f"a connected machine (open_clip caches them in the Hugging Face cache)") from None

@@ -2,13 +2,13 @@
 
 Per group (overall, then each category and level) the score difference, its paired bootstrap CI over
 prompts and a Wilcoxon signed-rank test on per-prompt scores. A regression is a drop larger than
---max-drop that is also significant (p < alpha and the CI below zero). Runs that are not comparable
-(other suite, prompts, metric or metric version, rules, protocol) are a data error, never compared silently.
+--max-drop that is also significant (p < alpha and the CI below zero), or a loss of coverage: the candidate
+scores fewer of the baseline's prompts, or has more unscorable samples than --max-unscorable-increase allows.
+Runs that are not comparable (other suite, prompts, metric or metric version, rules, protocol, scorers) are
+a data error (exit 2), never compared silently; --allow names a difference to accept deliberately.
 """
 
 from __future__ import annotations
-
-from eclipse_bench.keys import inside
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from eclipse_bench.errors import UserError
+from eclipse_bench.keys import inside
 from eclipse_bench.store import read_json, read_jsonl
 
 
@@ -35,6 +36,32 @@ class GroupResult:
 
 
 @dataclass
+class Coverage:
+    baseline_prompts: int
+    candidate_prompts: int
+    missing_prompts: list          # scored in the baseline, not in the candidate
+    baseline_unscorable: int
+    candidate_unscorable: int
+    max_unscorable_increase: int
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.missing_prompts) or \
+            self.candidate_unscorable - self.baseline_unscorable > self.max_unscorable_increase
+
+    def reason(self) -> str:
+        parts = []
+        if self.missing_prompts:
+            parts.append(f"{len(self.missing_prompts)} of the baseline's {self.baseline_prompts} scored prompts are "
+                         f"not scored in the candidate (e.g. {', '.join(self.missing_prompts[:3])})")
+        grew = self.candidate_unscorable - self.baseline_unscorable
+        if grew > self.max_unscorable_increase:
+            parts.append(f"unscorable samples {self.baseline_unscorable} -> {self.candidate_unscorable} "
+                         f"(allowed increase {self.max_unscorable_increase})")
+        return "; ".join(parts) or "same coverage"
+
+
+@dataclass
 class Comparison:
     baseline: str
     candidate: str
@@ -43,36 +70,54 @@ class Comparison:
     max_drop: float
     alpha: float
     groups: list[GroupResult]
+    coverage: Optional[Coverage] = None
+    warnings: list = field(default_factory=list)
+    allowed: list = field(default_factory=list)
 
     @property
     def regressed(self) -> bool:
-        return any(g.verdict == "regression" for g in self.groups)
+        return any(g.verdict == "regression" for g in self.groups) or bool(self.coverage and self.coverage.failed)
 
     def to_json(self) -> dict:
+        cov = self.coverage
         return {"baseline": self.baseline, "candidate": self.candidate, "metric": self.metric, "suite": self.suite,
                 "max_drop": self.max_drop, "alpha": self.alpha,
                 "verdict": "regression" if self.regressed else "pass",
+                "coverage": None if cov is None else {**{k: v for k, v in cov.__dict__.items()},
+                                                      "failed": cov.failed, "reason": cov.reason()},
+                "warnings": list(self.warnings), "allowed_differences": list(self.allowed),
                 "groups": [{k: v for k, v in g.__dict__.items() if k != "changed"} for g in self.groups]}
 
 
-def _check_comparable(base: Path, cand: Path) -> tuple[dict, dict]:
+ALLOWABLE = ("suite", "prompts", "metric", "metric-version", "compat", "images-per-prompt", "seeds", "scorers")
+
+
+def _check_comparable(base: Path, cand: Path, allow: tuple = ()) -> tuple[dict, dict]:
     mb, mc = read_json(base / "manifest.json", "manifest"), read_json(cand / "manifest.json", "manifest")
     rb, rc = read_json(base / "results.json", "results"), read_json(cand / "results.json", "results")
+    scorer = lambda m: m["metric"].get("identities") or m["metric"].get("models")  # noqa: E731
     checks = [
-        ("suite", mb["suite"]["name"], mc["suite"]["name"]),
-        ("prompt list (suite hash)", mb["suite"]["hash"][:12], mc["suite"]["hash"][:12]),
-        ("metric", rb["metric"], rc["metric"]),
-        ("metric version", rb.get("metric_version"), rc.get("metric_version")),
-        ("rules (--reference-compat)", rb.get("reference_compat"), rc.get("reference_compat")),
-        ("images per prompt", mb["settings"]["images_per_prompt"], mc["settings"]["images_per_prompt"]),
-        ("seeds", mb["settings"].get("seeds"), mc["settings"].get("seeds")),
-        ("scorer models", mb["metric"].get("models"), mc["metric"].get("models")),
+        ("suite", "suite", mb["suite"]["name"], mc["suite"]["name"]),
+        ("prompts", "prompt list (suite hash)", mb["suite"]["hash"][:12], mc["suite"]["hash"][:12]),
+        ("metric", "metric", rb["metric"], rc["metric"]),
+        ("metric-version", "metric version", rb.get("metric_version"), rc.get("metric_version")),
+        ("compat", "rules (--reference-compat)", rb.get("reference_compat"), rc.get("reference_compat")),
+        ("images-per-prompt", "images per prompt", mb["settings"]["images_per_prompt"],
+         mc["settings"]["images_per_prompt"]),
+        ("seeds", "seeds", mb["settings"].get("seeds"), mc["settings"].get("seeds")),
+        ("scorers", "scorer models", scorer(mb), scorer(mc)),
     ]
-    for what, a, b in checks:
-        if a != b:
-            raise UserError(f"cannot compare {base} and {cand}: different {what} ({a} vs {b}); re-run the candidate "
-                            f"with the baseline's settings")
+    for key, what, a, b in checks:
+        if a != b and key not in allow:
+            shown = (a, b) if key != "scorers" else (mb["metric"].get("models"), mc["metric"].get("models"))
+            raise UserError(f"cannot compare {base} and {cand}: different {what} ({shown[0]} vs {shown[1]}); re-run "
+                            f"the candidate with the baseline's settings, or pass --allow {key} to compare anyway")
     return rb, rc
+
+
+def min_wilcoxon_p(n: int) -> float:
+    """The smallest two-sided p-value the exact Wilcoxon signed-rank test can give with n pairs."""
+    return min(1.0, 2.0 / 2 ** n) if n > 0 else 1.0
 
 
 def _stats(rows: list[dict], agg) -> dict[str, np.ndarray]:
@@ -85,7 +130,8 @@ def _stats(rows: list[dict], agg) -> dict[str, np.ndarray]:
 
 
 def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha: float = 0.05,
-                 n_resamples: int = 2000, seed: int = 0) -> Comparison:
+                 n_resamples: int = 2000, seed: int = 0, max_unscorable_increase: int = 0,
+                 min_prompts: Optional[int] = None, allow: tuple = ()) -> Comparison:
     from scipy import stats as sps
 
     from eclipse_bench.metrics.registry import METRICS
@@ -94,12 +140,30 @@ def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha
     for d in (base, cand):
         if not (d / "results.json").is_file():
             raise UserError(f"{d} is not a finished run directory (no results.json)")
-    rb, rc = _check_comparable(base, cand)
+    rb, rc = _check_comparable(base, cand, tuple(allow))
     metric = METRICS.get(rb["metric"])
     agg = metric.aggregator()
     if max_drop is None:
         max_drop = 1.0 if agg.scale == "0-100" else 0.01
     rows_b, rows_c = list(read_jsonl(base / "samples.jsonl")), list(read_jsonl(cand / "samples.jsonl"))
+    for d, rows in ((base, rows_b), (cand, rows_c)):
+        if not any(r.get("score") is not None for r in rows):
+            raise UserError(f"{d} has no scored sample (samples.jsonl is empty or every sample is unscorable); "
+                            f"a gate cannot pass on it: finish or fix the run first")
+    scored = lambda rows: {r["prompt_id"] for r in rows if r.get("score") is not None}  # noqa: E731
+    sb_ids, sc_ids = scored(rows_b), scored(rows_c)
+    coverage = Coverage(len(sb_ids), len(sc_ids), sorted(sb_ids - sc_ids),
+                        sum(r.get("score") is None for r in rows_b), sum(r.get("score") is None for r in rows_c),
+                        max_unscorable_increase)
+    n_common = len(sb_ids & sc_ids)
+    warnings = []
+    if min_prompts is not None and n_common < min_prompts:
+        raise UserError(f"only {n_common} prompts are scored in both runs, fewer than --min-prompts {min_prompts}; "
+                        f"run more prompts (drop --limit) or lower --min-prompts")
+    if min_wilcoxon_p(n_common) >= alpha:
+        warnings.append(f"with {n_common} prompts the paired test can never reach p < {alpha} (smallest possible "
+                        f"p {min_wilcoxon_p(n_common):.3f}): no drop can be called a regression; use more prompts "
+                        f"or --min-prompts to require them")
     groups = [("overall", lambda r: True)]
     for key in ("category", "level"):
         values = sorted({r.get(key) for r in rows_b if r.get(key)})
@@ -141,7 +205,8 @@ def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha
         changed = [(common[i], prompts.get(common[i], ""), float(per_b[i]), float(per_c[i])) for i in order
                    if diffs[i] != 0]
         results.append(GroupResult(name, score_b, score_c, delta, ci, p, len(common), verdict, changed))
-    return Comparison(str(base), str(cand), rb["metric"], rb["suite"], max_drop, alpha, results)
+    return Comparison(str(base), str(cand), rb["metric"], rb["suite"], max_drop, alpha, results, coverage, warnings,
+                      [a for a in allow])
 
 
 def format_text(c: Comparison) -> str:
@@ -153,16 +218,27 @@ def format_text(c: Comparison) -> str:
         ci = f"[{f(g.ci95[0])}, {f(g.ci95[1])}]"
         lines.append(f"{g.name:24s} {f(g.baseline):>9s} {f(g.candidate):>9s} {f(g.delta):>9s} {ci:>21s} "
                      f"{f(g.p_value):>7s}  {g.verdict.upper() if g.verdict == 'regression' else g.verdict}")
+    cov = c.coverage
+    if cov is not None:
+        lines.append(f"coverage: baseline {cov.baseline_prompts} prompts scored, {cov.baseline_unscorable} unscorable "
+                     f"samples; candidate {cov.candidate_prompts} prompts, {cov.candidate_unscorable} unscorable"
+                     f"{' -> COVERAGE REGRESSION: ' + cov.reason() if cov.failed else ''}")
+    for w in c.warnings:
+        lines.append(f"warning: {w}")
+    if c.allowed:
+        lines.append(f"allowed differences: {', '.join(c.allowed)}")
     lines.append("verdict: REGRESSION" if c.regressed else "verdict: pass")
     return "\n".join(lines)
 
 
 def format_junit(c: Comparison) -> str:
     """JUnit XML (testsuites/testsuite/testcase/failure), one testcase per group."""
-    failures = sum(g.verdict == "regression" for g in c.groups)
+    cov = c.coverage
+    failures = sum(g.verdict == "regression" for g in c.groups) + (1 if cov is not None and cov.failed else 0)
+    tests = len(c.groups) + (1 if cov is not None else 0)
     out = ['<?xml version="1.0" encoding="UTF-8"?>',
-           f'<testsuites name="eclipse-bench compare" tests="{len(c.groups)}" failures="{failures}">',
-           f'  <testsuite name={quoteattr(f"{c.suite} {c.metric}")} tests="{len(c.groups)}" failures="{failures}" '
+           f'<testsuites name="eclipse-bench compare" tests="{tests}" failures="{failures}">',
+           f'  <testsuite name={quoteattr(f"{c.suite} {c.metric}")} tests="{tests}" failures="{failures}" '
            f'errors="0" skipped="0">']
     for g in c.groups:
         out.append(f'    <testcase classname={quoteattr(c.suite)} name={quoteattr(g.name)} time="0">')
@@ -173,6 +249,13 @@ def format_junit(c: Comparison) -> str:
                        f'type="regression">{escape(detail)}</failure>')
         else:
             out.append(f"      <system-out>{escape(g.verdict + ': ' + detail)}</system-out>")
+        out.append("    </testcase>")
+    if cov is not None:
+        out.append(f'    <testcase classname={quoteattr(c.suite)} name="coverage" time="0">')
+        if cov.failed:
+            out.append(f'      <failure message={quoteattr(cov.reason())} type="coverage">{escape(cov.reason())}</failure>')
+        else:
+            out.append(f"      <system-out>{escape('pass: ' + cov.reason())}</system-out>")
         out.append("    </testcase>")
     out += ["  </testsuite>", "</testsuites>"]
     return "\n".join(out) + "\n"

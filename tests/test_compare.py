@@ -80,8 +80,8 @@ def test_junit_validates_against_the_schema(fake_run, tmp_path, capsys):
 
     root = ET.fromstring(xml)
     cases = root.findall("./testsuite/testcase")
-    assert [c.get("name") for c in cases] == ["overall", "category=x", "category=y"]
-    assert all(c.find("failure") is not None for c in cases)
+    assert [c.get("name") for c in cases] == ["overall", "category=x", "category=y", "coverage"]
+    assert all(c.find("failure") is not None for c in cases[:3]) and cases[3].find("failure") is None
     assert root.find("testsuite").get("failures") == "3"
 
 
@@ -105,3 +105,82 @@ def test_export(fake_run, tmp_path, fmt):
     assert df["score"].mean() == pytest.approx(json.loads((a / "results.json").read_text())["score"])
     assert main(["export", str(a), "--level", "category", "--format", "csv", "--out", str(tmp_path / "c.csv")]) == 0
     assert pd.read_csv(tmp_path / "c.csv")["group"].tolist() == ["overall"]
+
+
+def _with_unscorable(scores, ids):
+    return {k: ([None] * len(v) if k in ids else v) for k, v in scores.items()}
+
+
+def test_more_unscorable_samples_fail_the_gate(fake_run, tmp_path, capsys):
+    a = fake_run(tmp_path / "a", _scores())
+    half = {f"p{i:03d}" for i in range(0, 40, 2)}
+    b = fake_run(tmp_path / "b", _with_unscorable(_scores(), half))   # 20 of 40 prompts unscorable, rest equal
+    assert main(["compare", str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    assert "COVERAGE REGRESSION" in out and "20 of the baseline's 40 scored prompts" in out
+    assert main(["compare", str(a), str(b), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["coverage"]["failed"] and report["coverage"]["candidate_unscorable"] == 40
+    assert main(["compare", str(a), str(b), "--format", "junit"]) == 1
+    assert 'type="coverage"' in capsys.readouterr().out
+    html = (b / "compare.html").read_text()
+    assert "coverage regression" in html
+
+
+def test_unscorable_increase_within_the_allowance(fake_run, tmp_path, capsys):
+    base = _with_unscorable(_scores(), set())
+    base["p000"] = [None, 0.7]           # one unscorable image, prompt still scored
+    cand = dict(_scores())
+    cand["p000"] = [None, 0.7]
+    cand["p001"] = [None, 0.63]          # one more unscorable image
+    a, b = fake_run(tmp_path / "a", base), fake_run(tmp_path / "b", cand)
+    assert main(["compare", str(a), str(b)]) == 1
+    assert main(["compare", str(a), str(b), "--max-unscorable-increase", "1"]) == 0
+
+
+def test_empty_candidate_is_not_a_pass(fake_run, tmp_path, capsys):
+    a = fake_run(tmp_path / "a", _scores())
+    b = fake_run(tmp_path / "b", _scores())
+    (b / "samples.jsonl").write_text("")
+    assert main(["compare", str(a), str(b)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no scored sample" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("change, allow", [
+    ({"metric_version": "1"}, "metric-version"), ({"reference_compat": True}, "compat"),
+    ({"seeds": [7, 8]}, "seeds"), ({"models": {"vqa": "Salesforce/blip-vqa-capfilt-large"}}, "scorers"),
+])
+def test_protocol_differences_exit_2_unless_allowed(fake_run, tmp_path, capsys, change, allow):
+    a = fake_run(tmp_path / "a", _scores())
+    b = fake_run(tmp_path / "b", _scores())
+    results, manifest = json.loads((b / "results.json").read_text()), json.loads((b / "manifest.json").read_text())
+    for k, v in change.items():
+        if k in ("metric_version", "reference_compat"):
+            results[k] = v
+        elif k == "seeds":
+            manifest["settings"]["seeds"] = v
+        else:
+            manifest["metric"]["models"] = v
+    (b / "results.json").write_text(json.dumps(results))
+    (b / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["compare", str(a), str(b)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot compare" in err and f"--allow {allow}" in err and "\n" not in err
+    assert main(["compare", str(a), str(b), "--allow", allow]) == 0
+
+
+def test_small_samples_warn_and_min_prompts_requires_more(fake_run, tmp_path, capsys):
+    a = fake_run(tmp_path / "a", _scores(n_prompts=5))
+    b = fake_run(tmp_path / "b", _scores(n_prompts=5, shift=-0.3))
+    assert main(["compare", str(a), str(b)]) == 0       # 5 prompts: p >= 2/32 > 0.05, never a regression
+    assert "can never reach p < 0.05" in capsys.readouterr().out
+    assert main(["compare", str(a), str(b), "--min-prompts", "10"]) == 2
+
+
+@pytest.mark.parametrize("flag", [["--max-drop", "nan"], ["--alpha", "nan"], ["--max-drop", "-1"],
+                                  ["--max-unscorable-increase", "-1"], ["--min-prompts", "0"]])
+def test_bad_gate_options_exit_2(fake_run, tmp_path, capsys, flag):
+    a = fake_run(tmp_path / "a", _scores(n_prompts=3))
+    assert main(["compare", str(a), str(a), *flag]) == 2
+    assert "\n" not in capsys.readouterr().err.strip()

@@ -226,3 +226,13 @@ def test_score_run_applies_the_hrs_level_offset_only_in_compat(official_data, tm
     assert intended["by_level"] == {"easy": 100.0, "medium": 0.0}
     compat = score_run(tmp_path, samples, metric, reference_compat=True, timings={})
     assert compat["by_level"] == {"easy": 100.0, "medium": 100.0}   # medium prompt 1000 reads image 0333
+
+
+def test_openai_clip_weights_get_quickgelu():
+    """The reference's CLIP ViT-B/32 (and GenEval's ViT-L/14) use QuickGELU; open_clip's plain configs do not."""
+    from eclipse_bench.metrics.clip import REAL_CLIPSCORE, REAL_COLOR_CLIP, model_kwargs
+
+    for model_id in (REAL_CLIPSCORE, REAL_COLOR_CLIP):
+        name, _, tag = model_id.partition("/")
+        assert model_kwargs(name, tag) == {"force_quick_gelu": True}
+    assert model_kwargs("ViT-B-32", None) == {}
