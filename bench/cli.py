@@ -144,6 +144,10 @@ def _load_config(path: Optional[Path]) -> dict:
         doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise UserError(f"--config {path}: file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"--config {path}: is a directory; pass a YAML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"--config {path}: cannot read it ({exc})") from None
     except yaml.YAMLError as exc:
         raise UserError(f"--config {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(doc, dict):
@@ -155,8 +159,21 @@ def _load_config(path: Optional[Path]) -> dict:
         key = "pairing" if key == "prior" else key
         if key not in known or key == "config":
             raise UserError(f"--config {path}: unknown option {k!r}")
+        want = CONFIG_TYPES.get(key, str)
+        ok = isinstance(v, want) and not (isinstance(v, bool) and want is int) or v is None
+        if key == "batch_size":
+            ok = v == "auto" or (isinstance(v, int) and not isinstance(v, bool))
+        if key == "set":
+            ok = isinstance(v, (dict, list, str))
+        if not ok:
+            kind = {int: "an integer", bool: "true or false", str: "a string"}.get(want, "a string")
+            raise UserError(f"--config {path}: option {k!r} must be {kind}" +
+                            (" or 'auto'" if key == "batch_size" else "") + f" (got {v!r})")
         out[key] = v
     return out
+
+
+CONFIG_TYPES = {"limit": int, "images_per_prompt": int, "seed": int, "reference_compat": bool, "no_progress": bool}
 
 
 def cmd_run(a: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ materialised once into the user cache and then loaded through the same loader as
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
@@ -78,8 +79,9 @@ class PairingSpec:
                     raise UserError(f"pairing {self.name!r}: setting {key}={value!r} must be an integer >= {min_steps} "
                                     f"({self.family} schedulers); change it with --set {key}=N")
             elif key.endswith("_guidance"):
-                if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                    raise UserError(f"pairing {self.name!r}: setting {key}={value!r} must be a number >= 0")
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
+                        or value < 0:
+                    raise UserError(f"pairing {self.name!r}: setting {key}={value!r} must be a finite number >= 0")
             elif key in ("height", "width"):
                 if not isinstance(value, int) or value < 64 or value % 64:
                     raise UserError(f"pairing {self.name!r}: setting {key}={value!r} must be a multiple of 64")
@@ -159,6 +161,13 @@ def load_pairings_file(path: str) -> list[str]:
             raise UserError(f"{where}: unknown key {unknown[0]!r}; allowed: name, base, {', '.join(_FIELDS)}")
         if e.get("settings") is not None and not isinstance(e["settings"], dict):
             raise UserError(f"{where}: 'settings' must be a mapping")
+        for k in ("family", "prior", "decoder_id", "prior_id", "prior_pipeline_id", "text_encoder_id", "description",
+                  "base"):
+            if e.get(k) is not None and not isinstance(e[k], str):
+                raise UserError(f"{where}: {k!r} must be a string (got {e[k]!r})")
+        if e.get("text_projection_dim") is not None and (not isinstance(e["text_projection_dim"], int)
+                                                         or isinstance(e["text_projection_dim"], bool)):
+            raise UserError(f"{where}: 'text_projection_dim' must be an integer")
         if e.get("base"):
             base = PAIRINGS.get(e["base"])
             fields = {k: e[k] for k in _FIELDS if k in e and k != "settings"}
@@ -172,6 +181,15 @@ def load_pairings_file(path: str) -> list[str]:
                                settings={**defaults, **(e.get("settings") or {})})
         if spec.family not in ("karlo", "kandinsky") or spec.prior not in ("eclipse", "diffusion"):
             raise UserError(f"{where}: family must be karlo|kandinsky and prior eclipse|diffusion")
+        known = set(KARLO_SETTINGS if spec.family == "karlo" else KANDINSKY_SETTINGS)
+        unknown_settings = sorted(set(e.get("settings") or {}) - known)
+        if unknown_settings:
+            raise UserError(f"{where}: unknown setting {unknown_settings[0]!r} for a {spec.family} pairing; allowed: "
+                            f"{', '.join(sorted(known))}")
+        try:
+            spec.validate_settings()
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
         if spec.prior == "eclipse" and not spec.prior_id:
             raise UserError(f"{where}: an eclipse prior needs 'prior_id'")
         if spec.name in PAIRINGS:

@@ -59,6 +59,35 @@ class RunConfig:
             i, n = self.shard
             if not (n >= 1 and 0 <= i < n):
                 raise UserError(f"--shard {i + 1}/{n}: expected I/N with 1 <= I <= N")
+        if not (0 <= self.seed <= MAX_SEED):
+            raise UserError(f"--seed {self.seed}: must be between 0 and {MAX_SEED} (image n uses seed + n)")
+        if self.dtype not in ("fp32", "fp16", "bf16"):
+            raise UserError(f"--dtype {self.dtype!r}: use fp32, fp16 or bf16")
+        if self.device is not None:
+            check_device(self.device)
+
+
+MAX_SEED = 2 ** 63 - 1 - 10_000   # torch generators take 64-bit seeds; image n adds n
+
+
+def check_device(device: str) -> None:
+    """A device string torch understands and this machine has; else a one-line error."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise UserError(f"--device {device!r}: not a torch device; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UserError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise UserError(f"--device {device}: Apple MPS is not available here; use --device cpu")
+    elif dev.type != "cpu":
+        raise UserError(f"--device {device}: eclipse-bench runs on cpu, cuda or mps")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -197,6 +226,14 @@ class Runner:
         if not suite.items:
             raise UserError(f"suite {cfg.suite!r} has no prompts")
         self.metric = METRICS.get(cfg.metric or suite.default_metric)
+        if cfg.metric:
+            from eclipse_bench.metrics.rules import metric_fits
+
+            fit, need = metric_fits(self.metric.name, suite.items)
+            if fit * 2 < len(suite.items):
+                raise UserError(f"--metric {self.metric.name} does not fit suite {suite.name}: it needs {need}, which "
+                                f"{fit} of {len(suite.items)} prompts have; use the suite's metric "
+                                f"{suite.default_metric} (drop --metric)")
         ipp = cfg.images_per_prompt or suite.images_per_prompt
         out = Path(cfg.out) if cfg.out else default_out(self.spec.name, suite.name)
         self.out = out

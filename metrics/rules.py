@@ -119,8 +119,9 @@ def _resize_scale(width: float, height: float, short: float = 479, long: float =
 
 
 def spatial_relation_score(name: str, box1: Sequence[float], box2: Sequence[float],
-                           reference_compat: bool = False) -> tuple[float, str]:
-    """T2I-CompBench's geometric score of `name` between two boxes (already in resized pixels)."""
+                           reference_compat: bool = False) -> tuple[Optional[float], str]:
+    """T2I-CompBench's geometric score of `name` between two boxes (already in resized pixels); None for a
+    relation T2I-CompBench does not know."""
     (x1, y1), (x2, y2) = center(box1), center(box2)
     dx, dy = x2 - x1, y2 - y1
     if name in SPATIAL_NEAR:
@@ -137,7 +138,7 @@ def spatial_relation_score(name: str, box1: Sequence[float], box2: Sequence[floa
         "on the bottom of": dy < 0 and abs(dy) > abs(dx),
     }.get(name)
     if holds is None:
-        return 0.0, f"unknown relation {name!r}"
+        return None, f"{name!r} is not a T2I-CompBench relation"
     if not holds:
         return 0.0, f"direction does not hold (dx={dx:.0f}, dy={dy:.0f})"
     overlap = iou(box1, box2)
@@ -150,6 +151,8 @@ def t2i_spatial(evidence: dict[str, Any], spec: Spec, reference_compat: bool = F
     """0.25*conf1 + 0.25*conf2 + 0.5*relation with both objects found, 0.25*conf with one; below 0.5 -> 0."""
     if spec.relation is None or len(spec.objects) < 2:
         return unscorable("the spec has no relation between two objects")
+    if spec.relation.name not in SPATIAL_DIRECTIONS | SPATIAL_NEAR:
+        return unscorable(f"{spec.relation.name!r} is not a T2I-CompBench relation")
     classes, bad = _classes(evidence, spec)
     if bad:
         return bad
@@ -165,6 +168,8 @@ def t2i_spatial(evidence: dict[str, Any], spec: Spec, reference_compat: bool = F
         box1 = [v * s for v in a["box"]]
         box2 = [v * s for v in b["box"]]
         rel, why = spatial_relation_score(spec.relation.name, box1, box2, reference_compat)
+        if rel is None:
+            return unscorable(why)
         score = 0.25 * a["score"] + 0.25 * b["score"] + 0.5 * rel
         reason = f"both found ({a['score']:.2f}, {b['score']:.2f}); {spec.relation.name}: {why} -> {rel:.2f}"
     elif a or b:
@@ -332,6 +337,9 @@ def hrs_relation_holds(name: str, b1: Sequence[float], b2: Sequence[float],
     raise ValueError(f"unknown HRS relation {name!r}")
 
 
+HRS_RELATION_NAMES = frozenset({"right", "left", "above", "below", "between", "bigger", "smaller"})
+
+
 def hrs_relations(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
     """HRS spatial and size: pass (1) only if every named object is found and every relation holds.
 
@@ -341,6 +349,10 @@ def hrs_relations(evidence: dict[str, Any], spec: Spec, reference_compat: bool =
     """
     if not spec.relations:
         return unscorable("the spec has no relation")
+    unknown = [r.name for r in spec.relations if r.name not in HRS_RELATION_NAMES
+               or (r.name == "between" and r.object2 is None)]
+    if unknown:
+        return unscorable(f"{unknown[0]!r} is not an HRS-Bench relation (or 'between' lacks its second object)")
     size = all(r.name in ("bigger", "smaller") for r in spec.relations)
     if reference_compat and not size and len(spec.objects) >= 4:
         if any(r.name == "between" for r in spec.relations):
@@ -387,7 +399,9 @@ def hrs_color(evidence: dict[str, Any], spec: Spec, reference_compat: bool = Fal
         correct += ok
         parts.append(f"{cls}: want {want}, masks {seen or 'none'}")
     n = len(spec.objects)
-    return Verdict(correct / n if n else None, "; ".join(parts), {"correct": correct, "objects": n})
+    if not n:
+        return unscorable("the spec names no object")
+    return Verdict(correct / n, "; ".join(parts), {"correct": correct, "objects": n})
 
 
 # -- GenEval -------------------------------------------------------------------------------------------
@@ -424,7 +438,14 @@ def geneval(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False
     classes, bad = _classes(evidence, spec)
     if bad:
         return bad
-    ex_spec = Spec(objects=tuple(type(spec.objects[0])(e.noun) for e in spec.exclude)) if spec.exclude else None
+    if not spec.objects and not spec.exclude:
+        return unscorable("the spec names nothing to check")
+    odd = [r.name for r in spec.relations if r.name not in ("left of", "right of", "above", "below")]
+    if odd:
+        return unscorable(f"{odd[0]!r} is not a GenEval position (left of, right of, above, below)")
+    from eclipse_bench.prompts.spec import ObjectSpec
+
+    ex_spec = Spec(objects=tuple(ObjectSpec(e.noun) for e in spec.exclude)) if spec.exclude else None
     ex_classes = []
     if ex_spec:
         ex_classes, bad = _classes(evidence, ex_spec)
@@ -479,3 +500,32 @@ def geneval(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False
             correct = False
             reasons.append(f"expected {cls} < {e.count}, found {n}")
     return Verdict(1.0 if correct else 0.0, "; ".join(reasons) or "all requirements hold")
+
+
+# -- which prompts a metric can judge (a metric that fits no prompt of a suite is a usage error) ---------------
+
+_HRS_RELATIONS = {"left", "right", "above", "below", "between", "bigger", "smaller"}
+FITS = {
+    "blip-vqa": ("noun phrases to ask about", lambda spec, cat: bool(spec.phrases)),
+    "clip-score": ("a prompt", lambda spec, cat: True),
+    "t2i-spatial": ("a relation between two objects",
+                    lambda spec, cat: spec.relation is not None and len(spec.objects) >= 2),
+    "t2i-numeracy": ("counted objects (a numeracy or counting category)",
+                     lambda spec, cat: cat in ("numeracy", "counting") and any(o.count is not None for o in spec.objects)),
+    "three-in-one": ("a complex sub-category", lambda spec, cat: spec.subcategory in ("action", "spatial", "spatialaction")),
+    "hrs-counting": ("counted objects (a counting or numeracy category)",
+                     lambda spec, cat: cat in ("counting", "numeracy") and any(o.count is not None for o in spec.objects)),
+    "hrs-spatial": ("HRS relations (left, right, above, below, between)",
+                    lambda spec, cat: bool(spec.relations) and all(r.name in _HRS_RELATIONS for r in spec.relations)),
+    "hrs-size": ("HRS size relations (bigger, smaller)",
+                 lambda spec, cat: bool(spec.relations) and all(r.name in ("bigger", "smaller") for r in spec.relations)),
+    "hrs-color": ("objects with a colour", lambda spec, cat: any(o.attributes for o in spec.objects)),
+    "geneval": ("a GenEval tag", lambda spec, cat: (spec.subcategory or cat) in
+                ("single_object", "two_object", "counting", "colors", "position", "color_attr")),
+}
+
+
+def metric_fits(metric: str, items) -> tuple[int, str]:
+    """How many items the metric can judge, and what it needs."""
+    need, ok = FITS.get(metric, ("", lambda spec, cat: True))
+    return sum(1 for i in items if ok(i.spec, i.category)), need

@@ -21,6 +21,13 @@ DEFAULT_METRICS = {"color": "blip-vqa", "shape": "blip-vqa", "texture": "blip-vq
                    "non_spatial": "clip-score", "complex": "three-in-one", "numeracy": "t2i-numeracy"}
 
 
+# every relation name a rule checks: T2I-CompBench 2D and 3D, HRS-Bench, GenEval
+KNOWN_RELATIONS = frozenset({
+    "on side of", "next to", "near", "on the left of", "on the right of", "on the bottom of", "on the top of",
+    "on top of", "in front of", "behind", "hidden", "left", "right", "above", "below", "between", "bigger",
+    "smaller", "left of", "right of"})
+
+
 def is_user_suite(name: str) -> bool:
     return name.endswith(".jsonl") or (Path(name).expanduser().is_file() and "/" in name)
 
@@ -47,17 +54,32 @@ def _check_spec(path: Path, lineno: int, raw: Any) -> Spec:
     if not all(isinstance(p, str) for p in raw.get("phrases") or []):
         raise _fail(path, lineno, "spec.phrases must be strings")
     n = len(raw.get("objects") or [])
-    rel = raw.get("relation")
-    if rel is not None:
+    if raw.get("extra_relations") is not None and not isinstance(raw["extra_relations"], list):
+        raise _fail(path, lineno, "spec.extra_relations must be a list")
+    rels = [("spec.relation", raw.get("relation"))] + [(f"spec.extra_relations[{j}]", r) for j, r in
+                                                         enumerate(raw.get("extra_relations") or [])]
+    for where, rel in rels:
+        if rel is None:
+            continue
         if not isinstance(rel, dict) or not isinstance(rel.get("name"), str):
-            raise _fail(path, lineno, "spec.relation must be {\"name\": str, \"subject\": int, \"object\": int}")
-        for key in ("subject", "object"):
+            raise _fail(path, lineno, f"{where} must be {{\"name\": str, \"subject\": int, \"object\": int}}")
+        if rel["name"] not in KNOWN_RELATIONS:
+            raise _fail(path, lineno, f"{where}.name {rel['name']!r} is not a relation any metric checks; use one "
+                                      f"of: {', '.join(sorted(KNOWN_RELATIONS))}")
+        keys = ("subject", "object") + (("object2",) if rel.get("object2") is not None or rel["name"] == "between"
+                                        else ())
+        for key in keys:
             v = rel.get(key)
             if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < n:
-                raise _fail(path, lineno, f"spec.relation.{key} must index spec.objects (0..{n - 1}), got {v!r}")
+                raise _fail(path, lineno, f"{where}.{key} must index spec.objects (0..{n - 1}), got {v!r}")
+    if raw.get("subcategory") is not None and not isinstance(raw["subcategory"], str):
+        raise _fail(path, lineno, "spec.subcategory must be a string or null")
+    if raw.get("clip_text") is not None and not isinstance(raw["clip_text"], str):
+        raise _fail(path, lineno, "spec.clip_text must be a string or null")
     for j, e in enumerate(raw.get("exclude") or []):
-        if not isinstance(e, dict) or not isinstance(e.get("noun"), str) or not isinstance(e.get("count"), int):
-            raise _fail(path, lineno, f"spec.exclude[{j}] must be {{\"noun\": str, \"count\": int}}")
+        if not isinstance(e, dict) or not isinstance(e.get("noun"), str) or not e["noun"].strip() or \
+                not isinstance(e.get("count"), int) or isinstance(e.get("count"), bool) or e["count"] < 0:
+            raise _fail(path, lineno, f"spec.exclude[{j}] must be {{\"noun\": str, \"count\": int >= 0}}")
     if not (raw.get("objects") or raw.get("phrases")):
         raise _fail(path, lineno, "the spec names no objects and no phrases: nothing could be checked; "
                                   "give spec.objects or spec.phrases, or leave the spec out to have it extracted")

@@ -47,6 +47,10 @@ def load(cls: Any, model_id: str, subfolder: Optional[str] = None, **kwargs: Any
             if subfolder:
                 return cls.from_pretrained(os.path.expanduser(path), subfolder=subfolder, **kwargs)
             return cls.from_pretrained(os.path.expanduser(path), **kwargs)
+    except RuntimeError as exc:  # e.g. weights whose shapes do not match the checkpoint's config
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot load {cls.__name__} from {where}: its weights do not fit its config ({first[:200]}); "
+                        f"check that the checkpoint is complete and of the right model") from None
     except (OSError, ValueError) as exc:  # hub errors derive from these (LocalEntryNotFoundError, HTTP errors)
         if _looks_local(path):
             raise UserError(f"cannot load {cls.__name__} from {where}: {str(exc).splitlines()[0]}") from None
