@@ -73,3 +73,88 @@ def test_errors_from_the_console_script_have_no_traceback():
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
     assert "unknown pairing 'nonsense'" in proc.stderr
+
+
+# -- every failure listed in issue 10: one line, exit 2, no traceback -----------------------------------------
+
+RUN1 = ["run", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color", "--limit", "1", "--images-per-prompt", "1",
+        "--no-progress"]
+
+
+def _write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+CASES = {
+    "huge seed": (lambda t: RUN1 + ["--seed", str(2 ** 70), "--out", str(t / "o")], "--seed"),
+    "unknown device": (lambda t: RUN1 + ["--device", "foo", "--out", str(t / "o")], "--device 'foo'"),
+    "mps absent": (lambda t: RUN1 + ["--device", "mps", "--out", str(t / "o")], "--device mps"),
+    "config seed abc": (lambda t: ["run", "--config", _write(t / "c.yaml", "prior: tiny-karlo\nsuite: builtin/color\n"
+                                                            "seed: abc\n")], "option 'seed' must be an integer"),
+    "config limit string": (lambda t: ["run", "--config", _write(t / "c.yaml", "prior: tiny-karlo\n"
+                                                                "suite: builtin/color\nlimit: '3'\n")], "'limit'"),
+    "config is a directory": (lambda t: ["run", "--config", str(t)], "is a directory"),
+    "pairings decoder_id not a string": (
+        lambda t: RUN1[:2] + ["x"] + RUN1[3:] + ["--pairings", _write(t / "p.yaml", "pairings:\n  - name: x\n"
+                                                                      "    base: tiny-karlo\n    decoder_id: 7\n")],
+        "'decoder_id' must be a string"),
+    "pairings unknown setting": (
+        lambda t: RUN1[:2] + ["y"] + RUN1[3:] + ["--pairings", _write(t / "p.yaml", "pairings:\n  - name: y\n"
+                                                                      "    base: tiny-karlo\n    settings: {stepz: 3}\n")],
+        "unknown setting 'stepz'"),
+    "demo into /proc": (lambda t: ["demo", "--out", "/proc/eclipse-bench-x"], "/proc/eclipse-bench-x"),
+    "nan guidance": (lambda t: RUN1 + ["--set", "prior_guidance=nan", "--out", str(t / "o")], "prior_guidance"),
+    "NaN guidance": (lambda t: RUN1 + ["--set", "prior_guidance=NaN", "--out", str(t / "o")], "finite number"),
+    "metric that does not fit": (lambda t: RUN1 + ["--metric", "hrs-counting", "--out", str(t / "o")],
+                                 "does not fit suite builtin/color"),
+    "max-drop nan": (lambda t: ["compare", str(t), str(t), "--max-drop", "nan"], "--max-drop"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_user_errors_are_one_line(capsys, tmp_path, case):
+    build, needle = CASES[case]
+    args = build(tmp_path)
+    capsys.readouterr()
+    assert main(args) == 2
+    err = _error_line(capsys)
+    assert needle in err, err
+    assert not list((tmp_path / "o").glob("images/*.png")) if (tmp_path / "o").exists() else True
+
+
+def test_truncated_image_is_a_one_line_error(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert main(RUN1 + ["--out", str(out)]) == 0
+    (png,) = list((out / "images").glob("*.png"))
+    png.write_bytes(png.read_bytes()[:60])
+    capsys.readouterr()
+    assert main(RUN1 + ["--out", str(out), "--metric", "clip-score"]) == 2
+    err = _error_line(capsys)
+    assert png.name in err and "delete it and re-run" in err
+    assert (out / "evidence" / "vqa.jsonl").is_file()  # nothing computed before is lost
+
+
+def test_text_encoder_weights_that_do_not_fit_the_config(capsys, tmp_path):
+    pairings = _write(tmp_path / "p.yaml", "pairings:\n  - name: bad-text\n    base: tiny-eclipse-kandinsky\n"
+                                           "    text_projection_dim: 64\n")
+    assert main(["run", "--prior", "bad-text", "--suite", "builtin/color", "--limit", "1", "--images-per-prompt", "1",
+                 "--pairings", pairings, "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = _error_line(capsys)
+    assert "CLIPTextModelWithProjection" in err and "tiny:clip-text" in err
+
+
+def test_an_internal_error_is_one_line_with_a_log(capsys, monkeypatch, tmp_path):
+    import eclipse_bench.cli as cli
+
+    monkeypatch.setenv("ECLIPSE_BENCH_CACHE", str(tmp_path))
+
+    def boom(a):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setitem(cli.COMMANDS, "list", boom)
+    assert main(["list"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "internal error: ZeroDivisionError" in err and "Traceback" not in err
+    log = err.split("traceback in ")[1].split(";")[0]
+    assert "Traceback" in open(log).read()
