@@ -261,6 +261,7 @@ class Runner:
             "versions": package_versions(), "platform": platform.platform(),
             "command": sys.argv,
         }
+        self.preflight(samples if dist.world == 1 else mine, scorers)
         if dist.world > 1:
             with RunLock(out, shard=dist.suffix):
                 if dist.is_main or not (out / "manifest.json").is_file():
@@ -282,6 +283,24 @@ class Runner:
 
             render_run(out, out / "report.html")
             return out, results
+
+    def preflight(self, samples: list[dict], scorers: str) -> None:
+        """Every checkpoint this invocation will load, resolved before any work (one error names them all)."""
+        from eclipse_bench.metrics.registry import PROVIDERS
+        from eclipse_bench.preflight import preflight
+
+        if not self.out.exists():
+            need_images = True
+        else:
+            done = {r["key"] for r in read_records(self.out, "images")}
+            need_images = any(s["key"] not in done or not (self.out / s["image"]).is_file() for s in samples)
+        assign_evidence_keys(samples, self.metric, scorers)
+        need = []
+        for p in self.metric.providers:
+            have = {r["key"] for r in read_records(self.out / "evidence", p)} if self.out.exists() else set()
+            if any(s["evidence_keys"][p] not in have for s in samples):
+                need.append((p, PROVIDERS.get(p).model(scorers)))
+        preflight(self.spec if need_images else None, need)
 
     def generate(self, samples: list[dict], suffix: str = "") -> tuple[float, int]:
         from tqdm.auto import tqdm

@@ -158,3 +158,44 @@ def test_an_internal_error_is_one_line_with_a_log(capsys, monkeypatch, tmp_path)
     assert "\n" not in err and "internal error: ZeroDivisionError" in err and "Traceback" not in err
     log = err.split("traceback in ")[1].split(";")[0]
     assert "Traceback" in open(log).read()
+
+
+def test_preflight_names_every_missing_checkpoint_before_any_image(capsys, tmp_path):
+    out = tmp_path / "o"
+    assert main(["run", "--prior", "eclipse-kandinsky", "--suite", "builtin/color", "--limit", "1",
+                 "--images-per-prompt", "1", "--scorers", "real", "--out", str(out), "--no-progress"]) == 2
+    err = _error_line(capsys)
+    for hub_id in ("kandinsky-community/kandinsky-2-2-decoder", "ECLIPSE-Community/ECLIPSE_KandinskyV22_Prior",
+                   "kandinsky-community/kandinsky-2-2-prior", "laion/CLIP-ViT-bigG-14-laion2B-39B-b160k",
+                   "Salesforce/blip-vqa-capfilt-large"):
+        assert hub_id in err
+    assert "5 checkpoint(s) missing" in err and "HF_HUB_OFFLINE is set" in err
+    assert not list(out.glob("images/*.png"))
+
+
+def test_without_network_the_hub_is_checked_once_and_not_retried(capsys, monkeypatch, tmp_path):
+    import socket
+
+    from eclipse_bench import preflight
+
+    calls = []
+
+    def refuse(*a, **k):
+        calls.append(a)
+        raise OSError("network unreachable")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    preflight.hub_reachable.cache_clear()
+    try:
+        assert main(["run", "--prior", "karlo", "--suite", "builtin/color", "--limit", "1", "--images-per-prompt", "1",
+                     "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    finally:
+        preflight.hub_reachable.cache_clear()
+    err = _error_line(capsys)
+    assert "unreachable" in err and "HF_HUB_OFFLINE" in err and "kakaobrain/karlo-v1-alpha" in err
+    assert len(calls) == 1
+    import os
+
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"   # the libraries now fail fast too
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
