@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--split", choices=["val", "train", "all"],
                    help="T2I-CompBench file to use (default val, the 300 scored prompts)")
     r.add_argument("--out", type=Path, help="run directory (default runs/<pairing>/<suite>)")
-    r.add_argument("--limit", type=int, help="only the first N prompts")
+    r.add_argument("--limit", type=int, help="only N prompts (a stratified sample: every category, tag and level)")
+    r.add_argument("--limit-mode", choices=["stratified", "first"],
+                   help="how --limit picks prompts (default stratified; 'first' takes the first N)")
     r.add_argument("--images-per-prompt", type=int,
                    help="images per prompt (default: the benchmark's protocol, e.g. 10 for T2I-CompBench)")
     r.add_argument("--seed", type=int, help="base seed; image n uses seed + n (default 42: seeds 42..51 for 10 images)")
@@ -91,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     sh = ssub.add_parser("show", help="prompts of a suite with their specs")
     sh.add_argument("name")
     sh.add_argument("--limit", type=int)
+    sh.add_argument("--limit-mode", default="stratified", choices=["stratified", "first"])
     sh.add_argument("--split", default="val", choices=["val", "train", "all"])
     sh.add_argument("--format", default="text", choices=["text", "jsonl"])
     va = ssub.add_parser("validate", help="check a user suite file (JSONL)")
@@ -128,10 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-RUN_OPTIONS = ("pairing", "suite", "split", "out", "limit", "images_per_prompt", "seed", "batch_size", "device",
+RUN_OPTIONS = ("pairing", "suite", "split", "out", "limit", "limit_mode", "images_per_prompt", "seed", "batch_size", "device",
                "dtype", "metric", "scorers", "reference_compat", "set", "prior_checkpoint", "decoder_checkpoint",
                "pairings", "shard", "no_progress")
 RUN_DEFAULTS = {"split": "val", "seed": 42, "batch_size": 4, "dtype": "fp32", "reference_compat": False,
+                "limit_mode": "stratified",
                 "no_progress": False}
 
 
@@ -200,7 +204,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         [conf_set] if isinstance(conf_set, str) else list(conf_set))
     overrides.update(_parse_set(a.set))  # flags override the config file
     cfg = RunConfig(pairing=opt("pairing"), suite=str(opt("suite")), split=opt("split"),
-                    out=Path(opt("out")) if opt("out") else None, limit=opt("limit"),
+                    out=Path(opt("out")) if opt("out") else None, limit=opt("limit"), limit_mode=opt("limit_mode"),
                     images_per_prompt=opt("images_per_prompt"), seed=int(opt("seed")), batch_size=bs,
                     device=opt("device"), dtype=opt("dtype"), metric=opt("metric"), scorers=opt("scorers"),
                     reference_compat=bool(opt("reference_compat")), progress=not opt("no_progress"),
@@ -256,12 +260,15 @@ def _print_results(results: dict) -> None:
 
 def cmd_rescore(a: argparse.Namespace) -> int:
     from eclipse_bench.runner import rescore
+    from eclipse_bench.store import read_json
 
     if not (a.run_dir / "manifest.json").is_file():
         raise UserError(f"{a.run_dir} is not a run directory (no manifest.json)")
     results = rescore(a.run_dir, a.metric, a.reference_compat)
     _print_results(results)
-    print(f"report: {(a.run_dir / 'report.html').resolve()}")
+    own = read_json(a.run_dir / "manifest.json", "manifest")["metric"]["name"] == results["metric"]
+    report = a.run_dir / ("report.html" if own else f"report.{results['metric']}.html")
+    print(f"report: {report.resolve()}")
     return 0
 
 
@@ -275,7 +282,7 @@ def cmd_suites(a: argparse.Namespace) -> int:
     if a.suites_command == "show":
         if a.limit is not None and a.limit < 1:
             raise UserError(f"--limit must be at least 1 (got {a.limit})")
-        suite = load_suite(a.name, a.split).limit(a.limit)
+        suite = load_suite(a.name, a.split).limit(a.limit, a.limit_mode)
         if a.format == "jsonl":
             for item in suite.items:
                 print(json.dumps(item.to_json(), ensure_ascii=False))

@@ -33,6 +33,7 @@ class RunConfig:
     split: str = "val"
     out: Optional[Path] = None
     limit: Optional[int] = None
+    limit_mode: str = "stratified"         # or "first"
     images_per_prompt: Optional[int] = None
     seed: int = BASE_SEED
     batch_size: Any = 4                    # int or "auto"
@@ -61,6 +62,8 @@ class RunConfig:
                 raise UserError(f"--shard {i + 1}/{n}: expected I/N with 1 <= I <= N")
         if not (0 <= self.seed <= MAX_SEED):
             raise UserError(f"--seed {self.seed}: must be between 0 and {MAX_SEED} (image n uses seed + n)")
+        if self.limit_mode not in ("stratified", "first"):
+            raise UserError(f"--limit-mode {self.limit_mode!r}: use stratified or first")
         if self.dtype not in ("fp32", "fp16", "bf16"):
             raise UserError(f"--dtype {self.dtype!r}: use fp32, fp16 or bf16")
         if self.device is not None:
@@ -222,7 +225,7 @@ class Runner:
         from eclipse_bench.prompts.registry import load_suite
 
         cfg = self.cfg
-        self.suite = suite = load_suite(cfg.suite, cfg.split).limit(cfg.limit)
+        self.suite = suite = load_suite(cfg.suite, cfg.split).limit(cfg.limit, cfg.limit_mode)
         if not suite.items:
             raise UserError(f"suite {cfg.suite!r} has no prompts")
         self.metric = METRICS.get(cfg.metric or suite.default_metric)
@@ -257,7 +260,7 @@ class Runner:
                          "seed_protocol": "image n: seed + n (T2I-CompBench)",
                          "seeds": [image_seed(cfg.seed, n) for n in range(ipp)], "split": cfg.split,
                          "batch_size": cfg.batch_size, "device": cfg.device or "auto", "dtype": cfg.dtype,
-                         "limit": cfg.limit},
+                         "limit": cfg.limit, "limit_mode": cfg.limit_mode if cfg.limit else None},
             "versions": package_versions(), "platform": platform.platform(),
             "command": sys.argv,
         }
@@ -475,8 +478,15 @@ def _png_bytes(image) -> bytes:
     return buf.getvalue()
 
 
-def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, timings: dict) -> dict:
-    """Apply the metric's rule to stored evidence; write samples.jsonl and results.json."""
+def output_names(suffix: str = "") -> tuple[str, str, str]:
+    """samples, results and report file names; a metric other than the run's own writes beside them
+    (samples.M.jsonl, results.M.json, report.M.html)."""
+    return f"samples{suffix}.jsonl", f"results{suffix}.json", f"report{suffix}.html"
+
+
+def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, timings: dict,
+              suffix: str = "", scorers: Optional[str] = None) -> dict:
+    """Apply the metric's rule to stored evidence; write samples.jsonl and results.json (or their .M variants)."""
     from eclipse_bench.metrics.aggregate import summarise
 
     from eclipse_bench.registry import import_string
@@ -509,14 +519,15 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
                      "image": s["image"], "seed": s["seed"], "category": s["item"].category,
                      "level": s["item"].level, "spec": s["item"].spec.to_json(), "score": verdict_score,
                      "reason": reason, "details": details, "evidence": ev})
-    atomic_write_jsonl(out / "samples.jsonl", rows)
+    samples_name, results_name, _ = output_names(suffix)
+    atomic_write_jsonl(out / samples_name, rows)
     agg = metric.aggregator()
     summary = summarise(rows, agg)
     scored = [r for r in rows if r["score"] is not None]
     previous = {}
-    if (out / "results.json").is_file():
+    if (out / results_name).is_file():
         try:
-            previous = json.loads((out / "results.json").read_text())
+            previous = json.loads((out / results_name).read_text())
         except json.JSONDecodeError:
             previous = {}
     manifest = json.loads((out / "manifest.json").read_text())
@@ -526,21 +537,31 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
         "n_prompts": summary["n_prompts"], "n_images": len(scored), "n_unscorable": len(rows) - len(scored),
         "aggregate": agg.name, "scale": agg.scale,
         "metric_version": metric.version, "reference_compat": reference_compat,
-        "evidence_models": manifest["metric"].get("models", {}), **metric.label(),
+        "evidence_models": _models(metric, scorers or manifest["metric"]["scorers"]), **metric.label(),
         "specs": manifest.get("specs", {}),
-        "suite_hash": manifest["suite"]["hash"], "scorers": manifest["metric"]["scorers"],
+        "suite_hash": manifest["suite"]["hash"], "scorers": scorers or manifest["metric"]["scorers"],
         "images_per_prompt": manifest["settings"]["images_per_prompt"], "seed": manifest["settings"]["seed"],
+        "limit": manifest["settings"].get("limit"),
         "timings": timings or previous.get("timings", {}),
     }
     for key in ("pooled", "by_level", "by_category"):
         if key in summary:
             results[key] = summary[key]
-    atomic_write_json(out / "results.json", results)
+    atomic_write_json(out / results_name, results)
     return results
 
 
+def _models(metric, scorers: str) -> dict:
+    from eclipse_bench.metrics.registry import PROVIDERS
+
+    return {p: PROVIDERS.get(p).model(scorers) for p in metric.providers}
+
+
 def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: Optional[bool] = None) -> dict:
-    """Re-apply a metric's rule to the evidence stored in a run directory. Loads no model."""
+    """Re-apply a metric's rule to the evidence stored in a run directory. Loads no model.
+
+    The run's own metric rewrites results.json; another metric writes results.M.json, samples.M.jsonl and
+    report.M.html beside it, and the run stays what it was."""
     from eclipse_bench.metrics.registry import METRICS, PROVIDERS
     from eclipse_bench.prompts.spec import Item, Spec
     from eclipse_bench.reports.html import render_run
@@ -567,12 +588,15 @@ def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: 
         if not any(s["evidence_keys"][p] in have for s in samples):
             raise UserError(f"{run_dir} holds no {p!r} evidence, which metric {metric.name!r} needs; collect it with "
                             f"`eclipse-bench run ... --out {run_dir} --metric {metric.name}` (images are reused)")
+    own = metric.name == manifest["metric"]["name"]
+    suffix = "" if own else f".{metric.name}"
+    _, results_name, report_name = output_names(suffix)
     with RunLock(run_dir):
-        manifest["metric"].update({"name": metric.name, "version": metric.version, "reference_compat": compat,
-                                   "models": {p: PROVIDERS.get(p).model(scorers) for p in metric.providers},
-                                   **metric.label()})
-        atomic_write_json(run_dir / "manifest.json", manifest)
-        previous = read_json(run_dir / "results.json", "results") if (run_dir / "results.json").is_file() else {}
-        results = score_run(run_dir, samples, metric, compat, previous.get("timings", {}))
-        render_run(run_dir, run_dir / "report.html")
+        if own:
+            manifest["metric"].update({"version": metric.version, "reference_compat": compat,
+                                       "models": _models(metric, scorers), **metric.label()})
+            atomic_write_json(run_dir / "manifest.json", manifest)
+        main_results = read_json(run_dir / "results.json", "results") if (run_dir / "results.json").is_file() else {}
+        results = score_run(run_dir, samples, metric, compat, main_results.get("timings", {}), suffix, scorers)
+        render_run(run_dir, run_dir / report_name, suffix=suffix)
     return results

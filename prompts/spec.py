@@ -136,9 +136,23 @@ class Suite:
             h.update(b"\n")
         return h.hexdigest()
 
-    def limit(self, n: Optional[int]) -> "Suite":
-        if n is None:
-            return self
+    def limit(self, n: Optional[int], mode: str = "stratified") -> "Suite":
+        """At most n items. "stratified" (default): round-robin over the (category, level) groups in suite order,
+        so every category, tag and level is represented and "overall" means the same thing; deterministic.
+        "first": the first n items."""
         from dataclasses import replace
 
-        return replace(self, items=self.items[:n])
+        if n is None or n >= len(self.items):
+            return self
+        if mode == "first":
+            return replace(self, items=self.items[:n])
+        groups: dict[tuple, list[int]] = {}
+        for i, item in enumerate(self.items):
+            groups.setdefault((item.category, item.level), []).append(i)
+        chosen: list[int] = []
+        queues = [list(g) for g in groups.values()]
+        while len(chosen) < n:
+            for q in queues:
+                if q and len(chosen) < n:
+                    chosen.append(q.pop(0))
+        return replace(self, items=[self.items[i] for i in sorted(chosen)])

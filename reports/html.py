@@ -136,12 +136,13 @@ def _evidence_view(ev: dict, metric: str) -> dict:
     return view
 
 
-def render_run(run_dir: Path, out: Path, link_images: bool = False) -> Path:
-    """The drill-down: every prompt (worst first) with its images, scores, evidence and the rule's reason."""
+def render_run(run_dir: Path, out: Path, link_images: bool = False, suffix: str = "") -> Path:
+    """The drill-down: every prompt (worst first) with its images, scores, evidence and the rule's reason.
+    `suffix` ".M" renders the results of metric M written beside the run's own (rescore --metric M)."""
     run_dir = Path(run_dir)
-    results = read_json(run_dir / "results.json", "results")
+    results = read_json(run_dir / f"results{suffix}.json", "results")
     manifest = read_json(run_dir / "manifest.json", "manifest")
-    samples = list(read_jsonl(run_dir / "samples.jsonl"))
+    samples = list(read_jsonl(run_dir / f"samples{suffix}.jsonl"))
     metric = results["metric"]
     prompts: dict[str, dict[str, Any]] = {}
     for s in samples:
@@ -179,42 +180,63 @@ def render_run(run_dir: Path, out: Path, link_images: bool = False) -> Path:
 
 
 def leaderboard_data(run_dirs: list[Path]) -> dict:
-    """Pairings x suites from results.json files, with published reference rows where the protocol matches."""
+    """Runs x (suite, metric) columns from results.json files: one row per run (two runs of one pairing are two
+    rows), one column per suite and metric with its scale, published reference rows where the protocol matches."""
     from eclipse_bench.reports.published import SOURCE, published
 
-    cells: dict[str, dict[str, dict]] = {}
-    suites: list[str] = []
-    protocol: dict[str, tuple] = {}
+    runs = []
     for d in run_dirs:
         r = read_json(Path(d) / "results.json", "results")
-        suite = r["suite"]
-        if suite not in suites:
-            suites.append(suite)
-        cells.setdefault(r["pairing"], {})[suite] = {
-            "score": r["score"], "ci": r.get("ci95", [None, None]), "n": r["n_images"], "metric": r["metric"],
-            "scale": r.get("scale", "0-1"), "run": str(d), "equivalence": r.get("equivalence"),
-            "reference_models": r.get("reference_models"), "scorers": r.get("scorers"),
-            "evidence_models": ", ".join((r.get("evidence_models") or {}).values()),
-            "phrases_exact": (r.get("specs") or {}).get("reference_exact", True)}
-        protocol.setdefault(suite, (r["metric"], r.get("images_per_prompt")))
+        runs.append((Path(d), r))
+    columns: list[tuple[str, str]] = []
+    meta: dict[tuple[str, str], dict] = {}
+    for d, r in runs:
+        col = (r["suite"], r["metric"])
+        if col not in columns:
+            columns.append(col)
+            meta[col] = {"suite": r["suite"], "metric": r["metric"], "scale": r.get("scale", "0-1"),
+                         "ipp": r.get("images_per_prompt")}
+    pairing_count: dict[str, int] = {}
+    for _, r in runs:
+        pairing_count[r["pairing"]] = pairing_count.get(r["pairing"], 0) + 1
+    rows: dict[str, dict] = {}
+    warnings = []
+    for d, r in runs:
+        label = r["pairing"] if pairing_count[r["pairing"]] == 1 else f"{r['pairing']} ({d.name})"
+        if label in rows and (r["suite"], r["metric"]) in rows[label]["by_col"]:
+            label = f"{r['pairing']} ({d})"
+        row = rows.setdefault(label, {"name": label, "published": False, "by_col": {}, "runs": []})
+        row["runs"].append(str(d))
+        row["by_col"][(r["suite"], r["metric"])] = {
+            "score": r["score"], "ci": r.get("ci95", [None, None]), "n": r["n_images"], "n_prompts": r["n_prompts"],
+            "n_unscorable": r.get("n_unscorable", 0), "metric": r["metric"], "scale": r.get("scale", "0-1"),
+            "run": str(d), "equivalence": r.get("equivalence"), "reference_models": r.get("reference_models"),
+            "scorers": r.get("scorers"), "evidence_models": ", ".join((r.get("evidence_models") or {}).values()),
+            "phrases_exact": (r.get("specs") or {}).get("reference_exact", True), "limit": r.get("limit")}
+        if r.get("scorers") == "tiny":
+            warnings.append(f"{label} on {r['suite']}: tiny random-weight scorers (plumbing only, not a measurement)")
+        if r.get("limit"):
+            warnings.append(f"{label} on {r['suite']}: --limit {r['limit']} (a subset of the suite's prompts)")
     best = {}
-    for s in suites:
-        vals = [c[s]["score"] for c in cells.values() if s in c and c[s]["score"] is not None]
-        best[s] = max(vals) if vals else None
-    rows = []
-    for pairing, row in sorted(cells.items()):
-        rows.append({"name": pairing, "published": False, "cells": [
-            {**row[s], "best": row[s]["score"] is not None and row[s]["score"] == best[s]} if s in row else None
-            for s in suites]})
+    for col in columns:
+        vals = [row["by_col"][col]["score"] for row in rows.values() if col in row["by_col"]
+                and row["by_col"][col]["score"] is not None]
+        best[col] = max(vals) if vals else None
+    out_rows = []
+    for label in sorted(rows):
+        row = rows[label]
+        out_rows.append({"name": label, "published": False, "runs": row["runs"], "cells": [
+            {**row["by_col"][c], "best": row["by_col"][c]["score"] is not None and row["by_col"][c]["score"] == best[c]}
+            if c in row["by_col"] else None for c in columns]})
     pub_rows: dict[str, list] = {}
-    for j, s in enumerate(suites):
-        metric, ipp = protocol[s]
-        for model, value in published(s, metric, ipp or 0).items():
-            pub_rows.setdefault(model, [None] * len(suites))[j] = {"score": value, "ci": [None, None], "n": None,
-                                                                   "best": False}
+    for j, col in enumerate(columns):
+        for model, value in published(col[0], col[1], meta[col]["ipp"] or 0).items():
+            pub_rows.setdefault(model, [None] * len(columns))[j] = {"score": value, "ci": [None, None], "n": None,
+                                                                    "best": False}
     for model, row_cells in pub_rows.items():
-        rows.append({"name": f"{model} (published)", "published": True, "cells": row_cells})
-    return {"suites": suites, "rows": rows, "best": best, "source": SOURCE if pub_rows else None}
+        out_rows.append({"name": f"{model} (published)", "published": True, "runs": [], "cells": row_cells})
+    return {"columns": [meta[c] for c in columns], "suites": [c[0] for c in columns], "rows": out_rows,
+            "source": SOURCE if pub_rows else None, "warnings": warnings}
 
 
 def _bar_chart(suite: str, rows: list[dict], j: int) -> dict:
@@ -239,7 +261,8 @@ def _bar_chart(suite: str, rows: list[dict], j: int) -> dict:
 
 def render_leaderboard(run_dirs: list[Path], out: Path) -> Path:
     data = leaderboard_data(run_dirs)
-    charts = [_bar_chart(s, data["rows"], j) for j, s in enumerate(data["suites"])]
+    charts = [{**_bar_chart(c["suite"], data["rows"], j), "title": f"{c['suite']} · {c['metric']} ({c['scale']})"}
+              for j, c in enumerate(data["columns"])]
     html = _env().get_template("leaderboard.html.j2").render(
         data=data, charts=charts, script=SORT_SCRIPT, csp=_csp(SORT_SCRIPT))
     atomic_write_bytes(Path(out), html.encode("utf-8"))

@@ -123,3 +123,25 @@ def test_console_script_runs_offline_in_a_fresh_process(session_tmp, tiny_runs):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == f"report: {(out / 'report.html').resolve()}"
     assert "Traceback" not in proc.stderr
+
+
+def test_leaderboard_keeps_runs_and_metrics_apart(fake_run, tmp_path):
+    """Two runs of one pairing with different metrics: two rows or columns, each with its metric, scale and n."""
+    from eclipse_bench.reports.html import leaderboard_data
+
+    scores = {f"p{i}": [0.5 + i / 100, 0.6] for i in range(6)}
+    a = fake_run(tmp_path / "vqa", scores)
+    b = fake_run(tmp_path / "clip", {k: [0.31, 0.3] for k in scores}, metric="clip-score")
+    c = fake_run(tmp_path / "vqa-again", {k: [0.2, 0.1] for k in scores})
+    data = leaderboard_data([a, b, c])
+    assert [(col["metric"], col["scale"]) for col in data["columns"]] == [("blip-vqa", "0-1"), ("clip-score", "0-1")]
+    measured = [r for r in data["rows"] if not r["published"]]
+    assert len(measured) == 3 and len({r["name"] for r in measured}) == 3   # one row per run
+    best = [(r["name"], j) for r in measured for j, cell in enumerate(r["cells"]) if cell and cell["best"]]
+    assert len(best) == 2 and {j for _, j in best} == {0, 1}                 # one best per metric column
+    assert all(cell["n"] == 12 for r in measured for cell in r["cells"] if cell)
+    assert any("tiny random-weight scorers" in w for w in data["warnings"])
+    out = tmp_path / "board.html"
+    assert main(["report", str(a), str(b), str(c), "--out", str(out)]) == 0
+    html = out.read_text()
+    assert "clip-score &middot; 0-1" in html and "n = 12 images, 6 prompts" in html and 'id="run-warnings"' in html

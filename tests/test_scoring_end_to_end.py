@@ -34,7 +34,7 @@ def test_every_family_runs_end_to_end(family_runs, suite):
     out = family_runs[suite]
     results = json.loads((out / "results.json").read_text())
     assert results["metric"] == FAMILIES[suite]
-    assert results["n_images"] + results["n_unscorable"] == 3
+    assert results["n_images"] == 3 and results["n_unscorable"] == 0  # built-in suites: every sample scorable
     samples = list(read_jsonl(out / "samples.jsonl"))
     assert all(s["reason"] for s in samples)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -85,9 +85,15 @@ def test_rescore_with_a_metric_lacking_evidence_is_a_clear_error(family_runs, ca
 
 def test_rescore_with_another_metric_on_shared_evidence(family_runs):
     out = family_runs["builtin/numeracy"]  # detection evidence serves hrs-counting too
+    own = (out / "results.json").read_bytes()
     assert main(["rescore", str(out), "--metric", "hrs-counting"]) == 0
-    assert json.loads((out / "results.json").read_text())["metric"] == "hrs-counting"
-    assert main(["rescore", str(out), "--metric", "t2i-numeracy"]) == 0
+    # written beside the run's own results; the run stays a t2i-numeracy run
+    assert json.loads((out / "results.hrs-counting.json").read_text())["metric"] == "hrs-counting"
+    assert (out / "samples.hrs-counting.jsonl").is_file() and (out / "report.hrs-counting.html").is_file()
+    assert (out / "results.json").read_bytes() == own
+    assert json.loads((out / "manifest.json").read_text())["metric"]["name"] == "t2i-numeracy"
+    assert main(["rescore", str(out)]) == 0
+    assert json.loads((out / "results.json").read_text())["metric"] == "t2i-numeracy"
 
 
 def _images(n, seed=0):

@@ -57,3 +57,19 @@ def test_suite_hash_changes_with_prompts_and_specs_only():
 def test_item_json_round_trip():
     item = load_suite("builtin/shape").items[3]
     assert Item.from_json(item.to_json()) == item
+
+
+def test_limit_is_stratified_over_tags_and_levels(official_data):
+    import collections
+
+    from eclipse_bench.prompts.registry import load_suite
+
+    geneval = load_suite("geneval").limit(6)
+    assert collections.Counter(i.category for i in geneval.items) == {
+        "single_object": 1, "two_object": 1, "counting": 1, "colors": 1, "position": 1, "color_attr": 1}
+    assert [i.id for i in load_suite("geneval").limit(6).items] == [i.id for i in geneval.items]  # deterministic
+    assert {i.category for i in load_suite("geneval").limit(6, "first").items} == {"single_object"}
+    hrs = load_suite("hrs/spatial").limit(4)
+    assert collections.Counter(i.level for i in hrs.items) == {"easy": 2, "medium": 1, "hard": 1}
+    ids = [i.id for i in hrs.items]
+    assert ids == sorted(ids)  # suite order kept
