@@ -513,7 +513,8 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
         elif missing:
             verdict_score, reason, details = None, f"no {', '.join(missing)} evidence", {}
         else:
-            v = rule(ev, s["item"].spec, reference_compat=reference_compat)
+            extra = {"category": s["item"].category} if metric.needs_category else {}
+            v = rule(ev, s["item"].spec, reference_compat=reference_compat, **extra)
             verdict_score, reason, details = v.score, v.reason, v.details
         rows.append({"key": s["key"], "prompt_id": s["prompt_id"], "prompt": s["prompt"], "n": s["n"],
                      "image": s["image"], "seed": s["seed"], "category": s["item"].category,

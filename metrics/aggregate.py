@@ -46,23 +46,33 @@ OBJECT_ACCURACY = Aggregate("object accuracy x100",
                             lambda s: 100 * _mean_combine(s), "0-100")
 
 
-def _tag_stats(r: dict) -> list[float]:
-    v = [0.0] * (2 * len(GENEVAL_TAGS))
-    tag = r.get("category")
-    if tag in GENEVAL_TAGS:
-        i = GENEVAL_TAGS.index(tag)
+def mean_of_group_means(name: str, groups: tuple) -> Aggregate:
+    """Unweighted mean over groups (a row's category) of each group's mean score; rows of other groups are
+    kept in a last, separate group."""
+    k = len(groups) + 1
+
+    def stats(r: dict) -> list[float]:
+        v = [0.0] * (2 * k)
+        i = groups.index(r.get("category")) if r.get("category") in groups else k - 1
         v[2 * i], v[2 * i + 1] = r["score"], 1.0
-    return v
+        return v
+
+    def combine(s: np.ndarray) -> np.ndarray:
+        s = s.reshape(*s.shape[:-1], k, 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = s[..., 0] / s[..., 1]
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(np.where(s[..., 1] > 0, means, np.nan), axis=-1)
+
+    return Aggregate(name, stats, combine)
 
 
-def _tag_means(s: np.ndarray) -> np.ndarray:
-    s = s.reshape(*s.shape[:-1], len(GENEVAL_TAGS), 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = s[..., 0] / s[..., 1]
-    return np.nanmean(np.where(s[..., 1] > 0, means, np.nan), axis=-1)
-
-
-GENEVAL_OVERALL = Aggregate("mean of tag means", _tag_stats, _tag_means)
+GENEVAL_OVERALL = mean_of_group_means("mean of tag means", GENEVAL_TAGS)
+T2I_CATEGORIES = ("color", "shape", "texture", "spatial", "non_spatial", "complex", "numeracy", "3d_spatial")
+CATEGORY_MEANS = mean_of_group_means("mean of category means", T2I_CATEGORIES)
 
 # HRS-Bench reports each level's value per image set (image n of every prompt), and its headline is the
 # mean of those values over levels and image sets, not one value pooled over all prompts.
@@ -100,7 +110,7 @@ LEVEL_ACCURACY = level_mean(PERCENT, 2)
 LEVEL_OBJECT_ACCURACY = level_mean(OBJECT_ACCURACY, 2)
 
 AGGREGATES = {a.name: a for a in (MEAN, PERCENT, MICRO_F1, OBJECT_ACCURACY, GENEVAL_OVERALL, LEVEL_F1, LEVEL_ACCURACY,
-                                  LEVEL_OBJECT_ACCURACY)}
+                                  LEVEL_OBJECT_ACCURACY, CATEGORY_MEANS)}
 
 
 def per_prompt_stats(rows: Iterable[dict], agg: Aggregate) -> tuple[list[str], np.ndarray]:

@@ -56,6 +56,11 @@ class MetricDef:
     def rule_fn(self):
         return import_string(self.rule)
 
+    @property
+    def needs_category(self) -> bool:
+        """The rule also takes the item's category (per-category scoring of mixed suites)."""
+        return self.rule.endswith(":per_category")
+
     def aggregator(self):
         from eclipse_bench.metrics.aggregate import AGGREGATES
 
@@ -123,5 +128,9 @@ for _m in (
               help="GenEval: counts, colours, positions, exclusions; overall = mean of the tag means",
               reference_models="Mask2Former Swin-S (mmdet) + OpenAI CLIP ViT-L/14", equivalence="proxy",
               thresholds=(("detection", "score > 0.3; counting tag > 0.9"), ("per class", "at most 16"))),
+    MetricDef("per-category", ("vqa", "detect", "clip"), _R + "per_category", "mean of category means",
+              help="user suites mixing T2I-CompBench categories: each prompt by its category's metric; overall = "
+                   "mean of the category means", reference_models="BLIP VQA + UniDet + OpenAI CLIP ViT-B/32",
+              equivalence="proxy", thresholds=_T2I_DET, display_threshold=0.1),
 ):
     METRICS.register(_m.name, _m, help=_m.help)

@@ -520,6 +520,7 @@ FITS = {
     "hrs-size": ("HRS size relations (bigger, smaller)",
                  lambda spec, cat: bool(spec.relations) and all(r.name in ("bigger", "smaller") for r in spec.relations)),
     "hrs-color": ("objects with a colour", lambda spec, cat: any(o.attributes for o in spec.objects)),
+    "per-category": ("a T2I-CompBench category", lambda spec, cat: cat in CATEGORY_METRICS),
     "geneval": ("a GenEval tag", lambda spec, cat: (spec.subcategory or cat) in
                 ("single_object", "two_object", "counting", "colors", "position", "color_attr")),
 }
@@ -529,3 +530,22 @@ def metric_fits(metric: str, items) -> tuple[int, str]:
     """How many items the metric can judge, and what it needs."""
     need, ok = FITS.get(metric, ("", lambda spec, cat: True))
     return sum(1 for i in items if ok(i.spec, i.category)), need
+
+
+# -- mixed-category suites: each prompt judged by its own category's metric ----------------------------------
+
+CATEGORY_METRICS = {"color": "blip-vqa", "shape": "blip-vqa", "texture": "blip-vqa", "spatial": "t2i-spatial",
+                    "non_spatial": "clip-score", "complex": "three-in-one", "numeracy": "t2i-numeracy"}
+_CATEGORY_RULES = {"blip-vqa": blip_vqa, "t2i-spatial": t2i_spatial, "clip-score": clip_score,
+                   "three-in-one": three_in_one, "t2i-numeracy": t2i_numeracy}
+
+
+def per_category(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False,
+                 category: Optional[str] = None) -> Verdict:
+    """A user suite mixing T2I-CompBench categories: each prompt scored with its category's metric."""
+    name = CATEGORY_METRICS.get(category or "")
+    if name is None:
+        return unscorable(f"category {category!r} has no T2I-CompBench metric; give each prompt one of "
+                          f"{', '.join(CATEGORY_METRICS)}")
+    v = _CATEGORY_RULES[name](evidence, spec, reference_compat)
+    return Verdict(v.score, f"{name}: {v.reason}", {**v.details, "metric": name})

@@ -147,6 +147,9 @@ def load(path_str: str) -> Suite:
     if not items:
         raise UserError(f"{path}: no prompts (empty file)")
     cats = {i.category for i in items}
-    metric = DEFAULT_METRICS.get(cats.pop(), "blip-vqa") if len(cats) == 1 else "blip-vqa"
+    if len(cats) == 1:
+        metric = DEFAULT_METRICS.get(cats.pop(), "blip-vqa")
+    else:
+        metric = "per-category"   # each prompt with its own category's metric (others: unscorable, with why)
     return Suite(name=f"file:{path.name}", source=str(path.resolve()), default_metric=metric, items=items,
                  images_per_prompt=4, extracted=True)

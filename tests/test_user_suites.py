@@ -126,3 +126,26 @@ def test_fuzzed_files_load_or_fail_cleanly(tmp_path, lines):
     for item in suite.items:
         assert "/" not in item.id
         json.dumps(item.to_json())
+
+
+def test_a_mixed_category_suite_scores_each_prompt_with_its_category_metric(tmp_path, session_tmp):
+    import json
+
+    from eclipse_bench.cli import main
+    from eclipse_bench.store import read_jsonl
+
+    p = tmp_path / "mixed.jsonl"
+    p.write_text('{"id": "c", "prompt": "a red car and a blue bench", "category": "color"}\n'
+                 '{"id": "s", "prompt": "a cat on the left of a dog", "category": "spatial"}\n'
+                 '{"id": "n", "prompt": "a dog running in a park", "category": "non_spatial"}\n')
+    out = session_tmp / "mixed-run"
+    assert main(["run", "--prior", "tiny-eclipse-karlo", "--suite", str(p), "--images-per-prompt", "1",
+                 "--out", str(out), "--no-progress"]) == 0
+    rows = {r["prompt_id"]: r for r in read_jsonl(out / "samples.jsonl")}
+    assert rows["c"]["details"]["metric"] == "blip-vqa" and rows["c"]["reason"].startswith("blip-vqa")
+    assert rows["s"]["details"]["metric"] == "t2i-spatial"
+    assert rows["n"]["details"]["metric"] == "clip-score"
+    results = json.loads((out / "results.json").read_text())
+    assert results["metric"] == "per-category" and set(results["by_category"]) == {"color", "spatial", "non_spatial"}
+    scored = [v for v in results["by_category"].values() if v is not None]
+    assert results["score"] == pytest.approx(sum(scored) / len(scored))   # mean of the category means
