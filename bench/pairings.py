@@ -1,7 +1,7 @@
 """Pairings: a prior and a decoder that share a CLIP image-embedding space.
 
-Each pairing is a declarative entry (hub ids + generation settings); loading happens in
-eclipse_bench.models.loaders, only when a run needs the models. Tiny twins use `tiny:` ids that are
+Each pairing is a declarative entry (hub ids + generation settings) registered by its family's module in
+eclipse_bench.families; loading happens only when a run needs the models. Tiny twins use `tiny:` ids that are
 materialised once into the user cache and then loaded through the same loader as hub ids.
 """
 
@@ -13,20 +13,14 @@ from typing import Any, Optional
 
 from eclipse_bench.registry import Registry
 
-KARLO = "kakaobrain/karlo-v1-alpha"
-KANDINSKY_PRIOR = "kandinsky-community/kandinsky-2-2-prior"
-KANDINSKY_DECODER = "kandinsky-community/kandinsky-2-2-decoder"
-ECLIPSE_KARLO = "ECLIPSE-Community/ECLIPSE_Karlo_Prior"
-ECLIPSE_KANDINSKY = "ECLIPSE-Community/ECLIPSE_KandinskyV22_Prior"
-CLIP_BIGG = "laion/CLIP-ViT-bigG-14-laion2B-39B-b160k"
-
-# Defaults from the reference pipelines (shared/reference/eclipse-and-decoders.md).
-KARLO_SETTINGS = {"prior_steps": 25, "prior_guidance": 4.0, "decoder_steps": 25, "decoder_guidance": 8.0,
-                  "super_res_steps": 7}
-KANDINSKY_SETTINGS = {"prior_steps": 25, "prior_guidance": 4.0, "decoder_steps": 50, "decoder_guidance": 4.0,
-                      "height": 512, "width": 512}
-TINY_KARLO_SETTINGS = {**KARLO_SETTINGS, "prior_steps": 2, "decoder_steps": 2, "super_res_steps": 2}
-TINY_KANDINSKY_SETTINGS = {**KANDINSKY_SETTINGS, "prior_steps": 2, "decoder_steps": 2, "height": 64, "width": 64}
+@dataclass(frozen=True)
+class FamilyDef:
+    """A decoder family: its generator class, default settings, constraints and checkpoint slots."""
+    name: str
+    generator: Any                                    # Generator subclass, constructed with (spec, device, dtype)
+    defaults: dict[str, Any]                          # generation settings of the real pairings
+    min_steps: int = 1                                # the least steps its schedulers can run
+    prior_checkpoint: dict[str, Optional[str]] = field(default_factory=dict)  # prior kind -> field --prior-checkpoint sets
 
 
 @dataclass(frozen=True)
@@ -48,13 +42,11 @@ class PairingSpec:
 
         spec = self
         if prior:
-            if self.prior == "eclipse":
-                spec = replace(spec, prior_id=prior)
-            elif self.family == "kandinsky":
-                spec = replace(spec, prior_pipeline_id=prior)
-            else:
-                raise UserError(f"--prior-checkpoint: pairing {self.name!r} takes its diffusion prior from the "
-                                f"decoder repository; use --decoder-checkpoint for a whole Karlo checkpoint")
+            slot = FAMILIES.get(self.family).prior_checkpoint.get(self.prior)
+            if slot is None:
+                raise UserError(f"--prior-checkpoint: pairing {self.name!r} takes its {self.prior} prior from the "
+                                f"decoder repository; use --decoder-checkpoint for a whole {self.family} checkpoint")
+            spec = replace(spec, **{slot: prior})
         if decoder:
             spec = replace(spec, decoder_id=decoder)
         return spec
@@ -72,7 +64,7 @@ class PairingSpec:
         """Setting values a pipeline can run with; Karlo's UnCLIP scheduler needs at least 2 steps."""
         from eclipse_bench.errors import UserError
 
-        min_steps = 2 if self.family == "karlo" else 1
+        min_steps = FAMILIES.get(self.family).min_steps
         for key, value in self.settings.items():
             if key.endswith("_steps"):
                 if not isinstance(value, int) or isinstance(value, bool) or value < min_steps:
@@ -91,35 +83,19 @@ class PairingSpec:
         return self.decoder_id.startswith("tiny:")
 
 
-PAIRINGS: Registry[PairingSpec] = Registry("pairing")
+# Families and pairings register themselves in their own modules (eclipse_bench.families.*), found lazily.
+FAMILIES: Registry[FamilyDef] = Registry("pairing family", packages=("eclipse_bench.families",))
+PAIRINGS: Registry[PairingSpec] = Registry("pairing", packages=("eclipse_bench.families",))
 
 
-def _add(spec: PairingSpec) -> None:
+def register_family(fam: FamilyDef) -> FamilyDef:
+    FAMILIES.register(fam.name, fam, help=fam.generator.__doc__ or "")
+    return fam
+
+
+def register_pairing(spec: PairingSpec) -> PairingSpec:
     PAIRINGS.register(spec.name, spec, help=spec.description)
-
-
-_add(PairingSpec("eclipse-karlo", "karlo", "eclipse", KARLO, prior_id=ECLIPSE_KARLO, settings=KARLO_SETTINGS,
-                 description="ECLIPSE prior (33M, ViT-L/14) + Karlo decoder and super-res"))
-_add(PairingSpec("karlo", "karlo", "diffusion", KARLO, settings=KARLO_SETTINGS,
-                 description="Karlo v1 alpha: its diffusion prior + decoder and super-res"))
-_add(PairingSpec("eclipse-kandinsky", "kandinsky", "eclipse", KANDINSKY_DECODER, prior_id=ECLIPSE_KANDINSKY,
-                 prior_pipeline_id=KANDINSKY_PRIOR, text_encoder_id=CLIP_BIGG, text_projection_dim=1280,
-                 settings=KANDINSKY_SETTINGS,
-                 description="ECLIPSE prior (34M, ViT-bigG/14) + Kandinsky 2.2 decoder"))
-_add(PairingSpec("kandinsky", "kandinsky", "diffusion", KANDINSKY_DECODER, prior_pipeline_id=KANDINSKY_PRIOR,
-                 settings=KANDINSKY_SETTINGS, description="Kandinsky 2.2: its diffusion prior + decoder"))
-
-_add(PairingSpec("tiny-eclipse-karlo", "karlo", "eclipse", "tiny:karlo", prior_id="tiny:eclipse-karlo-prior",
-                 settings=TINY_KARLO_SETTINGS, description="offline twin of eclipse-karlo (tiny random weights)"))
-_add(PairingSpec("tiny-karlo", "karlo", "diffusion", "tiny:karlo", settings=TINY_KARLO_SETTINGS,
-                 description="offline twin of karlo (tiny random weights)"))
-_add(PairingSpec("tiny-eclipse-kandinsky", "kandinsky", "eclipse", "tiny:kandinsky-decoder",
-                 prior_id="tiny:eclipse-kandinsky-prior", prior_pipeline_id="tiny:kandinsky-prior",
-                 text_encoder_id="tiny:clip-text", text_projection_dim=32, settings=TINY_KANDINSKY_SETTINGS,
-                 description="offline twin of eclipse-kandinsky (tiny random weights)"))
-_add(PairingSpec("tiny-kandinsky", "kandinsky", "diffusion", "tiny:kandinsky-decoder",
-                 prior_pipeline_id="tiny:kandinsky-prior", settings=TINY_KANDINSKY_SETTINGS,
-                 description="offline twin of kandinsky (tiny random weights)"))
+    return spec
 
 
 _FIELDS = ("family", "prior", "decoder_id", "prior_id", "prior_pipeline_id", "text_encoder_id",
@@ -176,12 +152,15 @@ def load_pairings_file(path: str) -> list[str]:
             missing = [k for k in ("family", "prior", "decoder_id") if not e.get(k)]
             if missing:
                 raise UserError(f"{where}: without 'base', {', '.join(missing)} must be given")
-            defaults = KARLO_SETTINGS if e["family"] == "karlo" else KANDINSKY_SETTINGS
+            if e["family"] not in FAMILIES:
+                raise UserError(f"{where}: unknown family {e['family']!r}; families: {', '.join(FAMILIES.names())}")
+            defaults = FAMILIES.get(e["family"]).defaults
             spec = PairingSpec(name=e["name"], **{k: e[k] for k in _FIELDS if k in e and k != "settings"},
                                settings={**defaults, **(e.get("settings") or {})})
-        if spec.family not in ("karlo", "kandinsky") or spec.prior not in ("eclipse", "diffusion"):
-            raise UserError(f"{where}: family must be karlo|kandinsky and prior eclipse|diffusion")
-        known = set(KARLO_SETTINGS if spec.family == "karlo" else KANDINSKY_SETTINGS)
+        if spec.family not in FAMILIES or spec.prior not in FAMILIES.get(spec.family).prior_checkpoint:
+            raise UserError(f"{where}: family must be one of {', '.join(FAMILIES.names())} and prior one of "
+                            f"eclipse|diffusion")
+        known = set(FAMILIES.get(spec.family).defaults)
         unknown_settings = sorted(set(e.get("settings") or {}) - known)
         if unknown_settings:
             raise UserError(f"{where}: unknown setting {unknown_settings[0]!r} for a {spec.family} pairing; allowed: "

@@ -22,11 +22,35 @@ def import_string(path: str) -> Any:
     return obj
 
 
+def discover(package: str) -> None:
+    """Import every module of `package` once: each registers its own definitions where it is written."""
+    if package in _DISCOVERED:
+        return
+    _DISCOVERED.add(package)
+    import pkgutil
+
+    pkg = importlib.import_module(package)
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package}.{info.name}")
+
+
+_DISCOVERED: set = set()
+
+
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    """Named entries; `packages` are imported (once, lazily) the first time the registry is read, so a
+    definition registers itself in its own module and nothing else has to name it."""
+
+    def __init__(self, kind: str, packages: tuple[str, ...] = ()):
         self.kind = kind
+        self.packages = packages
         self._entries: Dict[str, Any] = {}
         self._help: Dict[str, str] = {}
+
+    def _discover(self) -> None:
+        for package in self.packages:
+            discover(package)
 
     def register(self, name: str, entry: Any = None, *, help: str = "") -> Any:
         """Register `entry` (an object or a lazy "module:attr" string) under `name`.
@@ -45,6 +69,7 @@ class Registry(Generic[T]):
         return entry
 
     def get(self, name: str) -> T:
+        self._discover()
         if name not in self._entries:
             raise unknown_name(self.kind, name, self._entries)
         entry = self._entries[name]
@@ -54,12 +79,15 @@ class Registry(Generic[T]):
         return entry
 
     def help(self, name: str) -> str:
+        self._discover()
         return self._help.get(name, "")
 
     def names(self) -> list[str]:
+        self._discover()
         return sorted(self._entries)
 
     def __contains__(self, name: str) -> bool:
+        self._discover()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:

@@ -7,7 +7,7 @@ without loading a model, an interrupted one continues where it stopped.
 
 from __future__ import annotations
 
-import hashlib
+
 import json
 import os
 import platform
@@ -353,7 +353,6 @@ class Runner:
 
     def collect_evidence(self, samples: list[dict], scorers: str, suffix: str = "") -> tuple[float, int]:
         """Run each evidence provider of the metric on the samples that lack its evidence."""
-        from PIL import Image
         from tqdm.auto import tqdm
 
         from eclipse_bench.metrics.registry import PROVIDERS
@@ -563,7 +562,7 @@ def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: 
 
     The run's own metric rewrites results.json; another metric writes results.M.json, samples.M.jsonl and
     report.M.html beside it, and the run stays what it was."""
-    from eclipse_bench.metrics.registry import METRICS, PROVIDERS
+    from eclipse_bench.metrics.registry import METRICS
     from eclipse_bench.prompts.spec import Item, Spec
     from eclipse_bench.reports.html import render_run
     from eclipse_bench.store import read_json

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from eclipse_bench.errors import UserError
+from eclipse_bench.models.tiny import register_tiny
 from eclipse_bench.prompts.extract import remove_adjectives
 
 REAL_CLIPSCORE = "ViT-B-32/openai"      # T2I-CompBench non-spatial: OpenAI CLIP ViT-B/32
@@ -160,3 +162,42 @@ class ColorClassifier(OpenClip):
                         colors[str(d["id"])] = GENEVAL_COLORS[int(np.argmax(row))]
             records.append({"colors": colors})
         return records
+
+
+# -- tiny twin (offline tests and tiny-* runs) ------------------------------------------------------------
+
+TINY_CLIP_CFG = {
+    "embed_dim": 512,  # as ViT-B/32: its text features also give YOLO-World its class embeddings
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "patch_size": 8, "head_width": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
+}
+
+
+def build_open_clip(out: Path) -> None:
+    """Stands in for open_clip ViT-B-32 (openai) / ViT-L-14: a tiny CLIP from a config dict, saved for local-dir:."""
+    import json
+
+    import open_clip
+    import torch
+    from open_clip.factory import _MODEL_CONFIGS
+    from safetensors.torch import save_file
+
+    import logging
+
+    _MODEL_CONFIGS.setdefault("eclipse-bench-tiny-clip", TINY_CLIP_CFG)
+    torch.manual_seed(0)
+    logging.disable(logging.WARNING)  # "no pretrained weights loaded": random weights are the point here
+    try:
+        model = open_clip.create_model("eclipse-bench-tiny-clip", pretrained=None)
+    finally:
+        logging.disable(logging.NOTSET)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "open_clip_model.safetensors"))
+    (out / "open_clip_config.json").write_text(json.dumps({
+        "model_cfg": TINY_CLIP_CFG,
+        "preprocess_cfg": {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711],
+                           "interpolation": "bicubic", "resize_mode": "shortest"},
+    }))
+
+
+register_tiny("clip", build_open_clip)

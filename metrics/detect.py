@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from eclipse_bench.errors import UserError
+from eclipse_bench.models.tiny import register_tiny
 from eclipse_bench.metrics.vocab import to_class
 
 REAL_DETECTOR = "yolo11x-seg.pt|yolov8x-worldv2.pt"   # closed vocabulary (COCO, masks) | open vocabulary
@@ -207,3 +208,34 @@ class Detector:
             rec["detections"] += [{"id": start + k, **d} for k, d in enumerate(x for x in dets if x["label"] in mine)]
             for n in wanted[i]:
                 rec["classes"][n] = singular(n)
+
+
+# -- tiny twin (offline tests and tiny-* runs) ------------------------------------------------------------
+
+def build_yolo_seg(out: Path) -> None:
+    """Stands in for a COCO YOLO segmentation checkpoint (yolo11x-seg.pt): yolov8n-seg from its yaml."""
+    import torch
+    from ultralytics import YOLO
+
+    from eclipse_bench.metrics.vocab import COCO80
+
+    torch.manual_seed(0)
+    model = YOLO("yolov8n-seg.yaml")
+    model.model.names = {i: n for i, n in enumerate(COCO80)}  # set before the first predict (names are cached)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(str(out / "model.pt"))
+
+
+def build_yolo_world(out: Path) -> None:
+    """Stands in for YOLO-World v2 (yolov8x-worldv2.pt): the same architecture family, from its yaml."""
+    import torch
+    from ultralytics import YOLO
+
+    torch.manual_seed(0)
+    model = YOLO("yolov8s-worldv2.yaml")
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(str(out / "model.pt"))
+
+
+register_tiny("yolo-seg", build_yolo_seg)
+register_tiny("yolo-world", build_yolo_world)

@@ -11,6 +11,10 @@ question's real tokens, so a batched answer equals an unbatched one up to kernel
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from eclipse_bench.models.tiny import HIDDEN, register_tiny
+
 import re
 from typing import Any, Sequence
 
@@ -160,3 +164,34 @@ class BlipVqa:
         for (i, phrase), q, p in zip(owners, pairs_q, probs):
             records[i]["questions"].append({"phrase": phrase, "question": q, "input": inputs[q], "p_yes": p})
         return records
+
+
+# -- tiny twin (offline tests and tiny-* runs) ------------------------------------------------------------
+
+def build_blip_vqa(out: Path) -> None:
+    """Stands in for Salesforce/blip-vqa-capfilt-large (BlipForQuestionAnswering + BlipProcessor)."""
+    import torch
+    from transformers import BlipConfig, BlipForQuestionAnswering, BlipImageProcessor, BlipProcessor
+
+    from eclipse_bench.models.tokenizers import build_tiny_bert_tokenizer
+
+    tok = build_tiny_bert_tokenizer()
+    cfg = BlipConfig(
+        text_config=dict(vocab_size=len(tok), hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=37, max_position_embeddings=64, bos_token_id=tok.bos_token_id,
+                         pad_token_id=tok.pad_token_id, sep_token_id=tok.sep_token_id, initializer_range=0.2),
+        # wider than the default init (vision: 1e-10!) so answers depend on the image and the question
+        vision_config=dict(hidden_size=HIDDEN, image_size=32, patch_size=8, num_hidden_layers=2,
+                           num_attention_heads=4, intermediate_size=37, initializer_range=0.2),
+        projection_dim=HIDDEN,
+    )
+    torch.manual_seed(0)
+    model = BlipForQuestionAnswering(cfg).eval()
+    image_processor = BlipImageProcessor(size={"height": 32, "width": 32}, resample=3,
+                                         image_mean=[0.48145466, 0.4578275, 0.40821073],
+                                         image_std=[0.26862954, 0.26130258, 0.27577711])
+    model.save_pretrained(out)
+    BlipProcessor(image_processor=image_processor, tokenizer=tok).save_pretrained(out)
+
+
+register_tiny("blip-vqa", build_blip_vqa)
