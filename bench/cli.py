@@ -306,9 +306,14 @@ def cmd_suites(a: argparse.Namespace) -> int:
         print(f"{a.file}: {len(suite.items)} prompts OK (metric {suite.default_metric}, hash {suite.hash[:12]})")
         return 0
     if a.suites_command == "fetch":
-        from eclipse_bench.prompts.fetch import PINNED, locate
+        from eclipse_bench.prompts.fetch import locate, pinned
+        from eclipse_bench.prompts.registry import SUITES, canonical
 
-        wanted = [k for k in PINNED if a.name == "all" or _file_belongs(k, a.name)]
+        if a.name == "all":
+            wanted = list(pinned())
+        else:
+            wanted = [] if a.name not in SUITES and canonical(a.name) not in SUITES else \
+                list(SUITES.get(canonical(a.name)).files)
         if not wanted:
             raise UserError(f"no official files belong to suite {a.name!r}; use a t2i-compbench/, hrs/ or geneval "
                             f"suite name, or 'all'")
@@ -316,22 +321,6 @@ def cmd_suites(a: argparse.Namespace) -> int:
             print(f"{rel}: {locate(rel)}")
         return 0
     return 2
-
-
-def _file_belongs(relpath: str, name: str) -> bool:
-    from eclipse_bench.prompts.registry import canonical
-
-    name = canonical(name)
-    family, _, part = name.partition("/")
-    part = part.split("@")[0]
-    if family == "t2i-compbench":
-        return relpath.startswith(f"t2i_compbench/{part}_") or relpath.startswith(f"t2i_compbench/{part}.") or (
-            "@2023" in name and "pre_2025" in relpath) or (part == "complex" and "complex_val_" in relpath)
-    if family == "hrs":
-        return relpath.startswith("hrs_bench/") and part[:4] in relpath
-    if family == "geneval":
-        return relpath.startswith("geneval/")
-    return False
 
 
 def cmd_report(a: argparse.Namespace) -> int:
@@ -428,6 +417,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("eclipse-bench: interrupted; finished work is kept in the run directory, re-run to resume",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `eclipse-bench list | head`: the reader left, nothing is wrong
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
     except OSError as exc:  # the file system refused: a path the user gave (read-only, /proc, full disk)
         where = exc.filename or "a file"
         print(f"eclipse-bench: error: cannot use {where}: {exc.strerror or exc}; choose a writable path "

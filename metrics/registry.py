@@ -85,7 +85,7 @@ METRICS: Registry[MetricDef] = Registry("metric")
 _R = "eclipse_bench.metrics.rules:"
 _T2I_DET = (("detection", "score > 0.1 (T2I-CompBench's UniDet, hard-coded)"),)
 _HRS_DET = (("detection", "score > 0.5"), ("identical integer boxes", "merged, first label wins"))
-_HRS = "eclipse_bench.prompts.hrs:reference_image"
+_HRS = "eclipse_bench.prompts.suites.hrs:reference_image"
 for _m in (
     MetricDef("blip-vqa", ("vqa",), _R + "blip_vqa", help="T2I-CompBench attribute binding: product of BLIP P(yes) "
               "over noun phrases", compat_note="asks at most 8 phrases",

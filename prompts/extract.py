@@ -232,7 +232,7 @@ def _numeracy_vocabulary() -> Optional[tuple[list[str], list[str]]]:
     from eclipse_bench.errors import UserError
 
     try:
-        from eclipse_bench.prompts.t2i_compbench import read_lines
+        from eclipse_bench.prompts.fetch import read_lines
 
         lines = read_lines("t2i_compbench/new_objects.txt")
     except UserError:

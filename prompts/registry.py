@@ -1,8 +1,9 @@
-"""The suite registry: names -> declarative loader entries. Listing names imports nothing heavy."""
+"""The suite registry: names -> declarative loader entries, registered by the suite family modules in
+eclipse_bench.prompts.suites. Listing names imports nothing heavy."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from eclipse_bench.registry import Registry, import_string
 
@@ -13,6 +14,7 @@ class SuiteDef:
     args: tuple = ()
     help: str = ""
     splits: bool = False  # accepts --split train|val|all
+    files: tuple = ()     # the official files it reads (for `suites fetch NAME`)
 
     def load(self, split: str = "val"):
         fn = import_string(self.loader)
@@ -25,47 +27,42 @@ class SuiteDef:
         return fn(*self.args)
 
 
-SUITES: Registry[SuiteDef] = Registry("suite")
+@dataclass(frozen=True)
+class SuiteFamily:
+    """A benchmark (or our built-ins): where its official files come from, pinned."""
+    name: str
+    files: dict = field(default_factory=dict)   # local relpath -> (Upstream, sha256)
+    help: str = ""
+
+
+# Suite families register themselves in their own modules (eclipse_bench.prompts.suites.*), found lazily.
+SUITE_FAMILIES: Registry[SuiteFamily] = Registry("suite family", packages=("eclipse_bench.prompts.suites",))
+SUITES: Registry[SuiteDef] = Registry("suite", packages=("eclipse_bench.prompts.suites",))
 ALIASES: dict[str, str] = {}
-_T2I = "eclipse_bench.prompts.t2i_compbench:load"
-_B = "eclipse_bench.prompts.builtin:"
 
-T2I_HELP = {
-    "color": "attribute binding: color (BLIP-VQA)", "shape": "attribute binding: shape (BLIP-VQA)",
-    "texture": "attribute binding: texture (BLIP-VQA)", "spatial": "2-D spatial relations (detection)",
-    "non_spatial": "non-spatial relations (CLIPScore)", "complex": "complex compositions (3-in-1)",
-    "numeracy": "counts, T2I-CompBench++ (detection)",
-}
-for _cat, _help in T2I_HELP.items():
-    SUITES.register(f"t2i-compbench/{_cat}", SuiteDef(_T2I, (_cat,), f"T2I-CompBench val, 300 prompts: {_help}", True))
-    ALIASES[_cat] = f"t2i-compbench/{_cat}"
-SUITES.register("t2i-compbench/color@2023", SuiteDef(
-    _T2I, ("color", "2023"),
-    "T2I-CompBench color val before the Sept 2025 dedup, as used by ECLIPSE and other 2023-24 papers", True))
-ALIASES["color@2023"] = "t2i-compbench/color@2023"
 
-for _skill, _n in (("counting", 3000), ("spatial", 1002), ("size", 501), ("color", 501)):
-    SUITES.register(f"hrs/{_skill}", SuiteDef("eclipse_bench.prompts.hrs:load", (_skill,),
-                                              f"HRS-Bench {_skill}, {_n} prompts in easy/medium/hard thirds"))
+def register_suite_family(fam: SuiteFamily) -> SuiteFamily:
+    SUITE_FAMILIES.register(fam.name, fam, help=fam.help)
+    return fam
 
-SUITES.register("geneval", SuiteDef("eclipse_bench.prompts.geneval:load", (), "GenEval, 553 prompts in 6 tags"))
-for _tag in ("single_object", "two_object", "counting", "colors", "position", "color_attr"):
-    SUITES.register(f"geneval/{_tag}", SuiteDef("eclipse_bench.prompts.geneval:load", (_tag,), f"GenEval {_tag}"))
 
-for _cat in ("color", "shape", "texture"):
-    SUITES.register(f"builtin/{_cat}", SuiteDef(_B + "attribute_suite", (_cat,), f"our own {_cat} prompts, 48, offline"))
-for _cat, _fn, _help in (
-        ("spatial", "spatial_suite", "2-D relations between COCO objects, 48"),
-        ("non_spatial", "non_spatial_suite", "actions and interactions, 16"),
-        ("complex", "complex_suite", "attributes + relations/actions in 3 sub-categories, 36"),
-        ("numeracy", "numeracy_suite", "counts with number words, 48"),
-        ("counting", "counting_suite", "HRS-style counting with easy/medium/hard levels, 48"),
-        ("size", "size_suite", "HRS-style bigger/smaller, 48"),
-        ("position", "position_suite", "GenEval-style relative position, 40")):
-    SUITES.register(f"builtin/{_cat}", SuiteDef(_B + _fn, (), f"our own {_help}, offline"))
+def register_suite(name: str, d: SuiteDef, aliases: tuple = ()) -> SuiteDef:
+    SUITES.register(name, d, help=d.help)
+    for a in aliases:
+        ALIASES[a] = name
+    return d
+
+
+def pinned_files() -> dict:
+    """Every official file of every suite family: local relpath -> (Upstream, sha256)."""
+    out: dict = {}
+    for name in SUITE_FAMILIES.names():
+        out.update(SUITE_FAMILIES.get(name).files)
+    return out
 
 
 def canonical(name: str) -> str:
+    SUITES.names()  # discovery registers the aliases
     return ALIASES.get(name, name)
 
 

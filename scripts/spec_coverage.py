@@ -25,7 +25,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--failures", type=int, default=3, help="disagreements to list per category")
     args = ap.parse_args()
-    from eclipse_bench.prompts import t2i_compbench
+    from eclipse_bench.prompts.suites import t2i_compbench
     from eclipse_bench.prompts.spacy_specs import load_pipeline
 
     nlp, why = load_pipeline()

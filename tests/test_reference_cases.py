@@ -162,7 +162,7 @@ def test_hrs_accuracy_mean_over_levels_and_image_sets():
 
 
 def test_hrs_reference_image_offset(official_data):
-    from eclipse_bench.prompts.hrs import reference_image
+    from eclipse_bench.prompts.suites.hrs import reference_image
 
     # counting has 3000 prompts: thirds of 1000; medium local index i reads image i + int(1000 / 3) = i + 333
     assert reference_image("counting-0005", 2) == ("counting-0005", 2)

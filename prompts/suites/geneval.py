@@ -6,9 +6,15 @@ import json
 from typing import Optional
 
 from eclipse_bench.errors import UserError
-from eclipse_bench.prompts.fetch import PINNED, locate
+from eclipse_bench.prompts.fetch import Upstream, locate
+from eclipse_bench.prompts.registry import SuiteDef, SuiteFamily, register_suite, register_suite_family
 from eclipse_bench.prompts.spec import Exclusion, Item, ObjectSpec, Relation, Spec, Suite
 
+GENEVAL = Upstream("djghosh13/geneval", "af4902f24d3ca90ebbb446dd9891a59e0f82725f", "prompts")
+FILES = {  # local relative path -> (upstream, sha256 of the pinned file)
+    "geneval/evaluation_metadata.jsonl": (GENEVAL, "5c48e0813e812e3c373fa5c8ed07a8f0a483be30272b4427b0559c8048e67c13"),
+    "geneval/object_names.txt": (GENEVAL, "608f6a0e5c8ca1c7a92b818430141fe268c85b7930b50f4160f1d65893b5bacd"),
+}
 TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
 REL = "geneval/evaluation_metadata.jsonl"
 
@@ -42,6 +48,14 @@ def load(tag: Optional[str] = None) -> Suite:
             continue
         items.append(Item(id=f"{meta['tag']}-{i:03d}", prompt=meta["prompt"], category=meta["tag"],
                           spec=spec_from_metadata(meta)))
-    up = PINNED[REL][0]
+    up = FILES[REL][0]
     return Suite(name="geneval" + (f"/{tag}" if tag else ""), source=f"{up.repo}@{up.commit[:10]}/{up.path}",
                  default_metric="geneval", items=items, images_per_prompt=4)
+
+
+register_suite_family(SuiteFamily("geneval", FILES, "GenEval (Ghosh et al.), 553 prompts in 6 tags"))
+register_suite("geneval", SuiteDef("eclipse_bench.prompts.suites.geneval:load", (), "GenEval, 553 prompts in 6 tags",
+                                   files=tuple(FILES)))
+for _tag in TAGS:
+    register_suite(f"geneval/{_tag}", SuiteDef("eclipse_bench.prompts.suites.geneval:load", (_tag,), f"GenEval {_tag}",
+                                               files=tuple(FILES)))

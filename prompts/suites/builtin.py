@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 
+from eclipse_bench.prompts.registry import SuiteDef, SuiteFamily, register_suite, register_suite_family
 from eclipse_bench.prompts.spec import Item, ObjectSpec, Spec, Suite
 
 # COCO classes that read well with attributes.
@@ -186,3 +187,18 @@ def position_suite(n: int = 40, seed: int = 2024) -> Suite:
 
     return Suite("builtin/position", "built-in (eclipse-bench templates)", "geneval",
                  _unique("position", n, seed, make), images_per_prompt=2)
+
+
+register_suite_family(SuiteFamily("builtin", {}, "our own template prompts for every category, offline"))
+_B = "eclipse_bench.prompts.suites.builtin:"
+for _cat in ("color", "shape", "texture"):
+    register_suite(f"builtin/{_cat}", SuiteDef(_B + "attribute_suite", (_cat,), f"our own {_cat} prompts, 48, offline"))
+for _cat, _fn, _help in (
+        ("spatial", "spatial_suite", "2-D relations between COCO objects, 48"),
+        ("non_spatial", "non_spatial_suite", "actions and interactions, 16"),
+        ("complex", "complex_suite", "attributes + relations/actions in 3 sub-categories, 36"),
+        ("numeracy", "numeracy_suite", "counts with number words, 48"),
+        ("counting", "counting_suite", "HRS-style counting with easy/medium/hard levels, 48"),
+        ("size", "size_suite", "HRS-style bigger/smaller, 48"),
+        ("position", "position_suite", "GenEval-style relative position, 40")):
+    register_suite(f"builtin/{_cat}", SuiteDef(_B + _fn, (), f"our own {_help}, offline"))

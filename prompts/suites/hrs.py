@@ -14,9 +14,18 @@ import io
 import re
 
 from eclipse_bench.errors import UserError
-from eclipse_bench.prompts.fetch import PINNED, locate
+from eclipse_bench.prompts.fetch import Upstream, locate
+from eclipse_bench.prompts.registry import SuiteDef, SuiteFamily, register_suite, register_suite_family
 from eclipse_bench.prompts.spec import Item, ObjectSpec, Relation, Spec, Suite
 
+HRS = Upstream("eslambakr/HRS_benchmark", "4df908c87f6139dfe4164901b7227b4f69ff3d7f",
+               "codes/prompt_gen/generated_prompts")
+PINNED_FILES = {  # local relative path -> (upstream, sha256 of the pinned file)
+    "hrs_bench/colors_composition_prompts.csv": (HRS, "548afc5429768e4670f0745d2e5e8993dbede8174a59248b0ba807a4649a830f"),
+    "hrs_bench/counting_prompts.csv": (HRS, "ada42b43127790d4b82cf137d5571e4177737bba7bfd1f16440858b5ebc4293b"),
+    "hrs_bench/size_compositions_prompts.csv": (HRS, "742dbb0fccf1b34683baa7ced678970ded20889440f516d0c36937ef3c4d8f53"),
+    "hrs_bench/spatial_compositions_prompts.csv": (HRS, "257c11128510b524b975e16e74b079e87ccd1e6bd1dcf75723623a5888eae3ab"),
+}
 FILES = {"counting": "hrs_bench/counting_prompts.csv", "spatial": "hrs_bench/spatial_compositions_prompts.csv",
          "size": "hrs_bench/size_compositions_prompts.csv", "color": "hrs_bench/colors_composition_prompts.csv"}
 METRICS = {"counting": "hrs-counting", "spatial": "hrs-spatial", "size": "hrs-size", "color": "hrs-color"}
@@ -95,7 +104,7 @@ def load(skill: str) -> Suite:
                 rels = _relations(skill, len(objs), row.get("rel1") or "", row.get("rel2") or "")
                 spec = Spec(objects=tuple(objs), relation=rels[0], extra_relations=tuple(rels[1:]))
         items.append(Item(id=f"{skill}-{i:04d}", prompt=prompt, category=skill, level=level, spec=spec))
-    up = PINNED[FILES[skill]][0]
+    up = PINNED_FILES[FILES[skill]][0]
     return Suite(name=f"hrs/{skill}", source=f"{up.repo}@{up.commit[:10]}/{FILES[skill].split('/')[-1]}",
                  default_metric=METRICS[skill], items=items, images_per_prompt=3)
 
@@ -121,3 +130,10 @@ def reference_image(prompt_id: str, n: int) -> "tuple[str, int] | str":
     level = min(i // third, 2)
     src = i - level * third + level * int(third / 3)
     return f"{skill}-{src:04d}", n
+
+
+register_suite_family(SuiteFamily("hrs", PINNED_FILES, "HRS-Bench (Bakr et al.) compositional skills"))
+for _skill, _n in (("counting", 3000), ("spatial", 1002), ("size", 501), ("color", 501)):
+    register_suite(f"hrs/{_skill}", SuiteDef("eclipse_bench.prompts.suites.hrs:load", (_skill,),
+                                             f"HRS-Bench {_skill}, {_n} prompts in easy/medium/hard thirds",
+                                             files=(FILES[_skill],)))
