@@ -230,7 +230,7 @@ class Runner:
             raise UserError(f"suite {cfg.suite!r} has no prompts")
         self.metric = METRICS.get(cfg.metric or suite.default_metric)
         if cfg.metric:
-            from eclipse_bench.metrics.rules import metric_fits
+            from eclipse_bench.metrics.registry import metric_fits
 
             fit, need = metric_fits(self.metric.name, suite.items)
             if fit * 2 < len(suite.items):

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from eclipse_bench.errors import UserError
+from eclipse_bench.metrics.registry import ProviderDef, register_provider
 from eclipse_bench.models.tiny import register_tiny
 from eclipse_bench.prompts.extract import remove_adjectives
 
@@ -104,7 +105,7 @@ class ColorClassifier(OpenClip):
     @staticmethod
     def settings_for(model_id: str) -> dict:
         from eclipse_bench.keys import checkpoint_fingerprint
-        from eclipse_bench.metrics.rules import GENEVAL_MAX_PER_CLASS, GENEVAL_THRESHOLD
+        from eclipse_bench.metrics.geneval import GENEVAL_MAX_PER_CLASS, GENEVAL_THRESHOLD
 
         return {"checkpoint": checkpoint_fingerprint(model_id) if model_id.startswith("tiny:") else model_id,
                 "colors": list(GENEVAL_COLORS), "templates": list(COLOR_TEMPLATES),
@@ -140,7 +141,7 @@ class ColorClassifier(OpenClip):
         return composed.crop((x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)))
 
     def evidence(self, images: Sequence[Any], items: Sequence[Any], previous: Sequence[dict] | None = None) -> list[dict]:
-        from eclipse_bench.metrics.rules import GENEVAL_MAX_PER_CLASS, GENEVAL_THRESHOLD
+        from eclipse_bench.metrics.geneval import GENEVAL_MAX_PER_CLASS, GENEVAL_THRESHOLD
 
         records = []
         for k, (im, item) in enumerate(zip(images, items)):
@@ -201,3 +202,19 @@ def build_open_clip(out: Path) -> None:
 
 
 register_tiny("clip", build_open_clip)
+
+
+def clip_view(record: dict, metric) -> dict:
+    return {"clip": f"cosine {record['cosine']:.4f} (without adjectives {record.get('cosine_no_adjectives', 0):.4f})"}
+
+
+def color_view(record: dict, metric) -> dict:
+    colors = record.get("colors") or {}
+    return {"colors": ", ".join(f"#{k}: {v}" for k, v in colors.items())} if colors else {}
+
+
+register_provider(ProviderDef("clip", "eclipse_bench.metrics.clip:ClipScorer", REAL_CLIPSCORE, "tiny:clip",
+                              "open_clip image-prompt cosine", view=clip_view))
+register_provider(ProviderDef("color", "eclipse_bench.metrics.clip:ColorClassifier", REAL_COLOR_CLIP, "tiny:clip",
+                              "open_clip zero-shot colour of detected objects (GenEval)", needs=("detect",),
+                              view=color_view))

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from eclipse_bench.errors import UserError
+from eclipse_bench.metrics.registry import ProviderDef, register_provider
 from eclipse_bench.models.tiny import register_tiny
 from eclipse_bench.metrics.vocab import to_class
 
@@ -239,3 +240,30 @@ def build_yolo_world(out: Path) -> None:
 
 register_tiny("yolo-seg", build_yolo_seg)
 register_tiny("yolo-world", build_yolo_world)
+
+SHOW_DETECTIONS = 8          # boxes drawn per image
+
+
+def report_view(record: dict, metric) -> dict:
+    """The drill-down's view of detections: the boxes the rule can keep, drawn over the image, and the
+    noun -> class mapping."""
+    thr = metric.display_threshold if metric is not None else 0.3
+    wanted = {c for c in record.get("classes", {}).values() if c}
+    kept = sorted((d for d in record["detections"] if d["score"] > thr), key=lambda d: -d["score"])
+    shown = [d for d in kept if d["label"] in wanted][:SHOW_DETECTIONS] or kept[:SHOW_DETECTIONS]
+    w, h = record.get("image_size") or (1, 1)
+    view = {"boxes": [{"x": d["box"][0], "y": d["box"][1], "w": d["box"][2] - d["box"][0],
+                       "h": d["box"][3] - d["box"][1], "label": f"{d['label']} {d['score']:.2f}",
+                       "color": "#1a7f37" if d["label"] in wanted else "#9a6700"} for d in shown],
+            "viewbox": f"0 0 {w} {h}", "font": max(w, h) / 18, "threshold": thr, "n_detections": len(kept),
+            "classes": ", ".join(f"{n} -> {c or 'not in vocabulary'}" for n, c in record.get("classes", {}).items())}
+    missing = sorted(n for n, c in record.get("classes", {}).items() if c is None)
+    if missing:
+        view["missing"] = missing
+    return view
+
+
+register_provider(ProviderDef("detect", "eclipse_bench.metrics.detect:Detector", REAL_DETECTOR,
+                              "tiny:yolo-seg|tiny:yolo-world",
+                              "YOLO boxes, classes, confidences, mask hues; YOLO-World for nouns outside COCO",
+                              view=report_view))

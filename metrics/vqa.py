@@ -18,7 +18,8 @@ from eclipse_bench.models.tiny import HIDDEN, register_tiny
 import re
 from typing import Any, Sequence
 
-from eclipse_bench.metrics.rules import yes_probability
+from eclipse_bench.metrics.base import yes_probability
+from eclipse_bench.metrics.registry import ProviderDef, register_provider
 
 REAL_BLIP_VQA = "Salesforce/blip-vqa-capfilt-large"
 MAX_WORDS = 50        # pre_question's word limit
@@ -195,3 +196,13 @@ def build_blip_vqa(out: Path) -> None:
 
 
 register_tiny("blip-vqa", build_blip_vqa)
+
+
+def report_view(record: dict, metric) -> dict:
+    """The drill-down's lines for VQA evidence: each question (as the model saw it) with its P(yes)."""
+    return {"questions": [{"q": q["question"], "p": f"{float(q['p_yes']):.4f}", "input": q.get("input", "")}
+                          for q in record.get("questions", [])]}
+
+
+register_provider(ProviderDef("vqa", "eclipse_bench.metrics.vqa:BlipVqa", REAL_BLIP_VQA, "tiny:blip-vqa",
+                              "BLIP VQA P(yes) per noun phrase", view=report_view))

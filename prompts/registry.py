@@ -33,6 +33,7 @@ class SuiteFamily:
     name: str
     files: dict = field(default_factory=dict)   # local relpath -> (Upstream, sha256)
     help: str = ""
+    category_metrics: dict = field(default_factory=dict)  # category -> the metric the benchmark scores it with
 
 
 # Suite families register themselves in their own modules (eclipse_bench.prompts.suites.*), found lazily.

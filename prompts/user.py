@@ -17,8 +17,6 @@ from eclipse_bench.prompts.spec import Item, Spec, Suite, safe_id
 MAX_LINE = 1 << 20      # 1 MiB: longer lines are rejected before being parsed
 MAX_PROMPT = 4000       # characters
 
-DEFAULT_METRICS = {"color": "blip-vqa", "shape": "blip-vqa", "texture": "blip-vqa", "spatial": "t2i-spatial",
-                   "non_spatial": "clip-score", "complex": "three-in-one", "numeracy": "t2i-numeracy"}
 
 
 # every relation name a rule checks: T2I-CompBench 2D and 3D, HRS-Bench, GenEval
@@ -148,7 +146,9 @@ def load(path_str: str) -> Suite:
         raise UserError(f"{path}: no prompts (empty file)")
     cats = {i.category for i in items}
     if len(cats) == 1:
-        metric = DEFAULT_METRICS.get(cats.pop(), "blip-vqa")
+        from eclipse_bench.prompts.registry import SUITE_FAMILIES
+
+        metric = SUITE_FAMILIES.get("t2i-compbench").category_metrics.get(cats.pop(), "blip-vqa")
     else:
         metric = "per-category"   # each prompt with its own category's metric (others: unscorable, with why)
     return Suite(name=f"file:{path.name}", source=str(path.resolve()), default_metric=metric, items=items,

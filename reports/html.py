@@ -19,13 +19,7 @@ from typing import Any, Optional
 from eclipse_bench.store import atomic_write_bytes, read_json, read_jsonl
 
 THUMB = 160
-SHOW_DETECTIONS = 8          # boxes drawn per image
 
-
-def _display_threshold(metric: str) -> float:
-    from eclipse_bench.metrics.registry import METRICS
-
-    return METRICS.get(metric).display_threshold if metric in METRICS else 0.3
 
 SORT_SCRIPT = """
 document.querySelectorAll('table.sortable th[data-col]').forEach(function (th) {
@@ -103,36 +97,14 @@ def _fmt(x: Any, digits: int = 4) -> str:
 
 
 def _evidence_view(ev: dict, metric: str) -> dict:
-    """What the drill-down shows of one image's evidence."""
+    """What the drill-down shows of one image's evidence: each provider draws its own (its `view`)."""
+    from eclipse_bench.metrics.registry import METRICS, PROVIDERS
+
+    mdef = METRICS.get(metric) if metric in METRICS else None
     view: dict[str, Any] = {}
-    vqa = ev.get("vqa") if ev else None
-    if vqa:
-        view["questions"] = [{"q": q["question"], "p": _fmt(q["p_yes"], 4), "input": q.get("input", "")}
-                             for q in vqa.get("questions", [])]
-    det = ev.get("detect") if ev else None
-    if det:
-        thr = _display_threshold(metric)
-        wanted = {c for c in det.get("classes", {}).values() if c}
-        shown = sorted((d for d in det["detections"] if d["score"] > thr), key=lambda d: -d["score"])
-        shown = [d for d in shown if d["label"] in wanted][:SHOW_DETECTIONS] or shown[:SHOW_DETECTIONS]
-        w, h = det.get("image_size") or (1, 1)
-        view["boxes"] = [{"x": d["box"][0], "y": d["box"][1], "w": d["box"][2] - d["box"][0],
-                          "h": d["box"][3] - d["box"][1], "label": f"{d['label']} {d['score']:.2f}",
-                          "color": "#1a7f37" if d["label"] in wanted else "#9a6700"} for d in shown]
-        view["viewbox"] = f"0 0 {w} {h}"
-        view["font"] = max(w, h) / 18
-        missing = sorted(n for n, c in det.get("classes", {}).items() if c is None)
-        view["classes"] = ", ".join(f"{n} -> {c or 'not in vocabulary'}" for n, c in det.get("classes", {}).items())
-        view["n_detections"] = len([d for d in det["detections"] if d["score"] > thr])
-        view["threshold"] = thr
-        if missing:
-            view["missing"] = missing
-    clip = ev.get("clip") if ev else None
-    if clip:
-        view["clip"] = f"cosine {clip['cosine']:.4f} (without adjectives {clip.get('cosine_no_adjectives', 0):.4f})"
-    color = ev.get("color") if ev else None
-    if color and color.get("colors"):
-        view["colors"] = ", ".join(f"#{k}: {v}" for k, v in color["colors"].items())
+    for name, record in (ev or {}).items():
+        if record is not None and name in PROVIDERS and PROVIDERS.get(name).view is not None:
+            view.update(PROVIDERS.get(name).view(record, mdef))
     return view
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eclipse_bench.metrics.rules import blip_vqa, yes_probability
+from eclipse_bench.metrics.base import yes_probability
+from eclipse_bench.metrics.blip_vqa import blip_vqa
 from eclipse_bench.metrics.vqa import BlipVqa, preprocess_question, question_for
 from eclipse_bench.prompts.spec import Spec
 

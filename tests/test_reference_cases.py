@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from eclipse_bench.metrics import rules
+import importlib
+from types import SimpleNamespace
+
+# every rule and helper by name, from the metric modules that define them
+rules = SimpleNamespace(**{k: v for m in ("base", "blip_vqa", "t2i_spatial", "t2i_numeracy", "clip_score",
+                                          "three_in_one", "hrs_counting", "hrs_relations", "hrs_color", "geneval")
+                           for k, v in vars(importlib.import_module(f"eclipse_bench.metrics.{m}")).items()
+                           if not k.startswith("__")})
 from eclipse_bench.metrics.aggregate import LEVEL_ACCURACY, LEVEL_F1, LEVEL_OBJECT_ACCURACY, summarise
 from eclipse_bench.metrics.vocab import to_class
 from eclipse_bench.prompts.spec import Exclusion, ObjectSpec, Relation, Spec

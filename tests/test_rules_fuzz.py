@@ -96,7 +96,9 @@ def test_an_empty_spec_is_never_a_perfect_score(name):
 
 
 def test_unknown_relation_is_refused_by_validation_and_unscorable_in_rules():
-    from eclipse_bench.metrics import rules
+    from eclipse_bench.metrics.geneval import geneval
+    from eclipse_bench.metrics.hrs_relations import hrs_relations
+    from eclipse_bench.metrics.t2i_spatial import t2i_spatial
     from eclipse_bench.prompts.spec import ObjectSpec, Relation, Spec
 
     with pytest.raises(UserError, match="not a relation any metric checks"):
@@ -107,5 +109,5 @@ def test_unknown_relation_is_refused_by_validation_and_unscorable_in_rules():
                                          "relation": {"name": "between", "subject": 0, "object": 1}})
     spec = Spec(objects=(ObjectSpec("cat"), ObjectSpec("dog")), relation=Relation("inside", 0, 1))
     ev = {"detect": {"model": "t", "image_size": [64, 64], "detections": [], "classes": {"cat": "cat", "dog": "dog"}}}
-    for rule in (rules.t2i_spatial, rules.hrs_relations, rules.geneval):
+    for rule in (t2i_spatial, hrs_relations, geneval):
         assert rule({**ev, "color": {"colors": {}}}, spec).score is None

@@ -107,7 +107,8 @@ HELP = {
     "non_spatial": "non-spatial relations (CLIPScore)", "complex": "complex compositions (3-in-1)",
     "numeracy": "counts, T2I-CompBench++ (detection)",
 }
-register_suite_family(SuiteFamily("t2i-compbench", FILES, "T2I-CompBench (Huang et al.), val files, 10 images per prompt"))
+register_suite_family(SuiteFamily("t2i-compbench", FILES, "T2I-CompBench (Huang et al.), val files, 10 images per prompt",
+                                  category_metrics=CATEGORIES))
 for _cat, _help in HELP.items():
     register_suite(f"t2i-compbench/{_cat}", SuiteDef(
         "eclipse_bench.prompts.suites.t2i_compbench:load", (_cat,), f"T2I-CompBench val, 300 prompts: {_help}", True,
