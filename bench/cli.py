@@ -131,59 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-RUN_OPTIONS = ("pairing", "suite", "split", "out", "limit", "limit_mode", "images_per_prompt", "seed", "batch_size", "device",
-               "dtype", "metric", "scorers", "reference_compat", "set", "prior_checkpoint", "decoder_checkpoint",
-               "pairings", "shard", "no_progress")
-RUN_DEFAULTS = {"split": "val", "seed": 42, "batch_size": 4, "dtype": "fp32", "reference_compat": False,
-                "limit_mode": "stratified",
-                "no_progress": False}
-
-
-def _load_config(path: Optional[Path]) -> dict:
-    if path is None:
-        return {}
-    import yaml
-
-    try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise UserError(f"--config {path}: file not found") from None
-    except IsADirectoryError:
-        raise UserError(f"--config {path}: is a directory; pass a YAML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"--config {path}: cannot read it ({exc})") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"--config {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(doc, dict):
-        raise UserError(f"--config {path}: expected a mapping of option: value")
-    known = set(RUN_OPTIONS)
-    out = {}
-    for k, v in doc.items():
-        key = str(k).replace("-", "_")
-        key = "pairing" if key == "prior" else key
-        if key not in known or key == "config":
-            raise UserError(f"--config {path}: unknown option {k!r}")
-        want = CONFIG_TYPES.get(key, str)
-        ok = isinstance(v, want) and not (isinstance(v, bool) and want is int) or v is None
-        if key == "batch_size":
-            ok = v == "auto" or (isinstance(v, int) and not isinstance(v, bool))
-        if key == "set":
-            ok = isinstance(v, (dict, list, str))
-        if not ok:
-            kind = {int: "an integer", bool: "true or false", str: "a string"}.get(want, "a string")
-            raise UserError(f"--config {path}: option {k!r} must be {kind}" +
-                            (" or 'auto'" if key == "batch_size" else "") + f" (got {v!r})")
-        out[key] = v
-    return out
-
-
-CONFIG_TYPES = {"limit": int, "images_per_prompt": int, "seed": int, "reference_compat": bool, "no_progress": bool}
-
-
 def cmd_run(a: argparse.Namespace) -> int:
-    from eclipse_bench.runner import RunConfig, Runner, parse_shard
+    from eclipse_bench.run_config import RUN_DEFAULTS, RunConfig, load_config_file, parse_shard
+    from eclipse_bench.runner import Runner
 
-    conf = _load_config(a.config)
+    conf = load_config_file(a.config)
     opt = lambda k: getattr(a, k) if getattr(a, k) is not None else conf.get(k, RUN_DEFAULTS.get(k))  # noqa: E731
     if opt("pairings"):
         from eclipse_bench.pairings import load_pairings_file
@@ -259,7 +211,7 @@ def _print_results(results: dict) -> None:
 
 
 def cmd_rescore(a: argparse.Namespace) -> int:
-    from eclipse_bench.runner import rescore
+    from eclipse_bench.scoring import rescore
     from eclipse_bench.store import read_json
 
     if not (a.run_dir / "manifest.json").is_file():

@@ -182,3 +182,20 @@ class RunLock:
             fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
         self.handles = []
+
+
+def read_records(out: Path, stem: str) -> Iterator[dict]:
+    """Records of `stem`.jsonl and of every shard's `stem`.shard-I-of-N.jsonl."""
+    base = out / f"{stem}.jsonl"
+    yield from read_jsonl(base)
+    for shard_file in sorted(base.parent.glob(f"{base.stem}.shard-*.jsonl")):
+        yield from read_jsonl(shard_file)
+
+
+def _fault(point: str, count: int) -> None:
+    """Fault injection for the kill/resume tests: ECLIPSE_BENCH_FAULT=point:N kills this process (SIGKILL)."""
+    spec = os.environ.get("ECLIPSE_BENCH_FAULT")
+    if spec and spec == f"{point}:{count}":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

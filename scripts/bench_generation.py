@@ -17,7 +17,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def measure(pairing: str, batch_size: int, prompts: int, ipp: int) -> dict:
     from eclipse_bench.prompts.registry import load_suite
-    from eclipse_bench.runner import RunConfig, Runner, plan_samples
+    from eclipse_bench.keys import plan_samples
+    from eclipse_bench.run_config import RunConfig
+    from eclipse_bench.runner import Runner
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = RunConfig(pairing=pairing, suite="builtin/color", limit=prompts, images_per_prompt=ipp,

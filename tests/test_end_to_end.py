@@ -90,7 +90,8 @@ def test_batch_size_does_not_change_images(tiny_runs, session_tmp, pairing):
 
 
 def test_rerunning_a_finished_run_does_no_model_work(tiny_runs):
-    from eclipse_bench.runner import RunConfig, Runner
+    from eclipse_bench.run_config import RunConfig
+    from eclipse_bench.runner import Runner
 
     out = tiny_runs["tiny-kandinsky"]
     before = (out / "samples.jsonl").read_text()

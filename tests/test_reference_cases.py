@@ -213,7 +213,7 @@ def test_score_run_applies_the_hrs_level_offset_only_in_compat(official_data, tm
 
     from eclipse_bench.metrics.registry import METRICS
     from eclipse_bench.prompts.spec import Item
-    from eclipse_bench.runner import score_run
+    from eclipse_bench.scoring import score_run
 
     spec = Spec(objects=(ObjectSpec("cat", count=2),))
     two_cats = ev([D("cat", 0.9, (0, 0, 10, 10)), D("cat", 0.9, (50, 0, 60, 10))], ["cat"])["detect"]

@@ -93,7 +93,8 @@ def test_job_array_shards_merge_into_one_run(reference_bs1, session_tmp, capsys)
         assert main([*RUN, "--batch-size", "1", "--shard", f"{i}/2", "--out", str(out)]) == 0
         assert "shard done" in capsys.readouterr().out
     assert (out / "images.shard-1-of-2.jsonl").is_file() and (out / "images.shard-2-of-2.jsonl").is_file()
-    from eclipse_bench.runner import RunConfig, Runner
+    from eclipse_bench.run_config import RunConfig
+    from eclipse_bench.runner import Runner
 
     runner = Runner(RunConfig(pairing="tiny-eclipse-karlo", suite="builtin/color", limit=3, images_per_prompt=2,
                               batch_size=1, out=out, progress=False))

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 from eclipse_bench.generation import Generator, TextEncoding, ClipTextEncoder, _prior_in_dim, _prior_out_dim, _randn, _to_pil
 from eclipse_bench.models.loaders import load
-from eclipse_bench.models.tiny import HIDDEN, _clip_text, _damp, _diffusion_prior, _eclipse_prior, register_tiny
+from eclipse_bench.models.eclipse_prior import tiny_eclipse_prior as _eclipse_prior
+from eclipse_bench.models.tiny import HIDDEN, _clip_text, _damp, _diffusion_prior, register_tiny
 from eclipse_bench.pairings import FamilyDef, PairingSpec, register_family, register_pairing
 
 KARLO = "kakaobrain/karlo-v1-alpha"

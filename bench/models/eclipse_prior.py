@@ -129,3 +129,16 @@ class EclipsePriorTransformer(ModelMixin, ConfigMixin):
         x = self.norm_out(x)
         x = x[:, -1]  # the prd token (or the noise token when there is none)
         return self.proj_to_clip_embeddings(x)
+
+
+def tiny_eclipse_prior(seed: int, embedding_dim: int = 32):
+    """A tiny random ECLIPSE prior for offline twins (2 heads x 12, 1 layer)."""
+    import torch
+
+    torch.manual_seed(seed)
+    prior = EclipsePriorTransformer(num_attention_heads=2, attention_head_dim=12, embedding_dim=embedding_dim, num_layers=1)
+    with torch.no_grad():  # zeros at init would hide the positional and prd paths
+        prior.positional_embedding.normal_(0, 0.02)
+        prior.prd_embedding.normal_(0, 0.02)
+        prior.clip_std.fill_(1.0)
+    return prior.eval()

@@ -38,20 +38,6 @@ def _clip_text(seed: int = 0, hidden: int = HIDDEN):
     return CLIPTextModelWithProjection(cfg).eval()
 
 
-def _eclipse_prior(seed: int):
-    import torch
-
-    from eclipse_bench.models.eclipse_prior import EclipsePriorTransformer
-
-    torch.manual_seed(seed)
-    prior = EclipsePriorTransformer(num_attention_heads=2, attention_head_dim=12, embedding_dim=HIDDEN, num_layers=1)
-    with torch.no_grad():  # zeros at init would hide the positional and prd paths
-        prior.positional_embedding.normal_(0, 0.02)
-        prior.prd_embedding.normal_(0, 0.02)
-        prior.clip_std.fill_(1.0)
-    return prior.eval()
-
-
 def _damp(unet, factor: float = 0.05):
     """Shrink a random UNet's output layer. Undamped random UNets predict huge noise, saturate every pixel
     and amplify float rounding over the denoising steps (batch-size tests would then compare chaos)."""

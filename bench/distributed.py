@@ -1,0 +1,40 @@
+"""Several processes on one run directory: launcher ranks (torchrun / accelerate) and --shard job arrays; and the
+fault injection the kill/resume tests use."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Optional
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world: int = 1
+    launched: bool = False     # started by torchrun / accelerate launch
+    state: Any = None
+
+    @property
+    def suffix(self) -> str:
+        return f".shard-{self.rank + 1}-of-{self.world}" if self.world > 1 else ""
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.state is not None:
+            self.state.wait_for_everyone()
+
+    @classmethod
+    def detect(cls, shard: Optional[tuple[int, int]]) -> "Distributed":
+        if shard is not None:
+            return cls(shard[0], shard[1])
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            import torch
+            from accelerate import PartialState
+
+            state = PartialState(cpu=not torch.cuda.is_available())
+            return cls(state.process_index, state.num_processes, True, state)
+        return cls()

@@ -1,0 +1,138 @@
+"""The scoring stage: each metric's rule over stored evidence -> samples.jsonl and results.json; and `rescore`,
+which re-applies rules to a finished run without loading a model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+from eclipse_bench.errors import UserError
+from eclipse_bench.keys import inside
+from eclipse_bench.stage_evidence import assign_evidence_keys
+from eclipse_bench.store import RunLock, atomic_write_json, atomic_write_jsonl, read_jsonl, read_records
+
+
+def output_names(suffix: str = "") -> tuple[str, str, str]:
+    """samples, results and report file names; a metric other than the run's own writes beside them
+    (samples.M.jsonl, results.M.json, report.M.html)."""
+    return f"samples{suffix}.jsonl", f"results{suffix}.json", f"report{suffix}.html"
+
+
+def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, timings: dict,
+              suffix: str = "", scorers: Optional[str] = None) -> dict:
+    """Apply the metric's rule to stored evidence; write samples.jsonl and results.json (or their .M variants)."""
+    from eclipse_bench.metrics.aggregate import summarise
+
+    from eclipse_bench.registry import import_string
+
+    rule = metric.rule_fn()
+    evidence = {p: {r["key"]: r["evidence"] for r in read_records(out / "evidence", p)}
+                for p in metric.providers}
+    # --reference-compat with a metric whose reference scripts score other images than the sample's own
+    source = import_string(metric.compat_source) if (reference_compat and metric.compat_source) else None
+    by_image = {(s["prompt_id"], s["n"]): s for s in samples}
+    rows = []
+    for s in samples:
+        keys = s.get("evidence_keys", {})
+        src = source(s["prompt_id"], s["n"]) if source else None
+        if isinstance(src, tuple):
+            keys = by_image[src].get("evidence_keys", {}) if src in by_image else {}
+        ev = {p: evidence[p].get(keys.get(p)) for p in metric.providers}
+        missing = [p for p, v in ev.items() if v is None]
+        if isinstance(src, str):
+            verdict_score, reason, details = None, src, {}
+        elif src is not None and src not in by_image:
+            verdict_score, reason, details = None, f"reference-compat: the reference scores image {src[0]} #{src[1]} " \
+                                                   f"here, which this run lacks", {}
+        elif missing:
+            verdict_score, reason, details = None, f"no {', '.join(missing)} evidence", {}
+        else:
+            extra = {"category": s["item"].category} if metric.needs_category else {}
+            v = rule(ev, s["item"].spec, reference_compat=reference_compat, **extra)
+            verdict_score, reason, details = v.score, v.reason, v.details
+        rows.append({"key": s["key"], "prompt_id": s["prompt_id"], "prompt": s["prompt"], "n": s["n"],
+                     "image": s["image"], "seed": s["seed"], "category": s["item"].category,
+                     "level": s["item"].level, "spec": s["item"].spec.to_json(), "score": verdict_score,
+                     "reason": reason, "details": details, "evidence": ev})
+    samples_name, results_name, _ = output_names(suffix)
+    atomic_write_jsonl(out / samples_name, rows)
+    agg = metric.aggregator()
+    summary = summarise(rows, agg)
+    scored = [r for r in rows if r["score"] is not None]
+    previous = {}
+    if (out / results_name).is_file():
+        try:
+            previous = json.loads((out / results_name).read_text())
+        except json.JSONDecodeError:
+            previous = {}
+    manifest = json.loads((out / "manifest.json").read_text())
+    results = {
+        "pairing": manifest["pairing"]["name"], "suite": manifest["suite"]["name"], "metric": metric.name,
+        "score": summary["score"], "ci95": summary["ci95"],
+        "n_prompts": summary["n_prompts"], "n_images": len(scored), "n_unscorable": len(rows) - len(scored),
+        "aggregate": agg.name, "scale": agg.scale,
+        "metric_version": metric.version, "reference_compat": reference_compat,
+        "evidence_models": _models(metric, scorers or manifest["metric"]["scorers"]), **metric.label(),
+        "specs": manifest.get("specs", {}),
+        "suite_hash": manifest["suite"]["hash"], "scorers": scorers or manifest["metric"]["scorers"],
+        "images_per_prompt": manifest["settings"]["images_per_prompt"], "seed": manifest["settings"]["seed"],
+        "limit": manifest["settings"].get("limit"),
+        "timings": timings or previous.get("timings", {}),
+    }
+    for key in ("pooled", "by_level", "by_category"):
+        if key in summary:
+            results[key] = summary[key]
+    atomic_write_json(out / results_name, results)
+    return results
+
+
+def _models(metric, scorers: str) -> dict:
+    from eclipse_bench.metrics.registry import PROVIDERS
+
+    return {p: PROVIDERS.get(p).model(scorers) for p in metric.providers}
+
+
+def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: Optional[bool] = None) -> dict:
+    """Re-apply a metric's rule to the evidence stored in a run directory. Loads no model.
+
+    The run's own metric rewrites results.json; another metric writes results.M.json, samples.M.jsonl and
+    report.M.html beside it, and the run stays what it was."""
+    from eclipse_bench.metrics.registry import METRICS
+    from eclipse_bench.prompts.spec import Item, Spec
+    from eclipse_bench.reports.html import render_run
+    from eclipse_bench.store import read_json
+
+    run_dir = Path(run_dir)
+    manifest = read_json(run_dir / "manifest.json", "manifest")
+    rows = list(read_jsonl(run_dir / "samples.jsonl"))
+    if not rows:
+        raise UserError(f"{run_dir} has no samples.jsonl records; finish the run with `eclipse-bench run` first")
+    metric = METRICS.get(metric_name or manifest["metric"]["name"])
+    scorers = manifest["metric"].get("scorers", "real")
+    compat = manifest["metric"].get("reference_compat", False) if reference_compat is None else reference_compat
+    samples = []
+    for r in rows:
+        item = Item(id=r["prompt_id"], prompt=r["prompt"], category=r.get("category") or "",
+                    spec=Spec.from_json(r.get("spec") or {}), level=r.get("level"))
+        inside(run_dir, r["image"])
+        samples.append({"key": r["key"], "prompt_id": r["prompt_id"], "prompt": r["prompt"], "n": r["n"],
+                        "seed": r["seed"], "image": r["image"], "item": item})
+    assign_evidence_keys(samples, metric, scorers)
+    for p in metric.providers:
+        have = {rec["key"] for rec in read_records(run_dir / "evidence", p)}
+        if not any(s["evidence_keys"][p] in have for s in samples):
+            raise UserError(f"{run_dir} holds no {p!r} evidence, which metric {metric.name!r} needs; collect it with "
+                            f"`eclipse-bench run ... --out {run_dir} --metric {metric.name}` (images are reused)")
+    own = metric.name == manifest["metric"]["name"]
+    suffix = "" if own else f".{metric.name}"
+    _, results_name, report_name = output_names(suffix)
+    with RunLock(run_dir):
+        if own:
+            manifest["metric"].update({"version": metric.version, "reference_compat": compat,
+                                       "models": _models(metric, scorers), **metric.label()})
+            atomic_write_json(run_dir / "manifest.json", manifest)
+        main_results = read_json(run_dir / "results.json", "results") if (run_dir / "results.json").is_file() else {}
+        results = score_run(run_dir, samples, metric, compat, main_results.get("timings", {}), suffix, scorers)
+        render_run(run_dir, run_dir / report_name, suffix=suffix)
+    return results

@@ -1,0 +1,77 @@
+"""The evidence stage: each provider of the metric on the images that lack its evidence, batched, appended
+under content keys (a later provider sees the earlier ones' records)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from eclipse_bench.errors import UserError
+from eclipse_bench.keys import evidence_key, inside
+from eclipse_bench.store import _fault, append_jsonl, read_records
+
+
+def collect_evidence(out: Path, samples: list[dict], metric: Any, scorers: str, device: str, progress: bool = True,
+                     suffix: str = "", providers: dict | None = None, calls: dict | None = None) -> tuple[float, int]:
+    """Run each evidence provider of the metric on the samples that lack its evidence."""
+    from tqdm.auto import tqdm
+
+    from eclipse_bench.metrics.registry import PROVIDERS
+
+    providers = providers if providers is not None else {}
+    calls = calls if calls is not None else {"evidence": 0}
+    total_seconds, scored = 0.0, 0
+    assign_evidence_keys(samples, metric, scorers)
+    for pname in metric.providers:
+        pdef = PROVIDERS.get(pname)
+        path = out / "evidence" / f"{pname}{suffix}.jsonl"
+        have = {r["key"]: r["evidence"] for r in read_records(out / "evidence", pname)}
+        todo = [s for s in samples if s["evidence_keys"][pname] not in have]
+        if not todo:
+            continue
+        provider = pdef.load(scorers, device=device)
+        providers[pname] = provider
+        earlier = {p: {r["key"]: r["evidence"] for r in read_records(out / "evidence", p)}
+                   for p in metric.providers[: metric.providers.index(pname)]}
+        t0 = time.perf_counter()
+        chunk = 64  # images per provider call; providers batch inside
+        with tqdm(total=len(todo), desc=f"evidence {pname}", unit="img", disable=not progress) as bar:
+            for start in range(0, len(todo), chunk):
+                batch = todo[start:start + chunk]
+                images = [load_image(out, s["image"]) for s in batch]
+                previous = [{p: earlier[p].get(s["evidence_keys"][p]) for p in earlier} for s in batch]
+                records = provider.evidence(images, [s["item"] for s in batch], previous)
+                calls["evidence"] += 1
+                append_jsonl(path, [{"key": s["evidence_keys"][pname], "sample": s["key"], "evidence": ev}
+                                    for s, ev in zip(batch, records)])
+                _fault("evidence", calls["evidence"])
+                bar.update(len(batch))
+        total_seconds += time.perf_counter() - t0
+        scored = max(scored, len(todo))
+    return total_seconds, scored
+
+
+def load_image(run_dir: Path, relpath: str):
+    """An image of the run as RGB; a missing or damaged file is a one-line error naming it and the fix."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = inside(run_dir, relpath)
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+        raise UserError(f"{path}: unreadable image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                        f"delete it and re-run the same command to regenerate it") from None
+
+
+def assign_evidence_keys(samples: list[dict], metric: Any, scorers: str) -> None:
+    """Each sample's evidence key per provider of the metric (providers in order: a later one builds on earlier)."""
+    from eclipse_bench.metrics.registry import PROVIDERS
+
+    idents = {p: PROVIDERS.get(p).identity(scorers) for p in metric.providers}
+    for s in samples:
+        keys = s.setdefault("evidence_keys", {})
+        for p in metric.providers:
+            upstream = [keys[q] for q in PROVIDERS.get(p).needs if q in keys]
+            keys[p] = evidence_key(s["key"], idents[p], upstream)
