@@ -113,6 +113,19 @@ AGGREGATES = {a.name: a for a in (MEAN, PERCENT, MICRO_F1, OBJECT_ACCURACY, GENE
                                   LEVEL_OBJECT_ACCURACY, CATEGORY_MEANS)}
 
 
+def bootstrap_ci(statistic: Callable[[np.ndarray], np.ndarray], n: int, n_resamples: int = 2000, seed: int = 0,
+                 confidence: float = 0.95) -> list:
+    """Percentile bootstrap over n prompts: `statistic` maps resampled prompt indices (n_resamples, n) to one
+    value per resample (NaN resamples dropped). The one resampling used by summaries, compare and reports."""
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    boot = np.asarray(statistic(idx), dtype=float)
+    boot = boot[~np.isnan(boot)]
+    if not boot.size:
+        return [None, None]
+    a = (1 - confidence) / 2
+    return [float(np.quantile(boot, a)), float(np.quantile(boot, 1 - a))]
+
+
 def per_prompt_stats(rows: Iterable[dict], agg: Aggregate) -> tuple[list[str], np.ndarray]:
     by_prompt: dict[str, np.ndarray] = {}
     for r in rows:
@@ -138,13 +151,8 @@ def summarise(rows: list[dict], agg: Aggregate, n_resamples: int = 2000, seed: i
         pooled = float(agg.pooled(total))
         out["pooled"] = None if np.isnan(pooled) else pooled
     if len(ids) > 1:
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, len(ids), size=(n_resamples, len(ids)))
-        boot = agg.combine(P[idx].sum(axis=1))
-        boot = boot[~np.isnan(boot)]
-        if boot.size:
-            a = (1 - confidence) / 2
-            out["ci95"] = [float(np.quantile(boot, a)), float(np.quantile(boot, 1 - a))]
+        out["ci95"] = bootstrap_ci(lambda idx: agg.combine(P[idx].sum(axis=1)), len(ids), n_resamples, seed,
+                                   confidence)
     else:
         out["ci95"] = [out["score"], out["score"]]
     for key in ("level", "category"):

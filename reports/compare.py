@@ -19,6 +19,7 @@ import numpy as np
 
 from eclipse_bench.errors import UserError
 from eclipse_bench.keys import inside
+from eclipse_bench.metrics.aggregate import bootstrap_ci, per_prompt_stats
 from eclipse_bench.store import read_json, read_jsonl
 
 
@@ -121,12 +122,8 @@ def min_wilcoxon_p(n: int) -> float:
 
 
 def _stats(rows: list[dict], agg) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for r in rows:
-        if r.get("score") is None:
-            continue
-        out[r["prompt_id"]] = out.get(r["prompt_id"], 0) + np.asarray(agg.stats(r), dtype=float)
-    return out
+    ids, P = per_prompt_stats(rows, agg)
+    return dict(zip(ids, P))
 
 
 def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha: float = 0.05,
@@ -170,7 +167,6 @@ def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha
         if len(values) > 1:
             groups += [(f"{key}={v}", (lambda k, v: lambda r: r.get(k) == v)(key, v)) for v in values]
     prompts = {r["prompt_id"]: r["prompt"] for r in rows_b}
-    rng = np.random.default_rng(seed)
     results = []
     for name, keep in groups:
         sb, sc = _stats([r for r in rows_b if keep(r)], agg), _stats([r for r in rows_c if keep(r)], agg)
@@ -183,11 +179,9 @@ def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha
         delta = score_c - score_b
         per_b, per_c = agg.combine(Pb), agg.combine(Pc)
         diffs = np.nan_to_num(per_c - per_b)
-        if len(common) > 1:
-            idx = rng.integers(0, len(common), size=(n_resamples, len(common)))
-            boot = agg.combine(Pc[idx].sum(1)) - agg.combine(Pb[idx].sum(1))
-            boot = boot[~np.isnan(boot)]
-            ci = [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))] if boot.size else [None, None]
+        if len(common) > 1:  # paired: the same resampled prompts in both runs
+            ci = bootstrap_ci(lambda idx: agg.combine(Pc[idx].sum(1)) - agg.combine(Pb[idx].sum(1)), len(common),
+                              n_resamples, seed)
         else:
             ci = [delta, delta]
         if len(common) < 2 or np.allclose(diffs, 0):
