@@ -56,7 +56,9 @@ def evidence(draw, spec):
     classes = {n: draw(st.one_of(st.none(), st.sampled_from(LABELS))) for n in nouns}
     questions = [{"phrase": p, "question": p + "?", "p_yes": draw(st.floats(0, 1))} for p in spec.phrases]
     colors = {str(d["id"]): draw(st.sampled_from(COLORS)) for d in dets}
-    return {"vqa": {"questions": questions},
+    means = {str(d["id"]): [draw(st.one_of(st.none(), st.floats(0, 255))), draw(st.one_of(st.none(), st.floats(0, 255)))]
+             for d in dets}
+    return {"vqa": {"questions": questions}, "depth": {"size": [w, h], "means": means},
             "detect": {"model": "fuzz", "image_size": [w, h], "detections": dets, "classes": classes},
             "clip": {"cosine": draw(st.floats(-1, 1)), "cosine_no_adjectives": draw(st.floats(-1, 1))},
             "color": {"colors": colors}}
@@ -89,7 +91,8 @@ def test_an_empty_spec_is_never_a_perfect_score(name):
     from eclipse_bench.prompts.spec import Spec
 
     m = METRICS.get(name)
-    ev = {"vqa": {"questions": []}, "detect": {"model": "t", "image_size": [64, 64], "detections": [], "classes": {}},
+    ev = {"vqa": {"questions": []}, "depth": {"size": [64, 64], "means": {}},
+          "detect": {"model": "t", "image_size": [64, 64], "detections": [], "classes": {}},
           "clip": {"cosine": 0.3, "cosine_no_adjectives": 0.3}, "color": {"colors": {}}}
     v = m.rule_fn()({p: ev[p] for p in m.providers}, Spec())
     assert v.score is None or name == "clip-score", (name, v)
