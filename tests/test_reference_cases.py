@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-import importlib
-from types import SimpleNamespace
-
-# every rule and helper by name, from the metric modules that define them
-rules = SimpleNamespace(**{k: v for m in ("base", "blip_vqa", "t2i_spatial", "t2i_numeracy", "clip_score",
-                                          "three_in_one", "hrs_counting", "hrs_relations", "hrs_color", "geneval")
-                           for k, v in vars(importlib.import_module(f"eclipse_bench.metrics.{m}")).items()
-                           if not k.startswith("__")})
+from eclipse_bench.metrics.geneval import geneval
+from eclipse_bench.metrics.hrs_color import hrs_color
+from eclipse_bench.metrics.hrs_counting import hrs_counting
+from eclipse_bench.metrics.hrs_relations import hrs_relation_holds, hrs_relations
+from eclipse_bench.metrics.t2i_numeracy import t2i_numeracy
+from eclipse_bench.metrics.t2i_spatial import t2i_spatial
+from eclipse_bench.metrics.three_in_one import three_in_one
 from eclipse_bench.metrics.aggregate import LEVEL_ACCURACY, LEVEL_F1, LEVEL_OBJECT_ACCURACY, summarise
 from eclipse_bench.metrics.vocab import to_class
 from eclipse_bench.prompts.spec import Exclusion, ObjectSpec, Relation, Spec
@@ -44,7 +43,7 @@ CAT, DOG = (0, 100, 100, 200), (300, 100, 400, 200)   # cat left of dog, no over
 ])
 def test_t2i_spatial_threshold(s_cat, s_dog, expected):
     spec = Spec(objects=(ObjectSpec("cat"), ObjectSpec("dog")), relation=Relation("on the left of", 0, 1))
-    v = rules.t2i_spatial(ev([D("cat", s_cat, CAT), D("dog", s_dog, DOG)], ["cat", "dog"]), spec)
+    v = t2i_spatial(ev([D("cat", s_cat, CAT), D("dog", s_dog, DOG)], ["cat", "dog"]), spec)
     assert v.score == pytest.approx(expected)
 
 
@@ -56,7 +55,7 @@ def test_t2i_spatial_threshold(s_cat, s_dog, expected):
 def test_t2i_numeracy_threshold(scores, expected):
     spec = Spec(objects=(ObjectSpec("cat", count=2),))
     dets = [D("cat", scores[0], (0, 0, 50, 50)), D("cat", scores[1], (200, 0, 250, 50))]
-    assert rules.t2i_numeracy(ev(dets, ["cat"]), spec).score == pytest.approx(expected)
+    assert t2i_numeracy(ev(dets, ["cat"]), spec).score == pytest.approx(expected)
 
 
 def test_t2i_numeracy_duplicates_use_plus_one_pixel():
@@ -64,22 +63,22 @@ def test_t2i_numeracy_duplicates_use_plus_one_pixel():
     # covered share 90/100 = 0.9, not > 0.9: two cats. Shift by 0.5 px: intersection 95 -> share 0.95 > 0.9: one.
     spec = Spec(objects=(ObjectSpec("cat", count=2),))
     two = [D("cat", 0.9, (0, 0, 9, 9)), D("cat", 0.8, (1, 0, 10, 9))]
-    assert rules.t2i_numeracy(ev(two, ["cat"]), spec).score == 1.0
+    assert t2i_numeracy(ev(two, ["cat"]), spec).score == 1.0
     one = [D("cat", 0.9, (0, 0, 9, 9)), D("cat", 0.8, (0.5, 0, 9.5, 9))]
-    assert rules.t2i_numeracy(ev(one, ["cat"]), spec).score == 0.5
+    assert t2i_numeracy(ev(one, ["cat"]), spec).score == 0.5
 
 
 def test_t2i_numeracy_hot_dog_quirk_only_in_compat():
     spec = Spec(objects=(ObjectSpec("dog", count=1),))
     dets = [D("hot dog", 0.9, (0, 0, 50, 50))]
-    assert rules.t2i_numeracy(ev(dets, ["dog"]), spec).score == 0.0
-    assert rules.t2i_numeracy(ev(dets, ["dog"]), spec, reference_compat=True).score == 1.0
+    assert t2i_numeracy(ev(dets, ["dog"]), spec).score == 0.0
+    assert t2i_numeracy(ev(dets, ["dog"]), spec, reference_compat=True).score == 1.0
 
 
 def test_complex_without_two_objects_scores_zero_spatial_part():
     spec = Spec(phrases=("the bird",), subcategory="spatial")
     e = {"vqa": {"questions": [{"phrase": "the bird", "question": "the bird?", "p_yes": 0.8}]}, **ev([], [])}
-    v = rules.three_in_one(e, spec)
+    v = three_in_one(e, spec)
     assert v.score == pytest.approx((0.8 + 0.0) / 2)
 
 
@@ -98,15 +97,15 @@ def test_complex_without_two_objects_scores_zero_spatial_part():
     ((0, 50, 10, 60), (0, 0, 10, 10), (0, 60, 10, 70), True),
 ])
 def test_hrs_between_from_edges(b1, b2, b3, holds):
-    assert rules.hrs_relation_holds("between", b1, b2, b3) is holds
+    assert hrs_relation_holds("between", b1, b2, b3) is holds
 
 
 def test_hrs_counting_class_named_twice():
     spec = Spec(objects=(ObjectSpec("potted plant", count=3), ObjectSpec("potted plant", count=2)))
     dets = [D("potted plant", 0.9, (i * 20, 0, i * 20 + 10, 10)) for i in range(5)]
-    v = rules.hrs_counting(ev(dets, ["potted plant"]), spec)
+    v = hrs_counting(ev(dets, ["potted plant"]), spec)
     assert v.details == {"tp": 5, "fp": 0, "fn": 0} and v.score == 1.0     # 3 + 2 = 5 wanted, 5 found
-    compat = rules.hrs_counting(ev(dets, ["potted plant"]), spec, reference_compat=True)
+    compat = hrs_counting(ev(dets, ["potted plant"]), spec, reference_compat=True)
     assert compat.details == {"tp": 2, "fp": 3, "fn": 0}                     # the dict keeps the last count, 2
 
 
@@ -114,17 +113,17 @@ def test_hrs_threshold_and_merge():
     spec = Spec(objects=(ObjectSpec("cat", count=2),))
     dets = [D("cat", 0.5, (0, 0, 10, 10)),            # not > 0.5
             D("cat", 0.9, (20, 0, 30, 10)), D("dog", 0.8, (20.4, 0.3, 30.2, 10.1))]  # same integer box: dog dropped
-    v = rules.hrs_counting(ev(dets, ["cat"]), spec)
+    v = hrs_counting(ev(dets, ["cat"]), spec)
     assert v.details == {"tp": 1, "fp": 0, "fn": 1}
 
 
 def test_hrs_color_mask_threshold_and_nan_hue():
     spec = Spec(objects=(ObjectSpec("cat", ("red",)),))
     at_threshold = [D("cat", 0.5, (0, 0, 10, 10), mean_hue=5.0)]           # masks: score >= 0.5 kept
-    assert rules.hrs_color(ev(at_threshold, ["cat"]), spec).score == 1.0
+    assert hrs_color(ev(at_threshold, ["cat"]), spec).score == 1.0
     no_hue = [D("cat", 0.9, (0, 0, 10, 10), mean_hue=None)]                 # NaN mean hue
-    assert rules.hrs_color(ev(no_hue, ["cat"]), spec).score == 0.0
-    assert rules.hrs_color(ev(no_hue, ["cat"]), spec, reference_compat=True).score == 1.0   # NaN falls to red
+    assert hrs_color(ev(no_hue, ["cat"]), spec).score == 0.0
+    assert hrs_color(ev(no_hue, ["cat"]), spec, reference_compat=True).score == 1.0   # NaN falls to red
 
 
 def test_hrs_size_hard_is_scored_in_compat_spatial_hard_is_not():
@@ -133,9 +132,9 @@ def test_hrs_size_hard_is_scored_in_compat_spatial_hard_is_not():
             D("cow", 0.9, (400, 0, 500, 200))]
     size = Spec(objects=objs, relation=Relation("bigger", 0, 1),
                 extra_relations=(Relation("bigger", 0, 2), Relation("smaller", 0, 3)))
-    assert rules.hrs_relations(ev(dets, ["cat", "dog", "horse", "cow"]), size, reference_compat=True).score == 1.0
+    assert hrs_relations(ev(dets, ["cat", "dog", "horse", "cow"]), size, reference_compat=True).score == 1.0
     spatial = Spec(objects=objs, relation=Relation("left", 0, 2), extra_relations=(Relation("left", 1, 3),))
-    assert rules.hrs_relations(ev(dets, ["cat", "dog", "horse", "cow"]), spatial, reference_compat=True).score is None
+    assert hrs_relations(ev(dets, ["cat", "dog", "horse", "cow"]), spatial, reference_compat=True).score is None
 
 
 def _rows(level_scores, stats):
@@ -189,23 +188,23 @@ def test_hrs_reference_image_offset(official_data):
 def test_geneval_thresholds(tag, score, correct):
     spec = Spec(objects=(ObjectSpec("cat", count=1),), subcategory=tag)
     e = {**ev([D("cat", score, (0, 0, 10, 10))], ["cat"]), "color": {"colors": {}}}
-    assert rules.geneval(e, spec).score == (1.0 if correct else 0.0)
+    assert geneval(e, spec).score == (1.0 if correct else 0.0)
 
 
 def test_geneval_exclude_count_is_honoured():
     spec = Spec(objects=(ObjectSpec("cat", count=2),), exclude=(Exclusion("cat", 3),), subcategory="counting")
     two = {**ev([D("cat", 0.95, (0, 0, 10, 10)), D("cat", 0.95, (50, 0, 60, 10))], ["cat"]), "color": {"colors": {}}}
-    assert rules.geneval(two, spec).score == 1.0
+    assert geneval(two, spec).score == 1.0
     three = {**ev([D("cat", 0.95, (i * 50, 0, i * 50 + 10, 10)) for i in range(3)], ["cat"]), "color": {"colors": {}}}
-    assert rules.geneval(three, spec).score == 0.0
+    assert geneval(three, spec).score == 0.0
 
 
 def test_geneval_include_count_zero_means_absent():
     spec = Spec(objects=(ObjectSpec("cat", count=0),), subcategory="counting")
     none = {**ev([], ["cat"]), "color": {"colors": {}}}
-    assert rules.geneval(none, spec).score == 1.0
+    assert geneval(none, spec).score == 1.0
     one = {**ev([D("cat", 0.95, (0, 0, 10, 10))], ["cat"]), "color": {"colors": {}}}
-    assert rules.geneval(one, spec).score == 0.0
+    assert geneval(one, spec).score == 0.0
 
 
 def test_score_run_applies_the_hrs_level_offset_only_in_compat(official_data, tmp_path):
