@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--shard", help="I/N: do the I-th of N parts (job arrays); run once more without it to merge")
     r.add_argument("--no-progress", action="store_true", default=None, help="no progress bars")
 
+    from eclipse_bench.prior_run import add_parser as add_prior_eval_parser
+
+    add_prior_eval_parser(sub)
     d = sub.add_parser("demo", help="offline demo: tiny ECLIPSE-Karlo on builtin/color (4 prompts x 2 images)")
     d.add_argument("--out", type=Path, default=Path("runs") / "demo")
 
@@ -328,31 +331,17 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "list": cmd_list, "suites": cmd_suites, "rescore": cmd_rescore,
+def cmd_prior_eval(a: argparse.Namespace) -> int:
+    from eclipse_bench.prior_run import command
+
+    return command(a)
+
+
+COMMANDS = {"run": cmd_run, "prior-eval": cmd_prior_eval, "demo": cmd_demo, "list": cmd_list, "suites": cmd_suites, "rescore": cmd_rescore,
             "report": cmd_report, "compare": cmd_compare, "export": cmd_export}
 
 
 INTERNAL_ERROR = 3
-
-
-def _crash_log(exc: BaseException) -> Optional[Path]:
-    """Write the traceback of an unexpected error to a log file; its path goes into the one-line message."""
-    import tempfile
-    import time
-    import traceback
-
-    from eclipse_bench.paths import cache_dir
-
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    for folder in (cache_dir() / "logs", Path(tempfile.gettempdir())):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"eclipse-bench-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-            path.write_text(f"eclipse-bench {' '.join(sys.argv)}\n{text}", encoding="utf-8")
-            return path
-        except OSError:
-            continue
-    return None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -381,7 +370,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"(finished work is kept)", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - the last guard: no raw traceback for a user
-        log = _crash_log(exc)
+        from eclipse_bench.errors import write_crash_log
+
+        log = write_crash_log(exc)
         first = str(exc).splitlines()[0] if str(exc) else ""
         print(f"eclipse-bench: internal error: {type(exc).__name__}: {first[:300]}; traceback in "
               f"{log or '(no log could be written)'}; please report it (finished work is kept)", file=sys.stderr)

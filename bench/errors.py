@@ -18,3 +18,26 @@ def unknown_name(kind: str, name: str, valid: Iterable[str]) -> UserError:
     close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return UserError(f"unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(valid)}")
+
+
+def write_crash_log(exc: BaseException):
+    """Write the traceback of an unexpected error to a log file; its path goes into the one-line message."""
+    import os
+    import sys
+    import tempfile
+    import time
+    import traceback
+    from pathlib import Path
+
+    from eclipse_bench.paths import cache_dir
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    for folder in (cache_dir() / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"eclipse-bench-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+            path.write_text(f"eclipse-bench {' '.join(sys.argv)}\n{text}", encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    return None

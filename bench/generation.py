@@ -53,6 +53,17 @@ class ClipTextEncoder:
         out = self.model(tok.input_ids.to(self.device))
         return TextEncoding(out.text_embeds, out.last_hidden_state, tok.attention_mask.bool().to(self.device))
 
+    @torch.no_grad()
+    def embeds_only(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+        """Projected text embeddings only, padded to the longest text of each batch: CLIP's causal mask and EOS
+        pooling make them equal to the 77-token padded ones, at a fraction of the compute."""
+        out = []
+        for start in range(0, len(texts), batch_size):
+            tok = self.tokenizer(list(texts[start:start + batch_size]), padding="longest", truncation=True,
+                                 max_length=self.tokenizer.model_max_length, return_tensors="pt")
+            out.append(self.model(tok.input_ids.to(self.device)).text_embeds)
+        return torch.cat(out)
+
     def encode_batch(self, prompts: Sequence[str]) -> TextEncoding:
         """Encode each distinct prompt once, then index back to the batch order."""
         unique = list(dict.fromkeys(prompts))
@@ -86,8 +97,9 @@ class Generator:
 
     stages: tuple[str, ...] = ()
 
-    def __init__(self, spec: PairingSpec, device: str, dtype: torch.dtype):
+    def __init__(self, spec: PairingSpec, device: str, dtype: torch.dtype, prior_only: bool = False):
         self.spec, self.device, self.dtype = spec, device, dtype
+        self.prior_only = prior_only   # load the text encoder and the prior only (prior-eval): no decoder
         self.settings = dict(spec.settings)
         self.timings: dict[str, float] = {}
         self.peak_memory_mb: dict[str, float] = {}   # per stage, CUDA only
@@ -123,6 +135,21 @@ class Generator:
     def _generate(self, prompts: list[str], gens: list[torch.Generator]) -> list:
         raise NotImplementedError
 
+    @torch.no_grad()
+    def embed(self, prompts: Sequence[str], seeds: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(text embeddings, predicted image embeddings) of the prompts: the prior stage alone, with the same
+        seeded noise the images of `generate` start from."""
+        gens = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+        self.calls += 1
+        return self._embed(list(prompts), gens)
+
+    def _embed(self, prompts: list[str], gens: list[torch.Generator]) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def text_embeddings(self, texts: Sequence[str]) -> torch.Tensor:
+        """Projected text embeddings in the decoder's CLIP space (the text tower that defines it)."""
+        raise NotImplementedError
+
 
 def _to_pil(images: torch.Tensor) -> list:
     """(B, 3, H, W) in [0, 1] -> PIL images, quantised like diffusers' numpy_to_pil."""
@@ -132,7 +159,8 @@ def _to_pil(images: torch.Tensor) -> list:
     return [Image.fromarray((a * 255).round().astype("uint8")) for a in arr]
 
 
-def load_generator(spec: PairingSpec, device: Optional[str] = None, dtype: str = "fp32") -> Generator:
+def load_generator(spec: PairingSpec, device: Optional[str] = None, dtype: str = "fp32",
+                   prior_only: bool = False) -> Generator:
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.disable_progress_bar()
@@ -143,4 +171,4 @@ def load_generator(spec: PairingSpec, device: Optional[str] = None, dtype: str =
         raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu")
     from eclipse_bench.pairings import FAMILIES
 
-    return FAMILIES.get(spec.family).generator(spec, device, DTYPES[dtype])
+    return FAMILIES.get(spec.family).generator(spec, device, DTYPES[dtype], prior_only=prior_only)

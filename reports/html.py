@@ -207,8 +207,11 @@ def leaderboard_data(run_dirs: list[Path]) -> dict:
                                                                     "best": False}
     for model, row_cells in pub_rows.items():
         out_rows.append({"name": f"{model} (published)", "published": True, "runs": [], "cells": row_cells})
+    from eclipse_bench.reports.prior import prior_rows
+
+    prior = [p for p in (prior_rows(d) for d, _ in runs) if p is not None]
     return {"columns": [meta[c] for c in columns], "suites": [c[0] for c in columns], "rows": out_rows,
-            "source": SOURCE if pub_rows else None, "warnings": warnings}
+            "source": SOURCE if pub_rows else None, "warnings": warnings, "prior": prior}
 
 
 def _bar_chart(suite: str, rows: list[dict], j: int) -> dict:

@@ -12,13 +12,14 @@ ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"bench": "eclipse_bench", "prompts": "eclipse_bench.prompts", "metrics": "eclipse_bench.metrics",
            "reports": "eclipse_bench.reports"}
 
-CORE = {"eclipse_bench", "eclipse_bench.errors", "eclipse_bench.registry", "eclipse_bench.store",
+CORE = {"eclipse_bench.errors", "eclipse_bench.registry", "eclipse_bench.store",
         "eclipse_bench.paths", "eclipse_bench.keys", "eclipse_bench.models", "eclipse_bench.models.loaders",
         "eclipse_bench.models.tiny", "eclipse_bench.models.tokenizers"}
 GENERATION = {"eclipse_bench.pairings", "eclipse_bench.generation", "eclipse_bench.stage_generate",
               "eclipse_bench.models.eclipse_prior"}
-APP = {"eclipse_bench.cli", "eclipse_bench.__main__", "eclipse_bench.runner", "eclipse_bench.run_config",
-       "eclipse_bench.scoring", "eclipse_bench.stage_evidence", "eclipse_bench.distributed", "eclipse_bench.preflight"}
+APP = {"eclipse_bench", "eclipse_bench.cli", "eclipse_bench.__main__", "eclipse_bench.runner", "eclipse_bench.run_config",
+       "eclipse_bench.scoring", "eclipse_bench.stage_evidence", "eclipse_bench.distributed", "eclipse_bench.preflight",
+       "eclipse_bench.prior_run"}
 ORDER = ["core", "prompts", "generation", "metrics", "reports", "app"]
 # which layers each layer may import (besides itself)
 ALLOWED = {"core": set(), "prompts": {"core"}, "generation": {"core", "prompts"}, "metrics": {"core", "prompts"},

@@ -18,7 +18,8 @@ from eclipse_bench.generation import load_generator
 from eclipse_bench.models.tiny import resolve
 from eclipse_bench.pairings import PAIRINGS
 
-PAIRING_NAMES = ("tiny-eclipse-karlo", "tiny-karlo", "tiny-eclipse-kandinsky", "tiny-kandinsky")
+PAIRING_NAMES = ("tiny-eclipse-karlo", "tiny-karlo", "tiny-eclipse-kandinsky", "tiny-kandinsky", "tiny-text-embed-karlo",
+                 "tiny-text-embed-kandinsky")
 PROMPTS = ("a red car and a blue bench", "a green apple", "a cat on the left of a dog")
 SEEDS = (42, 43, 51)
 
@@ -97,9 +98,13 @@ def _stock_karlo(spec, prompt, seed):
     kw = dict(generator=g, decoder_num_inference_steps=s["decoder_steps"], decoder_guidance_scale=s["decoder_guidance"],
               super_res_num_inference_steps=s["super_res_steps"], prior_guidance_scale=s["prior_guidance"],
               prior_num_inference_steps=s["prior_steps"])
-    if spec.prior == "eclipse":
+    if spec.prior in ("eclipse", "text"):
         with torch.no_grad():
-            emb, noise = _eclipse_embedding(spec.prior_id, pipe.tokenizer, pipe.text_encoder, prompt, g)
+            if spec.prior == "eclipse":
+                emb, noise = _eclipse_embedding(spec.prior_id, pipe.tokenizer, pipe.text_encoder, prompt, g)
+            else:  # the baseline: the prompt's text embedding in place of the prior's output, no prior noise
+                emb = _text(pipe.tokenizer, pipe.text_encoder, prompt)[0]
+                noise = torch.zeros_like(emb)
         pipe = UnCLIPPipeline(**{**pipe.components, "prior": _EmbeddingAsPrior(emb),
                                  "prior_scheduler": _NoStepScheduler()})
         pipe.set_progress_bar_config(disable=True)
@@ -117,11 +122,14 @@ def _stock_kandinsky(spec, prompt, seed):
         p.set_progress_bar_config(disable=True)
     s = spec.settings
     g = torch.Generator("cpu").manual_seed(seed)
-    if spec.prior == "eclipse":
+    if spec.prior in ("eclipse", "text"):
         root = resolve(spec.text_encoder_id)
         text = CLIPTextModelWithProjection.from_pretrained(root, projection_dim=spec.text_projection_dim).eval()
         with torch.no_grad():
-            embeds, _ = _eclipse_embedding(spec.prior_id, CLIPTokenizer.from_pretrained(root), text, prompt, g)
+            if spec.prior == "eclipse":
+                embeds, _ = _eclipse_embedding(spec.prior_id, CLIPTokenizer.from_pretrained(root), text, prompt, g)
+            else:
+                embeds = _text(CLIPTokenizer.from_pretrained(root), text, prompt)[0]
             negative = prior_pipe.get_zero_embed()
     else:
         out = prior_pipe(prompt, generator=g, num_inference_steps=s["prior_steps"], guidance_scale=s["prior_guidance"])
@@ -161,7 +169,7 @@ def test_batched_within_one_level_of_stock(generators, stock_images, name):
 
 def test_kandinsky_images_use_the_full_range(stock_images):
     """The decoder's [-1, 1] output is rescaled, not clamped: no half-black images."""
-    for name in ("tiny-eclipse-kandinsky", "tiny-kandinsky"):
+    for name in ("tiny-eclipse-kandinsky", "tiny-kandinsky", "tiny-text-embed-kandinsky"):
         img = stock_images[(name, 0)]
         assert (img == 0).mean() < 0.25 and img.mean() > 64  # clamping [-1, 1] to [0, 1] blacks out ~half
 
@@ -173,6 +181,8 @@ EXPECTED_SLICES = {
     "tiny-karlo": [[0.0039, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 0.0, 0.0]],
     "tiny-eclipse-kandinsky": [[0.5882, 0.7961, 0.4157], [0.4549, 0.3922, 0.451], [0.5098, 0.4863, 0.3412]],
     "tiny-kandinsky": [[0.5216, 0.3059, 0.4157], [0.5373, 0.5882, 0.4941], [0.5333, 0.4078, 0.3804]],
+    "tiny-text-embed-karlo": [[0.0039, 0.0, 1.0], [0.0039, 0.0, 1.0], [0.0, 1.0, 1.0]],
+    "tiny-text-embed-kandinsky": [[0.0275, 0.7255, 0.3686], [0.0, 0.5137, 0.6667], [0.4392, 0.8, 0.7137]],
 }
 
 

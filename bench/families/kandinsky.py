@@ -26,39 +26,48 @@ TINY_SETTINGS = {**SETTINGS, "prior_steps": 2, "decoder_steps": 2, "height": 64,
 
 
 class KandinskyGenerator(Generator):
-    """Kandinsky 2.2's decoder fed with image embeddings from an ECLIPSE or the 2.2 diffusion prior."""
+    """Kandinsky 2.2's decoder fed with image embeddings from an ECLIPSE prior, the 2.2 diffusion prior, or (the
+    baseline) the prompt's CLIP text embedding."""
 
-    def __init__(self, spec: PairingSpec, device: str, dtype: torch.dtype):
-        super().__init__(spec, device, dtype)
+    def __init__(self, spec: PairingSpec, device: str, dtype: torch.dtype, prior_only: bool = False):
+        super().__init__(spec, device, dtype, prior_only)
         from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
         from transformers import CLIPTextModelWithProjection, CLIPTokenizer, CLIPVisionModelWithProjection
 
         from eclipse_bench.models.eclipse_prior import EclipsePriorTransformer
 
         kw = {"torch_dtype": dtype}
-        self.decoder = load(KandinskyV22Pipeline, spec.decoder_id, **kw).to(device)
-        self.decoder.set_progress_bar_config(disable=True)
-        decoder_dim = int(self.decoder.unet.config.encoder_hid_dim)
-        if spec.prior == "eclipse":
+        self.decoder = None
+        if not prior_only:
+            self.decoder = load(KandinskyV22Pipeline, spec.decoder_id, **kw).to(device)
+            self.decoder.set_progress_bar_config(disable=True)
+        decoder_dim = int(self.decoder.unet.config.encoder_hid_dim) if self.decoder is not None else None
+        self.prior = None
+        if spec.prior in ("eclipse", "text"):
             text_kw = dict(kw)
             if spec.text_projection_dim:  # laion's bigG root config lacks text_config.projection_dim (default 512)
                 text_kw["projection_dim"] = int(spec.text_projection_dim)
             self.text = ClipTextEncoder(load(CLIPTokenizer, spec.text_encoder_id),
                                         load(CLIPTextModelWithProjection, spec.text_encoder_id, **text_kw)
                                         .to(device).eval(), device)
-            self.prior = load(EclipsePriorTransformer, spec.prior_id, **kw).to(device).eval()
-            self.check_dims("text embedding size vs prior input size", self.text.projection_dim,
-                            _prior_in_dim(self.prior))
-            self.check_dims("prior output size vs decoder embedding size", _prior_out_dim(self.prior), decoder_dim)
-            self.image_encoder = load(CLIPVisionModelWithProjection, spec.prior_pipeline_id, "image_encoder",
-                                      **kw).to(device).eval()
+            if spec.prior == "eclipse":
+                self.prior = load(EclipsePriorTransformer, spec.prior_id, **kw).to(device).eval()
+                self.check_dims("text embedding size vs prior input size", self.text.projection_dim,
+                                _prior_in_dim(self.prior))
+            out_dim = _prior_out_dim(self.prior) if self.prior is not None else self.text.projection_dim
+            if decoder_dim is not None:
+                self.check_dims("prior output size vs decoder embedding size", out_dim, decoder_dim)
+            self.image_encoder = None if prior_only else load(
+                CLIPVisionModelWithProjection, spec.prior_pipeline_id, "image_encoder", **kw).to(device).eval()
             self._zero: Optional[torch.Tensor] = None
             self.stages = ("text_encoder", "prior", "decoder")
         else:
             self.prior_pipe = load(KandinskyV22PriorPipeline, spec.prior_pipeline_id, **kw).to(device)
             self.prior_pipe.set_progress_bar_config(disable=True)
-            self.check_dims("prior output size vs decoder embedding size", _prior_out_dim(self.prior_pipe.prior),
-                            decoder_dim)
+            if decoder_dim is not None:
+                self.check_dims("prior output size vs decoder embedding size", _prior_out_dim(self.prior_pipe.prior),
+                                decoder_dim)
+            self.text = ClipTextEncoder(self.prior_pipe.tokenizer, self.prior_pipe.text_encoder, device)
             self.stages = ("prior", "decoder")  # the prior pipeline encodes the text itself
 
     def zero_image_embedding(self) -> torch.Tensor:
@@ -69,20 +78,36 @@ class KandinskyGenerator(Generator):
             self._zero = self.image_encoder(zeros).image_embeds
         return self._zero
 
-    def _generate(self, prompts, gens):
+    def _prior_stages(self, prompts, gens):
+        """(text embeddings, image embeddings, negative image embeddings or None in prior-only mode)."""
         s, B = self.settings, len(prompts)
-        if self.spec.prior == "eclipse":
+        if self.spec.prior in ("eclipse", "text"):
             with self.stage("text_encoder"):
                 cond = self.text.encode_batch(prompts)
             with self.stage("prior"):
-                noise = _randn((B, self.prior.config["embedding_dim"]), gens, self.device, self.dtype)
-                embeds = self.prior(noise, cond.embeds, cond.hidden, cond.mask)
-                negative = self.zero_image_embedding().expand(B, -1)
-        else:
-            with self.stage("prior"):
-                out = self.prior_pipe(prompt=prompts, generator=gens, num_inference_steps=int(s["prior_steps"]),
-                                      guidance_scale=float(s["prior_guidance"]), output_type="pt")
-                embeds, negative = out.image_embeds, out.negative_image_embeds
+                if self.prior is None:
+                    embeds = cond.embeds
+                else:
+                    noise = _randn((B, self.prior.config["embedding_dim"]), gens, self.device, self.dtype)
+                    embeds = self.prior(noise, cond.embeds, cond.hidden, cond.mask)
+                negative = None if self.prior_only else self.zero_image_embedding().expand(B, -1)
+            return cond.embeds, embeds, negative
+        with self.stage("prior"):
+            out = self.prior_pipe(prompt=prompts, generator=gens, num_inference_steps=int(s["prior_steps"]),
+                                  guidance_scale=float(s["prior_guidance"]), output_type="pt")
+        text = self.text.embeds_only(prompts) if self.prior_only else None
+        return text, out.image_embeds, out.negative_image_embeds
+
+    def _embed(self, prompts, gens):
+        text, embeds, _ = self._prior_stages(prompts, gens)
+        return text, embeds
+
+    def text_embeddings(self, texts):
+        return self.text.embeds_only(texts)
+
+    def _generate(self, prompts, gens):
+        s = self.settings
+        _, embeds, negative = self._prior_stages(prompts, gens)
         with self.stage("decoder"):
             images = self.decoder(image_embeds=embeds, negative_image_embeds=negative, generator=gens,
                                   num_inference_steps=int(s["decoder_steps"]),
@@ -192,7 +217,7 @@ register_tiny("kandinsky-decoder", build_kandinsky_decoder)
 
 register_family(FamilyDef(
     "kandinsky", KandinskyGenerator, SETTINGS, min_steps=1,
-    prior_checkpoint={"eclipse": "prior_id", "diffusion": "prior_pipeline_id"}))
+    prior_checkpoint={"eclipse": "prior_id", "diffusion": "prior_pipeline_id", "text": None}))
 register_pairing(PairingSpec("eclipse-kandinsky", "kandinsky", "eclipse", KANDINSKY_DECODER, prior_id=ECLIPSE_KANDINSKY,
                              prior_pipeline_id=KANDINSKY_PRIOR, text_encoder_id=CLIP_BIGG, text_projection_dim=1280,
                              settings=SETTINGS, description="ECLIPSE prior (34M, ViT-bigG/14) + Kandinsky 2.2 decoder"))
@@ -205,3 +230,11 @@ register_pairing(PairingSpec("tiny-eclipse-kandinsky", "kandinsky", "eclipse", "
 register_pairing(PairingSpec("tiny-kandinsky", "kandinsky", "diffusion", "tiny:kandinsky-decoder",
                              prior_pipeline_id="tiny:kandinsky-prior", settings=TINY_SETTINGS,
                              description="offline twin of kandinsky (tiny random weights)"))
+register_pairing(PairingSpec("text-embed-kandinsky", "kandinsky", "text", KANDINSKY_DECODER,
+                             prior_pipeline_id=KANDINSKY_PRIOR, text_encoder_id=CLIP_BIGG, text_projection_dim=1280,
+                             settings=SETTINGS, description="baseline: the Kandinsky 2.2 decoder fed the prompt's CLIP "
+                                                            "bigG text embedding (no prior)"))
+register_pairing(PairingSpec("tiny-text-embed-kandinsky", "kandinsky", "text", "tiny:kandinsky-decoder",
+                             prior_pipeline_id="tiny:kandinsky-prior", text_encoder_id="tiny:clip-text",
+                             text_projection_dim=HIDDEN, settings=TINY_SETTINGS,
+                             description="offline twin of text-embed-kandinsky (tiny random weights)"))

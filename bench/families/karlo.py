@@ -27,8 +27,8 @@ TINY_SETTINGS = {**SETTINGS, "prior_steps": 2, "decoder_steps": 2, "super_res_st
 class KarloGenerator(Generator):
     """Karlo's decoder (text_proj + 64px UNet) and super-res UNets, fed by an ECLIPSE or Karlo prior."""
 
-    def __init__(self, spec: PairingSpec, device: str, dtype: torch.dtype):
-        super().__init__(spec, device, dtype)
+    def __init__(self, spec: PairingSpec, device: str, dtype: torch.dtype, prior_only: bool = False):
+        super().__init__(spec, device, dtype, prior_only)
         from diffusers import PriorTransformer, UNet2DConditionModel, UNet2DModel, UnCLIPScheduler
         from diffusers.pipelines.deprecated.unclip import UnCLIPTextProjModel
         from transformers import CLIPTextModelWithProjection, CLIPTokenizer
@@ -41,34 +41,56 @@ class KarloGenerator(Generator):
                                     load(CLIPTextModelWithProjection, rid, "text_encoder", **kw).to(device).eval(),
                                     device)
         self.text_proj = load(UnCLIPTextProjModel, rid, "text_proj", **kw).to(device).eval()
-        if spec.prior == "eclipse":
-            self.prior = load(EclipsePriorTransformer, spec.prior_id, **kw).to(device).eval()
+        if spec.prior == "text":  # the baseline: the text embedding itself in place of a prior's output
+            self.prior = None
+            self.check_dims("text embedding size vs decoder embedding size", self.text.projection_dim,
+                            int(self.text_proj.config.clip_embeddings_dim))
         else:
-            self.prior = load(PriorTransformer, rid, "prior", **kw).to(device).eval()
-            self.prior_scheduler = load(UnCLIPScheduler, rid, "prior_scheduler")
-        self.check_dims("text embedding size vs prior input size", self.text.projection_dim, _prior_in_dim(self.prior))
-        self.check_dims("prior output size vs decoder embedding size", _prior_out_dim(self.prior),
-                        int(self.text_proj.config.clip_embeddings_dim))
+            if spec.prior == "eclipse":
+                self.prior = load(EclipsePriorTransformer, spec.prior_id, **kw).to(device).eval()
+            else:
+                self.prior = load(PriorTransformer, rid, "prior", **kw).to(device).eval()
+                self.prior_scheduler = load(UnCLIPScheduler, rid, "prior_scheduler")
+            self.check_dims("text embedding size vs prior input size", self.text.projection_dim,
+                            _prior_in_dim(self.prior))
+            self.check_dims("prior output size vs decoder embedding size", _prior_out_dim(self.prior),
+                            int(self.text_proj.config.clip_embeddings_dim))
+        self.stages = ("text_encoder", "prior", "decoder", "super_res")
+        if prior_only:
+            return
         self.decoder = load(UNet2DConditionModel, rid, "decoder", **kw).to(device).eval()
         self.decoder_scheduler = load(UnCLIPScheduler, rid, "decoder_scheduler")
         self.sr_first = load(UNet2DModel, rid, "super_res_first", **kw).to(device).eval()
         self.sr_last = load(UNet2DModel, rid, "super_res_last", **kw).to(device).eval()
         self.sr_scheduler = load(UnCLIPScheduler, rid, "super_res_scheduler")
-        self.stages = ("text_encoder", "prior", "decoder", "super_res")
 
     @property
     def guided(self) -> bool:
         """Stock UnCLIPPipeline's single classifier-free-guidance flag, shared by the prior and the decoder."""
         return float(self.settings["prior_guidance"]) > 1.0 or float(self.settings["decoder_guidance"]) > 1.0
 
-    def _generate(self, prompts, gens):
+    def _text_stage(self, prompts):
         B = len(prompts)
         with self.stage("text_encoder"):
             cond = self.text.encode_batch(prompts)
             empty = self.text([""])
             uncond = TextEncoding(empty.embeds.expand(B, -1), empty.hidden.expand(B, -1, -1), empty.mask.expand(B, -1))
+        return cond, uncond
+
+    def _prior_stage(self, cond, uncond, gens):
         with self.stage("prior"):
-            embeds = self._prior(cond, uncond, gens)
+            return cond.embeds if self.prior is None else self._prior(cond, uncond, gens)
+
+    def _embed(self, prompts, gens):
+        cond, uncond = self._text_stage(prompts)
+        return cond.embeds, self._prior_stage(cond, uncond, gens)
+
+    def text_embeddings(self, texts):
+        return self.text.embeds_only(texts)
+
+    def _generate(self, prompts, gens):
+        cond, uncond = self._text_stage(prompts)
+        embeds = self._prior_stage(cond, uncond, gens)
         with self.stage("decoder"):
             small = self._decode(embeds, cond, uncond, gens)
         with self.stage("super_res"):
@@ -195,7 +217,7 @@ register_tiny("eclipse-karlo-prior", build_eclipse_karlo_prior)
 
 register_family(FamilyDef(
     "karlo", KarloGenerator, SETTINGS, min_steps=2,  # Karlo's UnCLIP scheduler needs at least 2 steps
-    prior_checkpoint={"eclipse": "prior_id", "diffusion": None}))
+    prior_checkpoint={"eclipse": "prior_id", "diffusion": None, "text": None}))
 register_pairing(PairingSpec("eclipse-karlo", "karlo", "eclipse", KARLO, prior_id=ECLIPSE_KARLO, settings=SETTINGS,
                              description="ECLIPSE prior (33M, ViT-L/14) + Karlo decoder and super-res"))
 register_pairing(PairingSpec("karlo", "karlo", "diffusion", KARLO, settings=SETTINGS,
@@ -204,3 +226,7 @@ register_pairing(PairingSpec("tiny-eclipse-karlo", "karlo", "eclipse", "tiny:kar
                              settings=TINY_SETTINGS, description="offline twin of eclipse-karlo (tiny random weights)"))
 register_pairing(PairingSpec("tiny-karlo", "karlo", "diffusion", "tiny:karlo", settings=TINY_SETTINGS,
                              description="offline twin of karlo (tiny random weights)"))
+register_pairing(PairingSpec("text-embed-karlo", "karlo", "text", KARLO, settings=SETTINGS,
+                             description="baseline: Karlo's decoder fed the prompt's CLIP text embedding (no prior)"))
+register_pairing(PairingSpec("tiny-text-embed-karlo", "karlo", "text", "tiny:karlo", settings=TINY_SETTINGS,
+                             description="offline twin of text-embed-karlo (tiny random weights)"))

@@ -1,0 +1,290 @@
+"""Prior-only evaluation: a prior judged in its decoder's CLIP space, without decoding a single image.
+
+`eclipse-bench prior-eval --prior NAME --suite S` loads the pairing's text encoder and prior only (no decoder,
+no scorer), predicts the image embedding of every (prompt, seed) with the same seeded noise as `run`, and
+scores alignment, compositional contrast against counterfactual prompts and diversity across seeds
+(eclipse_bench.metrics.prior), beside two baselines: the prompt's own text embedding used as the prediction,
+and, where the pairing has one, the diffusion prior of the same decoder. Embeddings are stored under content
+keys in RUN_DIR/prior_eval/, so a re-run computes nothing twice.
+
+`eclipse_bench.prior_eval(prior, text_encoder, tokenizer, suite=...)` does the same on in-memory modules, for a
+training loop.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from eclipse_bench.errors import UserError
+
+DEFAULT_SEEDS = (42, 43, 44, 45)
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(a, dtype=np.float32).tobytes()).decode()
+
+
+def _unb64(s: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(s), dtype=np.float32)
+
+
+@dataclass
+class PriorModel:
+    """What prior-eval needs of a model: embed(prompts, seeds) -> (text, predicted) and text(texts) -> embeddings."""
+    name: str
+    embed: Callable[[Sequence[str], Sequence[int]], tuple[Any, Any]]
+    text: Callable[[Sequence[str]], Any]
+    identity: Optional[dict] = None       # for cache keys (None: in memory, not cached)
+
+
+def _np(t: Any) -> np.ndarray:
+    return t.detach().float().cpu().numpy() if hasattr(t, "detach") else np.asarray(t, dtype=np.float32)
+
+
+def evaluate(models: Sequence[PriorModel], items: Sequence[Any], seeds: Sequence[int], batch_size: int = 64,
+             store: Optional["EmbeddingStore"] = None) -> dict:
+    """Scores of each model on the items: {"models": {name: summary}, "prompts": [per-prompt rows]}."""
+    from eclipse_bench.metrics.prior import prompt_scores, summarise
+    from eclipse_bench.prompts.counterfactuals import counterfactuals
+
+    cfs = {i.id: counterfactuals(i.prompt, i.spec, i.category) for i in items}
+    cf_texts = list(dict.fromkeys(c.prompt for cs in cfs.values() for c in cs))
+    pairs = [(i, n, s) for i in items for n, s in enumerate(seeds)]
+    text_model = models[0]   # every model of one evaluation shares the decoder's text tower
+    t0 = time.perf_counter()
+    cf_emb = dict(zip(cf_texts, _np(text_model.text(cf_texts)))) if cf_texts else {}
+    seconds = {"counterfactual_texts": time.perf_counter() - t0}
+    out_models, rows = {}, {i.id: {"prompt_id": i.id, "prompt": i.prompt, "category": i.category,
+                                   "counterfactuals": [{"kind": c.kind, "prompt": c.prompt} for c in cfs[i.id]],
+                                   "models": {}} for i in items}
+    for model in models:
+        t0 = time.perf_counter()
+        preds: dict[str, list] = {i.id: [None] * len(seeds) for i in items}
+        texts: dict[str, np.ndarray] = {}
+        todo = []
+        for item, n, seed in pairs:
+            hit = store.get(model, item.prompt, seed) if store else None
+            if hit is None:
+                todo.append((item, n, seed))
+            else:
+                texts[item.id], preds[item.id][n] = hit
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start:start + batch_size]
+            text, pred = model.embed([b[0].prompt for b in batch], [b[2] for b in batch])
+            text, pred = _np(text), _np(pred)
+            for (item, n, seed), t, p in zip(batch, text, pred):
+                texts[item.id], preds[item.id][n] = t, p
+            if store:
+                store.put(model, [(b[0], b[2]) for b in batch], text, pred)
+        scored = []
+        for item in items:
+            r = prompt_scores(np.stack(preds[item.id]), texts[item.id],
+                              [(c.kind, cf_emb[c.prompt]) for c in cfs[item.id]])
+            rows[item.id]["models"][model.name] = r
+            scored.append({**r, "category": item.category})
+        out_models[model.name] = {**summarise(scored), "seconds": round(time.perf_counter() - t0, 3),
+                                  "embedded": len(todo)}
+    return {"models": out_models, "prompts": list(rows.values()), "seconds": seconds, "seeds": list(seeds)}
+
+
+class EmbeddingStore:
+    """RUN_DIR/prior_eval/embeddings.jsonl: one record per (model identity, prompt, seed), appended."""
+
+    def __init__(self, path: Path):
+        from eclipse_bench.store import read_jsonl
+
+        self.path = path
+        self.records = {r["key"]: r for r in read_jsonl(path)}
+
+    @staticmethod
+    def key(model: PriorModel, prompt: str, seed: int) -> str:
+        from eclipse_bench.keys import digest
+
+        return digest({"model": model.identity, "prompt": prompt, "seed": seed})
+
+    def get(self, model: PriorModel, prompt: str, seed: int):
+        if model.identity is None:
+            return None
+        r = self.records.get(self.key(model, prompt, seed))
+        return None if r is None else (_unb64(r["text"]), _unb64(r["embedding"]))
+
+    def put(self, model: PriorModel, batch: list, text: np.ndarray, pred: np.ndarray) -> None:
+        from eclipse_bench.store import append_jsonl
+
+        if model.identity is None:
+            return
+        recs = [{"key": self.key(model, item.prompt, seed), "model": model.name, "prompt_id": item.id, "seed": seed,
+                 "text": _b64(t), "embedding": _b64(p)} for (item, seed), t, p in zip(batch, text, pred)]
+        append_jsonl(self.path, recs)
+        self.records.update({r["key"]: r for r in recs})
+
+
+def _generator_model(name: str, spec: Any, device: str, dtype: str) -> PriorModel:
+    from eclipse_bench.generation import load_generator
+    from eclipse_bench.keys import pairing_identity
+
+    gen = load_generator(spec, device, dtype, prior_only=True)
+    return PriorModel(name, gen.embed, gen.text_embeddings, {"prior-eval": pairing_identity(spec, dtype),
+                                                              "model": name})
+
+
+def _text_baseline(base: PriorModel) -> PriorModel:
+    """The prompt's own text embedding as the prediction."""
+    def embed(prompts, seeds):
+        t = base.text(list(prompts))
+        return t, t
+
+    return PriorModel("text-embedding baseline", embed, base.text,
+                      None if base.identity is None else {**base.identity, "model": "text"})
+
+
+def diffusion_counterpart(spec: Any) -> Optional[Any]:
+    """The registered diffusion prior for the same decoder (same family, decoder and prior pipeline), if any."""
+    from eclipse_bench.pairings import PAIRINGS
+
+    if spec.prior == "diffusion":
+        return None
+    for name in PAIRINGS.names():
+        other = PAIRINGS.get(name)
+        if (other.family, other.prior, other.decoder_id, other.prior_pipeline_id) == \
+                (spec.family, "diffusion", spec.decoder_id, spec.prior_pipeline_id):
+            return other
+    return None
+
+
+def run_prior_eval(pairing: str, suite_name: str, out: Optional[Path] = None, split: str = "val",
+                   limit: Optional[int] = None, images_per_prompt: Optional[int] = None, seed: int = 42,
+                   batch_size: int = 64, device: Optional[str] = None, dtype: str = "fp32",
+                   prior_checkpoint: Optional[str] = None, baselines: Sequence[str] = ("text", "diffusion")) -> dict:
+    from eclipse_bench.generation import default_device
+    from eclipse_bench.keys import image_seed
+    from eclipse_bench.pairings import PAIRINGS
+    from eclipse_bench.preflight import preflight
+    from eclipse_bench.prompts.registry import load_suite
+    from eclipse_bench.run_config import check_device, check_owner, default_out
+    from eclipse_bench.store import RunLock, atomic_write_json, atomic_write_jsonl
+
+    spec = PAIRINGS.get(pairing).with_checkpoints(prior_checkpoint, None)
+    if spec.prior == "text":
+        raise UserError(f"pairing {pairing!r} has no prior (it feeds the text embedding); prior-eval shows that "
+                        f"baseline beside every prior: evaluate a pairing with a prior")
+    if device:
+        check_device(device)
+    device = device or default_device()
+    suite = load_suite(suite_name, split).limit(limit)
+    ipp = images_per_prompt or suite.images_per_prompt
+    seeds = [image_seed(seed, n) for n in range(ipp)]
+    run_dir = Path(out) if out else default_out(spec.name, suite.name)
+    check_owner(run_dir, spec.name, suite.name)
+    counterpart = diffusion_counterpart(spec) if "diffusion" in baselines else None
+    preflight(spec)
+    if counterpart is not None:
+        preflight(counterpart)
+    folder = run_dir / "prior_eval"
+    with RunLock(run_dir):
+        models = [_generator_model(f"{spec.name} ({spec.prior} prior)", spec, device, dtype)]
+        if "text" in baselines:
+            models.append(_text_baseline(models[0]))
+        if counterpart is not None:
+            models.append(_generator_model(f"{counterpart.name} (diffusion prior baseline)", counterpart, device,
+                                           dtype))
+        t0 = time.perf_counter()
+        res = evaluate(models, suite.items, seeds, batch_size, EmbeddingStore(folder / "embeddings.jsonl"))
+        results = {"pairing": spec.name, "suite": suite.name, "n_prompts": len(suite.items), "seeds": seeds,
+                   "limit": limit, "device": device, "dtype": dtype, "prior": models[0].name,
+                   "models": res["models"], "seconds": {**res["seconds"], "total": time.perf_counter() - t0}}
+        atomic_write_jsonl(folder / "prompts.jsonl", res["prompts"])
+        atomic_write_json(folder / "results.json", results)
+        from eclipse_bench.reports.prior import render_prior
+
+        render_prior(folder, folder / "report.html")
+    return results
+
+
+def prior_eval(prior: Any, text_encoder: Any, tokenizer: Any, suite: str = "color",
+               seeds: Sequence[int] = DEFAULT_SEEDS, device: str = "cpu", limit: Optional[int] = None,
+               split: str = "val", batch_size: int = 64) -> dict:
+    """Prior-only metrics of an in-memory ECLIPSE-style prior (prior(noise, text_embeds, hidden, mask) -> image
+    embeddings) with its CLIP text encoder (CLIPTextModelWithProjection) and tokenizer: no files written.
+    Returns {model name: {"alignment", "contrast", "margin", "diversity", "by_category", "by_kind", ...}} for
+    the prior and the text-embedding baseline; deterministic for fixed seeds."""
+    import torch
+
+    from eclipse_bench.generation import ClipTextEncoder, _randn
+    from eclipse_bench.prompts.registry import load_suite
+
+    enc = ClipTextEncoder(tokenizer, text_encoder, device)
+    params = list(prior.parameters()) if hasattr(prior, "parameters") else []
+    dtype = params[0].dtype if params else torch.float32
+    was_training = getattr(prior, "training", False)
+
+    @torch.no_grad()
+    def embed(prompts, seeds_):
+        gens = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds_]
+        cond = enc.encode_batch(list(prompts))
+        noise = _randn((len(prompts), prior.config["embedding_dim"]), gens, device, dtype)
+        return cond.embeds, prior(noise, cond.embeds, cond.hidden, cond.mask)
+
+    items = load_suite(suite, split).limit(limit).items
+    if hasattr(prior, "eval"):
+        prior.eval()
+    try:
+        model = PriorModel("prior", embed, enc.embeds_only)
+        res = evaluate([model, _text_baseline(model)], items, list(seeds), batch_size)
+    finally:
+        if was_training:
+            prior.train()
+    return res["models"]
+
+
+# -- the command line ----------------------------------------------------------------------------------------
+
+def add_parser(sub) -> None:
+    """`eclipse-bench prior-eval ...` (added to the CLI's subcommands)."""
+    from pathlib import Path
+
+    pe = sub.add_parser("prior-eval", help="evaluate a prior alone in its decoder's CLIP space (no images, seconds)")
+    pe.add_argument("--prior", "--pairing", dest="pairing", required=True, help="pairing whose prior to evaluate")
+    pe.add_argument("--suite", required=True)
+    pe.add_argument("--prior-checkpoint", help="another prior checkpoint (directory or hub id)")
+    pe.add_argument("--images-per-prompt", type=int, help="seeds per prompt (default: the benchmark's protocol)")
+    pe.add_argument("--seed", type=int, default=42, help="base seed; prediction n uses seed + n, as `run`")
+    pe.add_argument("--limit", type=int)
+    pe.add_argument("--split", default="val", choices=["val", "train", "all"])
+    pe.add_argument("--out", type=Path, help="run directory (default runs/<pairing>/<suite>, as `run`)")
+    pe.add_argument("--batch-size", type=int, default=64)
+    pe.add_argument("--device")
+    pe.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
+    pe.add_argument("--baselines", default="text,diffusion",
+                    help="comma-separated: text (the prompt's text embedding), diffusion (the decoder's diffusion "
+                         "prior, where the pairing has one); 'none' for neither")
+
+
+def command(a) -> int:
+    from eclipse_bench.run_config import default_out
+
+    for name, value in (("--limit", a.limit), ("--images-per-prompt", a.images_per_prompt),
+                        ("--batch-size", a.batch_size)):
+        if value is not None and value < 1:
+            raise UserError(f"{name} must be at least 1 (got {value})")
+    baselines = tuple(b for b in a.baselines.split(",") if b and b != "none")
+    unknown = [b for b in baselines if b not in ("text", "diffusion")]
+    if unknown:
+        raise UserError(f"--baselines {unknown[0]!r}: use text, diffusion or none")
+    r = run_prior_eval(a.pairing, a.suite, a.out, a.split, a.limit, a.images_per_prompt, a.seed, a.batch_size,
+                       a.device, a.dtype, a.prior_checkpoint, baselines)
+    f = lambda x: "n/a" if x is None else f"{x:.4f}"  # noqa: E731
+    print(f"prior-eval {r['pairing']} on {r['suite']}: {r['n_prompts']} prompts x {len(r['seeds'])} seeds, "
+          f"{r['seconds']['total']:.1f} s")
+    for name, m in r["models"].items():
+        print(f"  {name:48s} alignment {f(m['alignment'])}  contrast {f(m['contrast'])}  margin {f(m['margin'])}  "
+              f"diversity {f(m['diversity'])}")
+    out = a.out or default_out(r["pairing"], r["suite"])
+    print(f"report: {(Path(out) / 'prior_eval' / 'report.html').resolve()}")
+    return 0
