@@ -47,9 +47,12 @@ class ClipTextEncoder:
             tokenizer.model_max_length = 77
 
     @torch.no_grad()
-    def __call__(self, prompts: Sequence[str]) -> TextEncoding:
-        tok = self.tokenizer(list(prompts), padding="max_length", max_length=self.tokenizer.model_max_length,
-                             truncation=True, return_tensors="pt")
+    def __call__(self, prompts: Sequence[str], compact: bool = False) -> TextEncoding:
+        """compact: padded to the longest prompt, not to 77 tokens (for the ECLIPSE prior, whose result does not
+        depend on padding; several times less work)."""
+        pad = {"padding": "longest"} if compact else {"padding": "max_length"}
+        tok = self.tokenizer(list(prompts), max_length=self.tokenizer.model_max_length, truncation=True,
+                             return_tensors="pt", **pad)
         out = self.model(tok.input_ids.to(self.device))
         return TextEncoding(out.text_embeds, out.last_hidden_state, tok.attention_mask.bool().to(self.device))
 
@@ -64,10 +67,10 @@ class ClipTextEncoder:
             out.append(self.model(tok.input_ids.to(self.device)).text_embeds)
         return torch.cat(out)
 
-    def encode_batch(self, prompts: Sequence[str]) -> TextEncoding:
+    def encode_batch(self, prompts: Sequence[str], compact: bool = False) -> TextEncoding:
         """Encode each distinct prompt once, then index back to the batch order."""
         unique = list(dict.fromkeys(prompts))
-        enc = self(unique)
+        enc = self(unique, compact)
         pos = {p: i for i, p in enumerate(unique)}
         return enc.index(torch.tensor([pos[p] for p in prompts], device=enc.embeds.device))
 

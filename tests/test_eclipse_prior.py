@@ -90,3 +90,27 @@ def test_offline_hub_id_is_a_user_error_naming_it():
 
     with pytest.raises(UserError, match="ECLIPSE-Community/ECLIPSE_Karlo_Prior.*hf download"):
         load(EclipsePriorTransformer, "ECLIPSE-Community/ECLIPSE_Karlo_Prior")
+
+
+def test_text_padded_to_the_longest_prompt_gives_the_77_token_result():
+    """The prior-only path encodes prompts padded to the longest one: same embeddings as the 77-token forward."""
+    import torch
+    from transformers import CLIPTextModelWithProjection, CLIPTokenizer
+
+    import eclipse_bench.families.karlo  # noqa: F401 - registers the tiny twins
+    from eclipse_bench.generation import ClipTextEncoder
+    from eclipse_bench.models.eclipse_prior import EclipsePriorTransformer
+    from eclipse_bench.models.tiny import resolve
+
+    root = resolve("tiny:karlo")
+    enc = ClipTextEncoder(CLIPTokenizer.from_pretrained(root, subfolder="tokenizer"),
+                          CLIPTextModelWithProjection.from_pretrained(root, subfolder="text_encoder").eval(), "cpu")
+    prior = EclipsePriorTransformer.from_pretrained(resolve("tiny:eclipse-karlo-prior")).eval()
+    prompts = ["a red car", "a photo of a blue pizza and a yellow baseball glove on the left of a dog", "dog"]
+    noise = torch.randn(3, 32, generator=torch.Generator().manual_seed(0))
+    full, short = enc(prompts), enc(prompts, compact=True)
+    assert short.hidden.shape[1] < 77 == full.hidden.shape[1]
+    with torch.no_grad():
+        a = prior(noise, full.embeds, full.hidden, full.mask)
+        b = prior(noise, short.embeds, short.hidden, short.mask)
+    assert torch.allclose(a, b, atol=1e-5) and a.abs().max() > 0

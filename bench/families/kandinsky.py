@@ -83,7 +83,7 @@ class KandinskyGenerator(Generator):
         s, B = self.settings, len(prompts)
         if self.spec.prior in ("eclipse", "text"):
             with self.stage("text_encoder"):
-                cond = self.text.encode_batch(prompts)
+                cond = self.text.encode_batch(prompts, compact=self.prior_only)
             with self.stage("prior"):
                 if self.prior is None:
                     embeds = cond.embeds

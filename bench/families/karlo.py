@@ -72,7 +72,8 @@ class KarloGenerator(Generator):
     def _text_stage(self, prompts):
         B = len(prompts)
         with self.stage("text_encoder"):
-            cond = self.text.encode_batch(prompts)
+            # prior-only with the ECLIPSE prior: nothing downstream needs the 77-token padding
+            cond = self.text.encode_batch(prompts, compact=self.prior_only and self.spec.prior == "eclipse")
             empty = self.text([""])
             uncond = TextEncoding(empty.embeds.expand(B, -1), empty.hidden.expand(B, -1, -1), empty.mask.expand(B, -1))
         return cond, uncond

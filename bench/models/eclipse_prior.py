@@ -108,8 +108,14 @@ class EclipsePriorTransformer(ModelMixin, ConfigMixin):
         if self.prd_embedding is not None:
             tokens.append(self.prd_embedding.to(noise_token.dtype).expand(batch, -1, -1))
         x = torch.cat(tokens, dim=1)
+        n_text = x.shape[1] - (2 + (1 if self.prd_embedding is not None else 0))
 
         pos = self.positional_embedding.to(x.dtype)
+        n_emb = self.config.num_embeddings
+        if 0 <= n_text < n_emb and pos.shape[1] > n_emb:
+            # fewer text tokens than the checkpoint's 77 (padded to the longest prompt): the text keeps positions
+            # 0..n-1 and the extra tokens their own, n_emb.., so the result equals the 77-token forward
+            pos = torch.cat([pos[:, :n_text], pos[:, n_emb:]], dim=1)
         if pos.shape[1] < x.shape[1]:  # positions may omit the extra tokens: zero-pad them
             n_prd = 1 if self.prd_embedding is not None else 0
             pos = F.pad(pos, (0, 0, x.shape[1] - pos.shape[1] - n_prd, n_prd))
@@ -117,9 +123,12 @@ class EclipsePriorTransformer(ModelMixin, ConfigMixin):
 
         mask = None
         if attention_mask is not None:
+            seq = x.shape[1]
+            causal = self.causal_attention_mask[:, :seq, :seq] if seq <= self.causal_attention_mask.shape[1] else \
+                torch.full((seq, seq), -10000.0, device=x.device).triu_(1)[None]
             mask = (1 - attention_mask.to(x.dtype)) * -10000.0
-            mask = F.pad(mask, (0, self.config.additional_embeddings), value=0.0)
-            mask = (mask[:, None, :] + self.causal_attention_mask.to(x.dtype))
+            mask = F.pad(mask, (0, seq - mask.shape[1]), value=0.0)
+            mask = (mask[:, None, :] + causal.to(x.dtype))
             mask = mask.repeat_interleave(self.config.num_attention_heads, dim=0)
 
         if self.norm_in is not None:
