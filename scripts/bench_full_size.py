@@ -140,9 +140,15 @@ def bench_pairing(name: str, B: int, device: str, dtype) -> tuple[dict, str]:
     stages = {"text encoder": text_stage(C.CLIP_L_TEXT if dim == 768 else C.CLIP_BIGG_TEXT, B, device, dtype)}
     prior = prior_stages(kind, dim, B, device, dtype)
     stages.update({k: v for k, v in prior.items() if (kind == "eclipse") == k.startswith("eclipse")})
-    dec, attn = (karlo_decoder_stages if family == "karlo" else kandinsky_decoder_stages)(B, device, dtype)
+    key = (family, B, dtype)
+    if key not in _DECODER:  # the ECLIPSE and the diffusion pairing of a family share the decoder stages
+        _DECODER[key] = (karlo_decoder_stages if family == "karlo" else kandinsky_decoder_stages)(B, device, dtype)
+    dec, attn = _DECODER[key]
     stages.update(dec)
     return stages, attn
+
+
+_DECODER: dict = {}
 
 
 def bench_vqa(n_images: int, n_questions: int, device: str) -> None:
