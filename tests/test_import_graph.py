@@ -88,3 +88,15 @@ def test_the_check_catches_a_wrong_import(mod, target):
 def test_no_module_is_over_400_lines():
     long = [f"{mod}: {n}" for mod, path in modules() if (n := len(path.read_text().splitlines())) > 400]
     assert not long, long
+
+
+def test_help_imports_no_torch():
+    """Registries are discovered lazily: `eclipse-bench --help` loads none of the model stacks."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom eclipse_bench.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'open_clip', 'ultralytics') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
