@@ -114,3 +114,20 @@ def test_geneval_overall_is_the_mean_of_tag_means():
            [{"prompt_id": "c0", "category": "counting", "score": 0.0}]
     # tag means: single_object 1.0 (9 prompts), counting 0.0 (1 prompt) -> 0.5, whereas a pooled mean is 0.9
     assert summarise(rows, GENEVAL_OVERALL, n_resamples=10)["score"] == pytest.approx(0.5)
+
+
+def test_detector_weights_are_never_taken_from_the_working_directory(tmp_path, monkeypatch):
+    """A .pt file planted in the current directory is not unpickled: only the cache or an explicit path."""
+    from eclipse_bench.metrics.detect import _resolve_weights, _weights_path
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ECLIPSE_BENCH_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "yolo11x-seg.pt").write_bytes(b"not a checkpoint")
+    assert _weights_path("yolo11x-seg.pt") is None
+    with pytest.raises(UserError, match="not found"):
+        _resolve_weights("yolo11x-seg.pt")          # offline (tests set YOLO_OFFLINE): a clear error
+    assert _weights_path(str(tmp_path / "yolo11x-seg.pt")) == tmp_path / "yolo11x-seg.pt"   # explicit: allowed
+    cached = tmp_path / "cache" / "weights"
+    cached.mkdir(parents=True)
+    (cached / "yolo11x-seg.pt").write_bytes(b"x")
+    assert _weights_path("yolo11x-seg.pt") == cached / "yolo11x-seg.pt"
