@@ -81,9 +81,6 @@ class ClipScorer(OpenClip):
         return {"checkpoint": checkpoint_fingerprint(model_id) if local else model_id,
                 "second_text": "spec.clip_text (complex: ADJ tokens removed)"}
 
-    @property
-    def fingerprint(self) -> str:
-        return f"clip:{self.model_id}"
 
     def evidence(self, images: Sequence[Any], items: Sequence[Any], previous: Sequence[dict] | None = None) -> list[dict]:
         img = self.image_features(images)
@@ -111,9 +108,6 @@ class ColorClassifier(OpenClip):
                 "colors": list(GENEVAL_COLORS), "templates": list(COLOR_TEMPLATES),
                 "candidates": f"score > {GENEVAL_THRESHOLD}, at most {GENEVAL_MAX_PER_CLASS}", "background": "#999999"}
 
-    @property
-    def fingerprint(self) -> str:
-        return f"color:{self.model_id}"
 
     def _class_prompts(self, obj: str) -> np.ndarray:
         if obj not in self._prompts:

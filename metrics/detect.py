@@ -143,9 +143,6 @@ class Detector:
         return {"conf_floor": 0.0 if tiny else 0.05, "imgsz": 64 if tiny else 640, "max_det": 30 if tiny else 300,
                 "weights": weights, "open_vocabulary_text": "tiny:clip" if tiny else "ViT-B-32/openai"}
 
-    @property
-    def fingerprint(self) -> str:
-        return f"detect:{self.model_id}:floor={self.conf_floor}:imgsz={self.imgsz}"
 
     def detect(self, images: Sequence[Any]) -> list[list[dict]]:
         out: list[list[dict]] = []

@@ -145,9 +145,6 @@ class BlipVqa:
         return [yes_probability(a, b) for a, b in logits.tolist()]
 
     # -- evidence provider interface ------------------------------------------------------------
-    @property
-    def fingerprint(self) -> str:
-        return f"blip-vqa:{self.model_id}:{self.image_size}:enc-first:pil-bicubic"
 
     def evidence(self, images: Sequence[Any], items: Sequence[Any],
                  previous: Sequence[dict] | None = None) -> list[dict[str, Any]]:
