@@ -48,7 +48,8 @@ class Runner:
         self.generator = None
         self.providers: dict[str, Any] = {}
         self.model_calls = {"generate": 0, "evidence": 0}
-        self.png_seconds = 0.0
+        self.png_seconds = 0.0       # PNG encoding + writing, on the writer thread (overlaps generation)
+        self.png_wait_seconds = 0.0  # of which the generating thread waited for (on the critical path)
         self.dist = Distributed()
 
     def device(self) -> str:
@@ -162,6 +163,7 @@ class Runner:
         bs = self.cfg.batch_size if self.cfg.batch_size != "auto" else (16 if device.startswith("cuda") else 8)
         done = generate_images(self.out, todo, gen, bs, device, self.cfg.progress, suffix, self.model_calls)
         self.png_seconds += done["png_seconds"]
+        self.png_wait_seconds += done["png_wait_seconds"]
         self.batch_size_used = done["batch_size"]
         return done["seconds"], len(todo)
 
@@ -177,6 +179,7 @@ class Runner:
             out["generation"] = {k: v / n_generated for k, v in self.generator.timings.items()}
             out["generation"]["total"] = gen_seconds / n_generated
             out["generation"]["png"] = self.png_seconds / n_generated
+            out["generation"]["png_wait"] = self.png_wait_seconds / n_generated
             out["generated_images"] = n_generated
             out["batch_size"] = getattr(self, "batch_size_used", self.cfg.batch_size)
             if self.generator.peak_memory_mb:

@@ -1,5 +1,6 @@
 """The generation stage: the pairing's generator over the samples that lack an image, batched with out-of-memory
-back-off, each image written atomically under its content key and recorded in images.jsonl."""
+back-off, each image written atomically under its content key (on a writer thread, off the generating path) and
+recorded in images.jsonl."""
 
 from __future__ import annotations
 
@@ -18,42 +19,99 @@ def missing_images(out: Path, samples: list[dict]) -> list[dict]:
 
 def generate_images(out: Path, todo: list[dict], gen: Any, batch_size: int, device: str, progress: bool = True,
                     suffix: str = "", calls: dict | None = None) -> dict:
-    """Images for `todo`; returns {"seconds", "png_seconds", "batch_size"} (the batch size it ended with)."""
+    """Images for `todo`; returns {"seconds", "png_seconds", "png_wait_seconds", "batch_size"} (the batch size it
+    ended with). PNG encoding and writing run on one writer thread while the next batch is generated; a batch is
+    recorded in images.jsonl only after its files are on disk, in batch order, and every batch handed to the writer
+    is written before this returns or raises (an error or Ctrl-C loses nothing already generated)."""
     from tqdm.auto import tqdm
 
     calls = calls if calls is not None else {"generate": 0}
-    bs, png_seconds = batch_size, 0.0
+    bs = batch_size
     t0 = time.perf_counter()
-    n_batches, start = 0, 0
-    with tqdm(total=len(todo), desc=f"generate {gen.spec.name}{suffix}", unit="img", disable=not progress) as bar:
-        while start < len(todo):
-            batch = todo[start:start + bs]
+    start = 0
+    writer = _Writer(out, suffix)
+    try:
+        with tqdm(total=len(todo), desc=f"generate {gen.spec.name}{suffix}", unit="img", disable=not progress) as bar:
+            while start < len(todo):
+                batch = todo[start:start + bs]
+                try:
+                    images = gen.generate([s["prompt"] for s in batch], [s["seed"] for s in batch])
+                except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
+                    if not _is_oom(exc):
+                        raise
+                    if bs == 1:
+                        raise UserError(f"out of memory at batch size 1 on {device}; try --dtype fp16 or "
+                                        f"another --device (images made so far are kept)") from None
+                    bs = max(1, bs // 2)  # back off and retry the same samples: nothing is lost
+                    _empty_cache()
+                    continue
+                calls["generate"] += 1
+                writer.submit(batch, images)
+                start += len(batch)
+                bar.update(len(batch))
+    except BaseException:
+        writer.close(quiet=True)  # what was generated is still written and recorded
+        raise
+    writer.close()
+    return {"seconds": time.perf_counter() - t0, "png_seconds": writer.seconds, "png_wait_seconds": writer.waited,
+            "batch_size": bs}
+
+
+class _Writer:
+    """One background thread that encodes a batch's PNGs, writes each atomically under its content key, then
+    appends the batch's records; at most two batches wait, so memory stays bounded when the disk is slow."""
+
+    DEPTH = 2
+
+    def __init__(self, out: Path, suffix: str):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.out, self.suffix = out, suffix
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eclipse-bench-png")
+        self.pending: list = []
+        self.batches = 0
+        self.seconds = 0.0   # encoding + writing, on the writer thread
+        self.waited = 0.0    # time the generating thread spent waiting for the writer
+
+    def submit(self, batch: list[dict], images: list) -> None:
+        while len(self.pending) >= self.DEPTH:
+            self._wait_oldest()
+        self.batches += 1
+        self.pending.append(self.pool.submit(self._write, batch, images, self.batches))
+        if self.pending[0].done():  # surface a failed write early
+            self._wait_oldest()
+
+    def _wait_oldest(self) -> None:
+        t = time.perf_counter()
+        try:
+            self.pending.pop(0).result()
+        finally:
+            self.waited += time.perf_counter() - t
+
+    def _write(self, batch: list[dict], images: list, n: int) -> None:
+        t = time.perf_counter()
+        for i, (s, im) in enumerate(zip(batch, images)):
+            atomic_write_bytes(self.out / s["image"], _png_bytes(im))
+            if i == 0:
+                _fault("generate-mid", n)
+        append_jsonl(self.out / f"images{self.suffix}.jsonl", [
+            {"key": s["key"], "prompt_id": s["prompt_id"], "n": s["n"], "seed": s["seed"], "image": s["image"]}
+            for s in batch])
+        _fault("generate", n)
+        self.seconds += time.perf_counter() - t
+
+    def close(self, quiet: bool = False) -> None:
+        """Wait for every submitted batch; the first write error is raised (unless quiet: another error is already
+        on its way) after all have been tried."""
+        error = None
+        while self.pending:
             try:
-                images = gen.generate([s["prompt"] for s in batch], [s["seed"] for s in batch])
-            except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
-                if not _is_oom(exc):
-                    raise
-                if bs == 1:
-                    raise UserError(f"out of memory at batch size 1 on {device}; try --dtype fp16 or "
-                                    f"another --device (images made so far are kept)") from None
-                bs = max(1, bs // 2)  # back off and retry the same samples: nothing is lost
-                _empty_cache()
-                continue
-            calls["generate"] += 1
-            t_png = time.perf_counter()
-            for i, (s, im) in enumerate(zip(batch, images)):
-                atomic_write_bytes(out / s["image"], _png_bytes(im))
-                if i == 0:
-                    _fault("generate-mid", n_batches + 1)
-            png_seconds += time.perf_counter() - t_png
-            append_jsonl(out / f"images{suffix}.jsonl", [
-                {"key": s["key"], "prompt_id": s["prompt_id"], "n": s["n"], "seed": s["seed"], "image": s["image"]}
-                for s in batch])
-            n_batches += 1
-            _fault("generate", n_batches)
-            start += len(batch)
-            bar.update(len(batch))
-    return {"seconds": time.perf_counter() - t0, "png_seconds": png_seconds, "batch_size": bs}
+                self._wait_oldest()
+            except BaseException as exc:  # noqa: BLE001 - keep draining, then raise the first
+                error = error or exc
+        self.pool.shutdown(wait=True)
+        if error is not None and not quiet:
+            raise error
 
 
 def _is_oom(exc: BaseException) -> bool:

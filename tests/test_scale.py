@@ -179,6 +179,52 @@ def test_oom_backs_off_without_losing_work(session_tmp, reference_bs1, monkeypat
     _assert_same_run(reference_bs1, out)
 
 
+def test_failure_mid_run_keeps_every_generated_batch(session_tmp, reference_bs1, monkeypatch):
+    """PNGs are written on a writer thread: a batch that was generated is written and recorded even when the
+    next one fails, and a resumed run equals the uninterrupted one."""
+    import eclipse_bench.generation as generation
+
+    real, calls = generation.Generator.generate, []
+
+    def failing_third(self, prompts, seeds):
+        calls.append(len(prompts))
+        if len(calls) == 3:
+            raise RuntimeError("device lost (simulated)")
+        return real(self, prompts, seeds)
+
+    monkeypatch.setattr(generation.Generator, "generate", failing_third)
+    out = session_tmp / "fail-mid"
+    assert main([*RUN, "--batch-size", "2", "--out", str(out)]) == 3
+    recorded = list(read_jsonl(out / "images.jsonl"))
+    assert len(recorded) == 4 and all((out / r["image"]).is_file() for r in recorded)
+    monkeypatch.setattr(generation.Generator, "generate", real)
+    assert main([*RUN, "--batch-size", "2", "--out", str(out)]) == 0
+    _assert_same_run(reference_bs1, out)
+    assert len(list(read_jsonl(out / "images.jsonl"))) == 6
+
+
+def test_write_error_surfaces_and_keeps_earlier_batches(session_tmp, monkeypatch, capsys):
+    import eclipse_bench.stage_generate as stage
+
+    real, writes = stage.atomic_write_bytes, []
+
+    def disk_full_on_third(path, data):
+        writes.append(path)
+        if len(writes) == 3:
+            raise OSError(28, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(stage, "atomic_write_bytes", disk_full_on_third)
+    out = session_tmp / "disk-full"
+    assert main([*RUN, "--batch-size", "2", "--out", str(out)]) == 2  # one line naming the error, no traceback
+    recorded = [r["image"] for r in read_jsonl(out / "images.jsonl")]
+    written = [str(p.relative_to(out)) for p in writes]
+    assert recorded[:2] == written[:2]  # the batch before the failure is kept
+    assert written[2] not in recorded  # the failed batch is not recorded as done ...
+    assert all((out / r).is_file() for r in recorded)  # ... and every recorded image is on disk
+    assert "No space left on device" in capsys.readouterr().err
+
+
 def test_config_file_and_flags_override_it(session_tmp, tmp_path):
     cfg = tmp_path / "run.yaml"
     cfg.write_text("prior: tiny-karlo\nsuite: builtin/shape\nlimit: 1\nimages-per-prompt: 1\n"
