@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from eclipse_bench.generation import load_generator
 from eclipse_bench.models.tiny import resolve
@@ -118,3 +119,14 @@ def test_pinned_output_slice(generators, name):
     img = np.asarray(generators[name].generate([PROMPTS[0]], [SEEDS[0]])[0], dtype=np.float64) / 255.0
     got = img[-3:, -3:, 0]
     assert np.abs(got - np.array(EXPECTED_SLICES[name])).max() < 1e-2
+
+
+def test_kandinsky_keeps_the_negative_embedding_not_the_image_encoder(generators):
+    """The ViT-bigG image encoder (1.8B parameters at full size) only yields one constant: it is not kept."""
+    from transformers import CLIPVisionModelWithProjection
+
+    for name in ("tiny-eclipse-kandinsky", "tiny-text-embed-kandinsky"):
+        gen = generators[name]
+        held = [m for v in vars(gen).values() if isinstance(v, torch.nn.Module) for m in v.modules()]
+        assert not any(isinstance(m, CLIPVisionModelWithProjection) for m in held), name
+        assert gen.negative.shape == (1, gen.decoder.unet.config.encoder_hid_dim)
