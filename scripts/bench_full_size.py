@@ -12,6 +12,7 @@ On a CPU (no GPU here) use few images and read the ratios, not the absolute time
 dtype and attention kernel ran.
 
     python scripts/bench_full_size.py [--batch-sizes 1,4] [--dtypes fp32,bf16] [--pairings eclipse-karlo,...]
+                                      [--channels-last]
 """
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ import full_size_configs as C  # noqa: E402
 
 DT = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 STEPS = {"prior": 25, "decoder_karlo": 25, "super_res": 7, "decoder_kandinsky": 50}
+
+
+CHANNELS_LAST = False  # --channels-last: UNets, MoVQ and their 4-D inputs in channels_last memory format
+
+
+def fmt(x):
+    """x in channels_last when --channels-last is given (modules and 4-D tensors); else x."""
+    if not CHANNELS_LAST or (isinstance(x, torch.Tensor) and x.dim() != 4):
+        return x
+    return x.to(memory_format=torch.channels_last)
 
 
 def rss_mb() -> float:
@@ -87,7 +98,7 @@ def karlo_decoder_stages(B: int, device: str, dtype) -> dict:
     from diffusers.pipelines.deprecated.unclip import UnCLIPTextProjModel
 
     torch.manual_seed(0)
-    dec = UNet2DConditionModel(**C.KARLO_DECODER).to(device, dtype).eval()
+    dec = fmt(UNet2DConditionModel(**C.KARLO_DECODER).to(device, dtype).eval())
     proj = UnCLIPTextProjModel(**C.KARLO_TEXT_PROJ).to(device, dtype).eval()
     attn = type(next(m for m in dec.modules() if hasattr(m, "processor")).processor).__name__
     img = torch.randn(B, 768, device=device, dtype=dtype)
@@ -96,14 +107,14 @@ def karlo_decoder_stages(B: int, device: str, dtype) -> dict:
     hidden, temb = proj(image_embeddings=img, prompt_embeds=txt, text_encoder_hidden_states=hid,
                         do_classifier_free_guidance=True)
     mask = torch.ones(2 * B, hidden.shape[1], dtype=torch.bool, device=device)
-    lat = torch.randn(2 * B, 3, 64, 64, device=device, dtype=dtype)
+    lat = fmt(torch.randn(2 * B, 3, 64, 64, device=device, dtype=dtype))
     out = {"decoder (25 guided steps, 64 px)": timed(lambda: dec(lat, 10, encoder_hidden_states=hidden,
                                                                  class_labels=temb, attention_mask=mask))
            * STEPS["decoder_karlo"]}
     del dec
     torch.manual_seed(0)
-    sr = UNet2DModel(**C.KARLO_SUPER_RES).to(device, dtype).eval()
-    x = torch.randn(B, 6, 256, 256, device=device, dtype=dtype)
+    sr = fmt(UNet2DModel(**C.KARLO_SUPER_RES).to(device, dtype).eval())
+    x = fmt(torch.randn(B, 6, 256, 256, device=device, dtype=dtype))
     out["super-res (7 steps, 256 px)"] = timed(lambda: sr(x, 10)) * STEPS["super_res"]
     del sr
     return out, attn
@@ -113,17 +124,17 @@ def kandinsky_decoder_stages(B: int, device: str, dtype) -> dict:
     from diffusers import UNet2DConditionModel, VQModel
 
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(**C.KANDINSKY_UNET).to(device, dtype).eval()
+    unet = fmt(UNet2DConditionModel(**C.KANDINSKY_UNET).to(device, dtype).eval())
     attn = type(next(m for m in unet.modules() if hasattr(m, "processor")).processor).__name__
     emb = torch.randn(2 * B, 1280, device=device, dtype=dtype)
-    lat = torch.randn(2 * B, 4, 64, 64, device=device, dtype=dtype)
+    lat = fmt(torch.randn(2 * B, 4, 64, 64, device=device, dtype=dtype))
     out = {"decoder (50 guided steps, 64 x 64 latents)":
            timed(lambda: unet(lat, 10, encoder_hidden_states=None, added_cond_kwargs={"image_embeds": emb}))
            * STEPS["decoder_kandinsky"]}
     del unet
     torch.manual_seed(0)
-    movq = VQModel(**C.KANDINSKY_MOVQ).to(device, dtype).eval()
-    z = torch.randn(B, 4, 64, 64, device=device, dtype=dtype)
+    movq = fmt(VQModel(**C.KANDINSKY_MOVQ).to(device, dtype).eval())
+    z = fmt(torch.randn(B, 4, 64, 64, device=device, dtype=dtype))
     out["MoVQ decode (512 px)"] = timed(lambda: movq.decode(z, force_not_quantize=True))
     del movq
     return out, attn
@@ -193,11 +204,15 @@ def main() -> None:
     ap.add_argument("--pairings", default=",".join(PAIRINGS))
     ap.add_argument("--vqa-images", type=int, default=4)
     ap.add_argument("--skip-vqa", action="store_true")
+    ap.add_argument("--channels-last", action="store_true", help="UNets and MoVQ in channels_last memory format")
     args = ap.parse_args()
+    global CHANNELS_LAST
+    CHANNELS_LAST = args.channels_last
     device = "cuda" if torch.cuda.is_available() else "cpu"
     name = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}; attention: torch scaled_dot_product_attention "
-          f"(diffusers AttnProcessor2_0 / transformers sdpa)")
+          f"(diffusers AttnProcessor2_0 / transformers sdpa); memory format: "
+          f"{'channels_last' if CHANNELS_LAST else 'contiguous (NCHW)'}")
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     for pairing in args.pairings.split(","):
         for dt in args.dtypes.split(","):
