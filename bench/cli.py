@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-size", help="images per generation batch, or 'auto' (default 4)")
     r.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     r.add_argument("--dtype", choices=["fp32", "fp16", "bf16"])
+    r.add_argument("--channels-last", action="store_true", default=None,
+                   help="UNets and MoVQ in channels_last memory format: faster convolutions, float rounding may "
+                        "differ (the images get their own cache keys)")
     r.add_argument("--metric", help="override the suite's default metric; see `list metrics`")
     r.add_argument("--scorers", choices=["real", "tiny"], help="scorer models (default: tiny with tiny-* pairings)")
     r.add_argument("--reference-compat", action="store_true", default=None,
@@ -161,7 +164,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     cfg = RunConfig(pairing=opt("pairing"), suite=str(opt("suite")), split=opt("split"),
                     out=Path(opt("out")) if opt("out") else None, limit=opt("limit"), limit_mode=opt("limit_mode"),
                     images_per_prompt=opt("images_per_prompt"), seed=int(opt("seed")), batch_size=bs,
-                    device=opt("device"), dtype=opt("dtype"), metric=opt("metric"), scorers=opt("scorers"),
+                    device=opt("device"), dtype=opt("dtype"), channels_last=bool(opt("channels_last")), metric=opt("metric"), scorers=opt("scorers"),
                     reference_compat=bool(opt("reference_compat")), progress=not opt("no_progress"),
                     overrides=overrides, prior_checkpoint=opt("prior_checkpoint"),
                     decoder_checkpoint=opt("decoder_checkpoint"),

@@ -153,6 +153,10 @@ class Generator:
         """Projected text embeddings in the decoder's CLIP space (the text tower that defines it)."""
         raise NotImplementedError
 
+    def conv_modules(self) -> list:
+        """The convolutional models (UNets, VQ decoder) that --channels-last converts."""
+        return []
+
 
 def _to_pil(images: torch.Tensor) -> list:
     """(B, 3, H, W) in [0, 1] -> PIL images, quantised like diffusers' numpy_to_pil."""
@@ -163,7 +167,7 @@ def _to_pil(images: torch.Tensor) -> list:
 
 
 def load_generator(spec: PairingSpec, device: Optional[str] = None, dtype: str = "fp32",
-                   prior_only: bool = False) -> Generator:
+                   prior_only: bool = False, channels_last: bool = False) -> Generator:
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.disable_progress_bar()
@@ -174,4 +178,8 @@ def load_generator(spec: PairingSpec, device: Optional[str] = None, dtype: str =
         raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu")
     from eclipse_bench.pairings import FAMILIES
 
-    return FAMILIES.get(spec.family).generator(spec, device, DTYPES[dtype], prior_only=prior_only)
+    gen = FAMILIES.get(spec.family).generator(spec, device, DTYPES[dtype], prior_only=prior_only)
+    if channels_last:  # measured: 1-15% faster decoders on CPU (README, performance); outputs within rounding
+        for module in gen.conv_modules():
+            module.to(memory_format=torch.channels_last)
+    return gen

@@ -94,13 +94,15 @@ def checkpoint_fingerprint(model_id: Optional[str]) -> Optional[str]:
     return f"{model_id}@{rev}" if rev else model_id
 
 
-def pairing_identity(spec: Any, dtype: str) -> dict:
+def pairing_identity(spec: Any, dtype: str, channels_last: bool = False) -> dict:
     ident = spec.to_json()
     ident.pop("name", None)          # a renamed pairing with the same config makes the same pixels
     ident.pop("description", None)
     ident["checkpoints"] = {k: checkpoint_fingerprint(getattr(spec, k)) for k in
                             ("decoder_id", "prior_id", "prior_pipeline_id", "text_encoder_id")}
     ident["dtype"] = dtype
+    if channels_last:  # only when set: the keys of default runs stay as they were
+        ident["memory_format"] = "channels_last"
     return ident
 
 
@@ -112,8 +114,9 @@ def evidence_key(sample: str, provider_identity: dict, upstream: Sequence[str] =
     return digest({"sample": sample, "provider": provider_identity, "upstream": list(upstream)})
 
 
-def plan_samples(suite: Any, spec: Any, images_per_prompt: int, base_seed: int, dtype: str = "fp32") -> list[dict]:
-    ident = pairing_identity(spec, dtype)
+def plan_samples(suite: Any, spec: Any, images_per_prompt: int, base_seed: int, dtype: str = "fp32",
+                 channels_last: bool = False) -> list[dict]:
+    ident = pairing_identity(spec, dtype, channels_last)
     samples = []
     for item in suite.items:
         for n in range(images_per_prompt):

@@ -30,6 +30,7 @@ class RunConfig:
     metric: Optional[str] = None
     scorers: Optional[str] = None          # "real" | "tiny"; default: tiny with tiny pairings
     reference_compat: bool = False
+    channels_last: bool = False           # UNets and MoVQ in channels_last memory format (faster convs)
     progress: bool = True
     overrides: dict[str, Any] = field(default_factory=dict)
     prior_checkpoint: Optional[str] = None
@@ -136,9 +137,9 @@ def check_owner(out: Path, pairing: str, suite: str) -> None:
 
 
 RUN_OPTIONS = ("pairing", "suite", "split", "out", "limit", "limit_mode", "images_per_prompt", "seed", "batch_size", "device",
-               "dtype", "metric", "scorers", "reference_compat", "set", "prior_checkpoint", "decoder_checkpoint",
+               "dtype", "channels_last", "metric", "scorers", "reference_compat", "set", "prior_checkpoint", "decoder_checkpoint",
                "pairings", "shard", "no_progress")
-RUN_DEFAULTS = {"split": "val", "seed": 42, "batch_size": 4, "dtype": "fp32", "reference_compat": False,
+RUN_DEFAULTS = {"split": "val", "seed": 42, "batch_size": 4, "dtype": "fp32", "channels_last": False, "reference_compat": False,
                 "limit_mode": "stratified",
                 "no_progress": False}
 
@@ -182,4 +183,4 @@ def load_config_file(path: Optional[Path]) -> dict:
     return out
 
 
-CONFIG_TYPES = {"limit": int, "images_per_prompt": int, "seed": int, "reference_compat": bool, "no_progress": bool}
+CONFIG_TYPES = {"limit": int, "images_per_prompt": int, "seed": int, "reference_compat": bool, "channels_last": bool, "no_progress": bool}

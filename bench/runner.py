@@ -86,7 +86,7 @@ class Runner:
         self.out = out
         scorers = cfg.scorers or ("tiny" if self.spec.is_tiny else "real")
         self.dist = dist = Distributed.detect(cfg.shard)
-        samples = plan_samples(suite, self.spec, ipp, cfg.seed, cfg.dtype)
+        samples = plan_samples(suite, self.spec, ipp, cfg.seed, cfg.dtype, cfg.channels_last)
         check_owner(out, self.spec.name, suite.name)
         mine = samples[dist.rank::dist.world]
         manifest = {
@@ -104,6 +104,7 @@ class Runner:
                          "seed_protocol": "image n: seed + n (T2I-CompBench)",
                          "seeds": [image_seed(cfg.seed, n) for n in range(ipp)], "split": cfg.split,
                          "batch_size": cfg.batch_size, "device": cfg.device or "auto", "dtype": cfg.dtype,
+                         "memory_format": "channels_last" if cfg.channels_last else "contiguous",
                          "limit": cfg.limit, "limit_mode": cfg.limit_mode if cfg.limit else None},
             "versions": package_versions(), "platform": platform.platform(),
             "command": sys.argv,
@@ -159,7 +160,7 @@ class Runner:
         from eclipse_bench.generation import load_generator
 
         device = self.device()
-        self.generator = gen = load_generator(self.spec, device, self.cfg.dtype)
+        self.generator = gen = load_generator(self.spec, device, self.cfg.dtype, channels_last=self.cfg.channels_last)
         bs = self.cfg.batch_size if self.cfg.batch_size != "auto" else (16 if device.startswith("cuda") else 8)
         done = generate_images(self.out, todo, gen, bs, device, self.cfg.progress, suffix, self.model_calls)
         self.png_seconds += done["png_seconds"]

@@ -130,3 +130,13 @@ def test_kandinsky_keeps_the_negative_embedding_not_the_image_encoder(generators
         held = [m for v in vars(gen).values() if isinstance(v, torch.nn.Module) for m in v.modules()]
         assert not any(isinstance(m, CLIPVisionModelWithProjection) for m in held), name
         assert gen.negative.shape == (1, gen.decoder.unet.config.encoder_hid_dim)
+
+
+@pytest.mark.parametrize("name", ["tiny-eclipse-karlo", "tiny-eclipse-kandinsky"])
+def test_channels_last_within_one_level_of_stock(stock_images, name):
+    gen = load_generator(PAIRINGS.get(name), "cpu", "fp32", channels_last=True)
+    assert gen.conv_modules() and all(p.is_contiguous(memory_format=torch.channels_last)
+                                      for m in gen.conv_modules() for p in m.parameters() if p.dim() == 4)
+    ours = gen.generate(list(PROMPTS), list(SEEDS))
+    for i, im in enumerate(ours):
+        assert np.abs(np.asarray(im, dtype=np.int16) - stock_images[(name, i)]).max() <= 1

@@ -225,6 +225,19 @@ def test_write_error_surfaces_and_keeps_earlier_batches(session_tmp, monkeypatch
     assert "No space left on device" in capsys.readouterr().err
 
 
+def test_channels_last_images_within_rounding_and_keyed_apart(reference_bs1, session_tmp):
+    out = session_tmp / "channels-last"
+    assert main([*RUN, "--batch-size", "1", "--channels-last", "--out", str(out)]) == 0
+    ref, cl = _samples(reference_bs1), _samples(out)
+    assert not set(ref) & set(cl)  # other float rounding may give other pixels: its own cache keys
+    by_slot = {(s["prompt_id"], s["n"]): s for s in cl.values()}
+    for s in ref.values():
+        other = by_slot[(s["prompt_id"], s["n"])]
+        assert np.abs(_pixels(reference_bs1, s) - _pixels(out, other)).max() <= 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["settings"]["memory_format"] == "channels_last"
+
+
 def test_config_file_and_flags_override_it(session_tmp, tmp_path):
     cfg = tmp_path / "run.yaml"
     cfg.write_text("prior: tiny-karlo\nsuite: builtin/shape\nlimit: 1\nimages-per-prompt: 1\n"

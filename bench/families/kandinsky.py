@@ -102,6 +102,9 @@ class KandinskyGenerator(Generator):
     def text_embeddings(self, texts):
         return self.text.embeds_only(texts)
 
+    def conv_modules(self):
+        return [] if self.decoder is None else [self.decoder.unet, self.decoder.movq]
+
     def _generate(self, prompts, gens):
         s = self.settings
         _, embeds, negative = self._prior_stages(prompts, gens)

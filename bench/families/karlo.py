@@ -89,6 +89,9 @@ class KarloGenerator(Generator):
     def text_embeddings(self, texts):
         return self.text.embeds_only(texts)
 
+    def conv_modules(self):
+        return [] if self.prior_only else [self.decoder, self.sr_first, self.sr_last]
+
     def _generate(self, prompts, gens):
         cond, uncond = self._text_stage(prompts)
         embeds = self._prior_stage(cond, uncond, gens)
