@@ -50,7 +50,6 @@ import full_size_configs as C  # noqa: E402
 ROOT = Path(os.environ.get("ECLIPSE_BENCH_FULLSIZE", Path.home() / ".cache/eclipse-bench/fullsize-random"))
 PAIRINGS = ("eclipse-karlo", "karlo", "eclipse-kandinsky", "kandinsky")
 REDUCED = {"prior_steps": 2, "decoder_steps": 2, "super_res_steps": 2}
-PROMPTS = ("a red car and a blue bench", "a green apple and a yellow book", "a black cat and a white dog")
 # ViT-bigG/14 vision tower of kandinsky-community/kandinsky-2-2-prior (image_encoder/config.json)
 BIGG_VISION = dict(hidden_size=1664, intermediate_size=8192, num_attention_heads=16, num_hidden_layers=48,
                    patch_size=14, image_size=224, projection_dim=1280, hidden_act="gelu")
@@ -221,8 +220,12 @@ def one(name: str, dtype: str, n_images: int, batch_size: int, steps: str) -> di
     t0 = time.perf_counter()
     gen = load_generator(spec, device, dtype)
     load_s = time.perf_counter() - t0
-    ipp = max(1, min(10, n_images // len(PROMPTS) or n_images))  # the protocol's layout: seeds 42.. per prompt
-    samples = [{"key": f"s{i}", "prompt": PROMPTS[(i // ipp) % len(PROMPTS)], "seed": 42 + i % ipp, "n": i % ipp,
+    # the protocol's layout: 10 images per prompt (seeds 42..51), prompts of the built-in colour suite
+    from eclipse_bench.prompts.registry import load_suite
+
+    ipp = min(10, n_images)
+    prompts = [item.prompt for item in load_suite("builtin/color").items]
+    samples = [{"key": f"s{i}", "prompt": prompts[(i // ipp) % len(prompts)], "seed": 42 + i % ipp, "n": i % ipp,
                 "prompt_id": str(i // ipp), "image": f"images/s{i}.png"} for i in range(n_images)]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
