@@ -137,10 +137,10 @@ def check_owner(out: Path, pairing: str, suite: str) -> None:
 
 
 RUN_OPTIONS = ("pairing", "suite", "split", "out", "limit", "limit_mode", "images_per_prompt", "seed", "batch_size", "device",
-               "dtype", "channels_last", "metric", "scorers", "reference_compat", "set", "prior_checkpoint", "decoder_checkpoint",
-               "pairings", "shard", "no_progress")
-RUN_DEFAULTS = {"split": "val", "seed": 42, "batch_size": 4, "dtype": "fp32", "channels_last": False, "reference_compat": False,
-                "limit_mode": "stratified",
+               "dtype", "channels_last", "metric", "scorers", "reference_compat", "set", "prior_checkpoint",
+               "decoder_checkpoint", "pairings", "shard", "no_progress")
+RUN_DEFAULTS = {"split": "val", "seed": 42, "batch_size": 4, "dtype": "fp32", "channels_last": False,
+                "reference_compat": False, "limit_mode": "stratified",
                 "no_progress": False}
 
 
@@ -183,4 +183,5 @@ def load_config_file(path: Optional[Path]) -> dict:
     return out
 
 
-CONFIG_TYPES = {"limit": int, "images_per_prompt": int, "seed": int, "reference_compat": bool, "channels_last": bool, "no_progress": bool}
+CONFIG_TYPES = {"limit": int, "images_per_prompt": int, "seed": int, "reference_compat": bool, "channels_last": bool,
+                "no_progress": bool}
