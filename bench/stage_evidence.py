@@ -1,9 +1,11 @@
 """The evidence stage: each provider of the metric on the images that lack its evidence, batched, appended
-under content keys (a later provider sees the earlier ones' records)."""
+under content keys (a later provider sees the earlier ones' records). The next chunk's images are decoded on a
+thread while the model runs on the current one."""
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +38,17 @@ def collect_evidence(out: Path, samples: list[dict], metric: Any, scorers: str, 
                    for p in metric.providers[: metric.providers.index(pname)]}
         t0 = time.perf_counter()
         chunk = 64  # images per provider call; providers batch inside
-        with tqdm(total=len(todo), desc=f"evidence {pname}", unit="img", disable=not progress) as bar:
-            for start in range(0, len(todo), chunk):
-                batch = todo[start:start + chunk]
-                images = [load_image(out, s["image"]) for s in batch]
+        batches = [todo[start:start + chunk] for start in range(0, len(todo), chunk)]
+        with tqdm(total=len(todo), desc=f"evidence {pname}", unit="img", disable=not progress) as bar, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="eclipse-bench-decode") as pool:
+            def load(b: list[dict]) -> list:
+                return [load_image(out, s["image"]) for s in b]
+
+            ahead = pool.submit(load, batches[0])
+            for i, batch in enumerate(batches):
+                images = ahead.result()  # decoded while the previous chunk ran through the model
+                if i + 1 < len(batches):
+                    ahead = pool.submit(load, batches[i + 1])
                 previous = [{p: earlier[p].get(s["evidence_keys"][p]) for p in earlier} for s in batch]
                 records = provider.evidence(images, [s["item"] for s in batch], previous)
                 calls["evidence"] += 1

@@ -238,6 +238,25 @@ def test_channels_last_images_within_rounding_and_keyed_apart(reference_bs1, ses
     assert manifest["settings"]["memory_format"] == "channels_last"
 
 
+def test_damaged_image_is_named_then_regenerated(reference_bs1, session_tmp, capsys):
+    """Images are decoded on a thread ahead of the model: a damaged one is still a one-line error naming it."""
+    import shutil
+
+    out = session_tmp / "damaged-image"
+    shutil.copytree(reference_bs1, out)
+    shutil.rmtree(out / "evidence")
+    (out / "results.json").unlink()
+    victim = out / sorted(_samples(out).values(), key=lambda s: s["key"])[3]["image"]
+    victim.write_bytes(b"not a png")
+    capsys.readouterr()
+    assert main([*RUN, "--batch-size", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(victim) in err[0] and "delete it and re-run" in err[0]
+    victim.unlink()
+    assert main([*RUN, "--batch-size", "1", "--out", str(out)]) == 0
+    _assert_same_run(reference_bs1, out, exact=True)
+
+
 def test_config_file_and_flags_override_it(session_tmp, tmp_path):
     cfg = tmp_path / "run.yaml"
     cfg.write_text("prior: tiny-karlo\nsuite: builtin/shape\nlimit: 1\nimages-per-prompt: 1\n"
