@@ -158,6 +158,15 @@ class Generator:
         return []
 
 
+def release_memory() -> None:
+    """Give memory held by dropped models back (Python's cycles, then CUDA's cache where there is one)."""
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def _to_pil(images: torch.Tensor) -> list:
     """(B, 3, H, W) in [0, 1] -> PIL images, quantised like diffusers' numpy_to_pil."""
     from PIL import Image

@@ -43,7 +43,9 @@ def generate_images(out: Path, todo: list[dict], gen: Any, batch_size: int, devi
                         raise UserError(f"out of memory at batch size 1 on {device}; try --dtype fp16 or "
                                         f"another --device (images made so far are kept)") from None
                     bs = max(1, bs // 2)  # back off and retry the same samples: nothing is lost
-                    _empty_cache()
+                    from eclipse_bench.generation import release_memory
+
+                    release_memory()
                     continue
                 calls["generate"] += 1
                 writer.submit(batch, images)
@@ -119,13 +121,6 @@ def _is_oom(exc: BaseException) -> bool:
 
     oom = getattr(torch, "OutOfMemoryError", None)
     return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
-
-
-def _empty_cache() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def _peak_rss_mb() -> float:

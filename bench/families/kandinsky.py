@@ -10,7 +10,8 @@ from typing import Optional
 
 import torch
 
-from eclipse_bench.generation import Generator, ClipTextEncoder, _prior_in_dim, _prior_out_dim, _randn, _to_pil
+from eclipse_bench.generation import (Generator, ClipTextEncoder, _prior_in_dim, _prior_out_dim, _randn, _to_pil,
+                                      release_memory)
 from eclipse_bench.models.loaders import load
 from eclipse_bench.models.eclipse_prior import tiny_eclipse_prior as _eclipse_prior
 from eclipse_bench.models.tiny import HIDDEN, _clip_text, _damp, _diffusion_prior, register_tiny
@@ -44,7 +45,7 @@ class KandinskyGenerator(Generator):
             encoder = load(CLIPVisionModelWithProjection, spec.prior_pipeline_id, "image_encoder", **kw)
             self.negative = zero_image_embedding(encoder.to(device).eval())
             del encoder
-            _release(device)
+            release_memory()
         self.decoder = None
         if not prior_only:
             self.decoder = load(KandinskyV22Pipeline, spec.decoder_id, **kw).to(device)
@@ -123,14 +124,6 @@ def zero_image_embedding(encoder) -> torch.Tensor:
     size = encoder.config.image_size
     zeros = torch.zeros(1, 3, size, size, device=encoder.device, dtype=encoder.dtype)
     return encoder(zeros).image_embeds
-
-
-def _release(device: str) -> None:
-    import gc
-
-    gc.collect()
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
 
 
 # -- tiny twins ---------------------------------------------------------------------------------------------
