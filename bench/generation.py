@@ -100,13 +100,21 @@ class Generator:
 
     stages: tuple[str, ...] = ()
 
-    def __init__(self, spec: PairingSpec, device: str, dtype: torch.dtype, prior_only: bool = False):
+    def __init__(self, spec: PairingSpec, device: str, dtype: torch.dtype, prior_only: bool = False,
+                 revisions: Optional[dict] = None):
         self.spec, self.device, self.dtype = spec, device, dtype
+        self.revisions = dict(revisions or {})   # hub id -> the commit its keys name: loads are pinned to it
         self.prior_only = prior_only   # load the text encoder and the prior only (prior-eval): no decoder
         self.settings = dict(spec.settings)
         self.timings: dict[str, float] = {}
         self.peak_memory_mb: dict[str, float] = {}   # per stage, CUDA only
         self.calls = 0  # batches run (tests count model work with it)
+
+    def load(self, cls: Any, model_id: str, subfolder: Optional[str] = None, **kwargs: Any) -> Any:
+        """One component, from the commit the run's keys name (eclipse_bench.models.loaders.load)."""
+        from eclipse_bench.models.loaders import load
+
+        return load(cls, model_id, subfolder, revision=self.revisions.get(model_id), **kwargs)
 
     @contextlib.contextmanager
     def stage(self, name: str):
@@ -176,7 +184,7 @@ def _to_pil(images: torch.Tensor) -> list:
 
 
 def load_generator(spec: PairingSpec, device: Optional[str] = None, dtype: str = "fp32",
-                   prior_only: bool = False, channels_last: bool = False) -> Generator:
+                   prior_only: bool = False, channels_last: bool = False, revisions: Optional[dict] = None) -> Generator:
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.disable_progress_bar()
@@ -187,7 +195,7 @@ def load_generator(spec: PairingSpec, device: Optional[str] = None, dtype: str =
         raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu")
     from eclipse_bench.pairings import FAMILIES
 
-    gen = FAMILIES.get(spec.family).generator(spec, device, DTYPES[dtype], prior_only=prior_only)
+    gen = FAMILIES.get(spec.family).generator(spec, device, DTYPES[dtype], prior_only=prior_only, revisions=revisions)
     if channels_last:  # measured: 1-15% faster decoders on CPU (README, performance); outputs within rounding
         for module in gen.conv_modules():
             module.to(memory_format=torch.channels_last)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -78,28 +79,91 @@ def content_hash(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def checkpoint_fingerprint(model_id: Optional[str]) -> Optional[str]:
-    """Identity of a checkpoint for cache keys: `tiny:` twin + recipe, a local path's content hash, or the hub id
-    with the revision the local cache resolves it to."""
+def local_fingerprint(model_id: Optional[str], kind: str = "hub") -> Optional[str]:
+    """A checkpoint's identity as this machine can tell it without the network: `tiny:` twin + recipe, a local
+    path's content hash, an open_clip release name, or the hub id with the commit the local cache resolves it to;
+    None when it is not here (a hub id not downloaded yet, detector weights not fetched yet)."""
     if not model_id:
         return None
     if model_id.startswith("tiny:"):
         from eclipse_bench.models.tiny import RECIPE
 
         return f"{model_id}@{RECIPE}"
+    if kind == "open_clip":  # a named release ("ViT-B-32/openai"): fixed weights
+        return model_id
+    if kind == "detector":
+        from eclipse_bench.paths import weights_path
+
+        found = weights_path(model_id)
+        return f"file:{content_hash(found)}" if found is not None else None
     path = Path(model_id).expanduser()
     if path.exists():
         return f"local:{content_hash(path)}"
     rev = hub_revision(model_id)
-    return f"{model_id}@{rev}" if rev else model_id
+    return f"{model_id}@{rev}" if rev else None
 
 
-def pairing_identity(spec: Any, dtype: str, channels_last: bool = False) -> dict:
+@dataclass(frozen=True)
+class Checkpoint:
+    """One checkpoint an invocation loads: a hub id, a local path, a `tiny:` twin, detector weights by file name, or
+    an open_clip release ("ViT-B-32/openai")."""
+    role: str
+    id: str
+    kind: str = "hub"      # hub | detector | open_clip
+
+
+class Identities:
+    """The identity of every checkpoint an invocation uses, for cache keys, resolved once: what this machine holds
+    (local_fingerprint), else what the run directory recorded when it was made (a run copied to another machine,
+    an emptied model cache), else unresolved (None): the checkpoint must be downloaded before keys can be made,
+    so a key never depends on whether the cache happened to hold a checkpoint. `recorded` is the manifest's
+    identities.checkpoints."""
+
+    def __init__(self, recorded: Optional[dict] = None):
+        self.recorded = {k: v for k, v in (recorded or {}).items() if isinstance(k, str) and isinstance(v, str)}
+        self.resolved: dict[str, str] = {}
+
+    def __call__(self, model_id: Optional[str], kind: str = "hub") -> Optional[str]:
+        if not model_id:
+            return None
+        if model_id not in self.resolved:
+            fp = local_fingerprint(model_id, kind) or self.recorded.get(model_id)
+            if fp is None:
+                return None
+            self.resolved[model_id] = fp
+        return self.resolved[model_id]
+
+    def refresh(self, model_id: str, kind: str = "hub") -> Optional[str]:
+        """Resolve again after a download."""
+        self.resolved.pop(model_id, None)
+        return self(model_id, kind)
+
+    def revision(self, model_id: Optional[str]) -> Optional[str]:
+        """The hub commit a hub id is keyed with (loads pin it, so what is loaded is what the key says)."""
+        fp = self.resolved.get(model_id or "")
+        if fp and model_id and fp.startswith(f"{model_id}@") and not model_id.startswith("tiny:"):
+            return fp[len(model_id) + 1:]
+        return None
+
+    def record(self) -> dict:
+        """For the manifest: every identity used, and those recorded earlier (other metrics' scorers)."""
+        return {**self.recorded, **self.resolved}
+
+
+CHECKPOINT_FIELDS = ("decoder_id", "prior_id", "prior_pipeline_id", "text_encoder_id")
+
+
+def pairing_identity(spec: Any, dtype: str, identities: Identities, channels_last: bool = False,
+                     fields: Sequence[str] = CHECKPOINT_FIELDS) -> dict:
+    """What changes a pairing's pixels: its config with each checkpoint's identity (`fields`: the checkpoints
+    that are loaded; prior-eval loads fewer), the dtype and the memory format."""
     ident = spec.to_json()
     ident.pop("name", None)          # a renamed pairing with the same config makes the same pixels
     ident.pop("description", None)
-    ident["checkpoints"] = {k: checkpoint_fingerprint(getattr(spec, k)) for k in
-                            ("decoder_id", "prior_id", "prior_pipeline_id", "text_encoder_id")}
+    ident["checkpoints"] = {k: identities(getattr(spec, k)) for k in CHECKPOINT_FIELDS if k in fields}
+    unresolved = [getattr(spec, k) for k in ident["checkpoints"] if getattr(spec, k) and ident["checkpoints"][k] is None]
+    if unresolved:
+        raise RuntimeError(f"checkpoint identities unresolved: {unresolved} (resolve them before planning keys)")
     ident["dtype"] = dtype
     if channels_last:  # only when set: the keys of default runs stay as they were
         ident["memory_format"] = "channels_last"
@@ -110,13 +174,15 @@ def sample_key(pairing_ident: dict, prompt: str, seed: int) -> str:
     return digest({"pairing": pairing_ident, "prompt": prompt, "seed": seed})
 
 
-def evidence_key(sample: str, provider_identity: dict, upstream: Sequence[str] = ()) -> str:
-    return digest({"sample": sample, "provider": provider_identity, "upstream": list(upstream)})
+def evidence_key(sample: str, provider_identity: dict, upstream: Sequence[str] = (), inputs: Optional[dict] = None) -> str:
+    """An evidence record's key: the image (sample key), the provider's identity, the keys of the evidence it builds
+    on, and exactly the fields of the prompt's spec the provider reads (`inputs`)."""
+    return digest({"sample": sample, "provider": provider_identity, "upstream": list(upstream), "inputs": inputs or {}})
 
 
-def plan_samples(suite: Any, spec: Any, images_per_prompt: int, base_seed: int, dtype: str = "fp32",
-                 channels_last: bool = False) -> list[dict]:
-    ident = pairing_identity(spec, dtype, channels_last)
+def plan_samples(suite: Any, spec: Any, images_per_prompt: int, base_seed: int, identities: Identities,
+                 dtype: str = "fp32", channels_last: bool = False) -> list[dict]:
+    ident = pairing_identity(spec, dtype, identities, channels_last)
     samples = []
     for item in suite.items:
         for n in range(images_per_prompt):

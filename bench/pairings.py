@@ -21,6 +21,8 @@ class FamilyDef:
     defaults: dict[str, Any]                          # generation settings of the real pairings
     min_steps: int = 1                                # the least steps its schedulers can run
     prior_checkpoint: dict[str, Optional[str]] = field(default_factory=dict)  # prior kind -> field --prior-checkpoint sets
+    # (spec, prior_only) -> the checkpoints (eclipse_bench.keys.Checkpoint) its generator loads; prior_only: prior-eval
+    checkpoints: Any = None
 
 
 @dataclass(frozen=True)

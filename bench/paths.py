@@ -14,3 +14,15 @@ def cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / "eclipse-bench"
+
+
+def weights_path(name: str) -> "Path | None":
+    """Detector weights (a file such as yolo11x-seg.pt): an explicit path (absolute, or with a directory part), or a
+    bare file name in the user cache's weights/ folder. A bare name is never looked up in the working directory, so
+    a file planted there is never unpickled; the library's own download-by-name (which writes and reads the
+    working directory) is not used either."""
+    explicit = Path(name).expanduser()
+    if explicit.is_absolute() or len(explicit.parts) > 1:
+        return explicit if explicit.is_file() else None
+    cached = cache_dir() / "weights" / name
+    return cached if cached.is_file() else None

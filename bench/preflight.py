@@ -48,71 +48,48 @@ def go_offline() -> None:
         pass
 
 
-def _hub_cached(repo_id: str) -> bool:
-    from eclipse_bench.keys import hub_revision
-
-    return hub_revision(repo_id) is not None
-
-
 def _looks_local(model_id: str) -> bool:
     return model_id.startswith((".", "/", "~")) or os.path.isdir(os.path.expanduser(model_id))
 
 
-def pairing_checkpoints(spec) -> list[tuple[str, str]]:
-    """(role, id) of every checkpoint a pairing loads."""
-    roles = (("decoder", spec.decoder_id), ("prior", spec.prior_id), ("prior pipeline", spec.prior_pipeline_id),
-             ("text encoder", spec.text_encoder_id))
-    return [(r, i) for r, i in roles if i]
+def pairing_checkpoints(spec, prior_only: bool = False) -> list:
+    """Every checkpoint a pairing loads (with prior_only: what prior-eval loads), from its family."""
+    from eclipse_bench.pairings import FAMILIES
+
+    return FAMILIES.get(spec.family).checkpoints(spec, prior_only)
 
 
-def scorer_checkpoints(provider: str, model_id: str) -> list[tuple[str, str, str]]:
-    """(role, id, kind) of a scorer's checkpoints; kind: hub | detector | open_clip."""
-    out = []
-    for part in filter(None, model_id.split("|")):
-        if part.startswith("tiny:"):
-            continue
-        if provider == "detect":
-            out.append((f"{provider} weights", part, "detector"))
-        elif provider in ("clip", "color"):
-            out.append((f"{provider} model", part, "open_clip"))
-        else:
-            out.append((f"{provider} model", part, "hub"))
-    return out
+def missing(ck) -> Optional[str]:
+    """Why a checkpoint (eclipse_bench.keys.Checkpoint) cannot be had locally, or None when it can."""
+    from eclipse_bench.keys import hub_revision
 
-
-def _missing(model_id: str, kind: str = "hub") -> Optional[str]:
-    """Why a checkpoint cannot be had locally, or None when it can."""
-    if model_id.startswith("tiny:"):
+    if ck.id.startswith("tiny:"):
         return None
-    if kind == "detector":
-        from eclipse_bench.metrics.detect import _weights_path
-        from eclipse_bench.paths import cache_dir
+    if ck.kind == "detector":
+        from eclipse_bench.paths import cache_dir, weights_path
 
-        return None if _weights_path(model_id) else f"not in {cache_dir() / 'weights'}"
-    if kind == "open_clip":
+        return None if weights_path(ck.id) else f"not in {cache_dir() / 'weights'}"
+    if ck.kind == "open_clip":
         import open_clip
 
-        name, _, tag = model_id.partition("/")
+        name, _, tag = ck.id.partition("/")
         repo = ((open_clip.get_pretrained_cfg(name, tag) or {}).get("hf_hub") or "").strip("/")
-        return None if not repo or _hub_cached(repo) else f"not in the Hugging Face cache (as {repo})"
-    if _looks_local(model_id):
-        return None if Path(model_id).expanduser().exists() else "no such directory"
-    return None if _hub_cached(model_id) else "not in the Hugging Face cache"
+        return None if not repo or hub_revision(repo) else f"not in the Hugging Face cache (as {repo})"
+    if _looks_local(ck.id):
+        return None if Path(ck.id).expanduser().exists() else "no such directory"
+    return None if hub_revision(ck.id) else "not in the Hugging Face cache"
 
 
-def preflight(pairing_spec=None, scorers: Iterable[tuple[str, str]] = ()) -> None:
-    """Raise one UserError naming every checkpoint that is missing where it cannot be downloaded."""
-    wanted: list[tuple[str, str, str]] = []
-    if pairing_spec is not None:
-        wanted += [(role, mid, "hub") for role, mid in pairing_checkpoints(pairing_spec)]
-    for provider, model_id in scorers:
-        wanted += scorer_checkpoints(provider, model_id)
-    missing = [(role, mid, why) for role, mid, kind in wanted if (why := _missing(mid, kind))]
-    local = [m for m in missing if _looks_local(m[1])]
+def preflight(checkpoints: Iterable = ()) -> None:
+    """Raise one UserError naming every checkpoint that is missing where it cannot be downloaded. Online, missing
+    checkpoints are left to the loaders, which download exactly the files they load."""
+    wanted = list(dict.fromkeys(checkpoints))
+    absent = [(ck, why) for ck in wanted if (why := missing(ck))]
+    local = [m for m in absent if _looks_local(m[0].id)]
     if local:
-        role, mid, why = local[0]
-        raise UserError(f"{role} checkpoint {mid}: {why}; pass an existing directory or a hub id")
-    if not missing:
+        ck, why = local[0]
+        raise UserError(f"{ck.role} checkpoint {ck.id}: {why}; pass an existing directory or a hub id")
+    if not absent:
         return
     if offline_env():
         reason = "HF_HUB_OFFLINE is set"
@@ -122,17 +99,16 @@ def preflight(pairing_spec=None, scorers: Iterable[tuple[str, str]] = ()) -> Non
                   "check)")
     else:
         return  # online: the libraries download what is missing
-    names = "; ".join(f"{role} {mid}" for role, mid, _ in missing)
-    missing_ids = {mid for _, mid, _ in missing}
-    kinds = {kind for _, mid, kind in wanted if mid in missing_ids}
+    names = "; ".join(f"{ck.role} {ck.id}" for ck, _ in absent)
+    kinds = {ck.kind for ck, _ in absent}
     fixes = []
     if kinds & {"hub", "open_clip"}:
-        first = next(mid for _, mid, kind in wanted if mid in missing_ids and kind == "hub") if "hub" in kinds else None
+        first = next((ck.id for ck, _ in absent if ck.kind == "hub"), None)
         fixes.append("pre-download on a connected machine" + (f" (`hf download {first}` ...)" if first else "") +
                      " and copy ~/.cache/huggingface here")
     if "detector" in kinds:
         from eclipse_bench.paths import cache_dir
 
         fixes.append(f"put detector weights in {cache_dir() / 'weights'}")
-    raise UserError(f"{len(missing)} checkpoint(s) missing and {reason}: {names}; {'; '.join(fixes)} "
+    raise UserError(f"{len(absent)} checkpoint(s) missing and {reason}: {names}; {'; '.join(fixes)} "
                     f"(nothing was generated)")

@@ -136,18 +136,39 @@ class EmbeddingStore:
         self.records.update({r["key"]: r for r in recs})
 
 
-def _generator_model(name: str, spec: Any, device: str, dtype: str) -> PriorModel:
+def _generator_model(name: str, spec: Any, device: str, dtype: str, identities: Any) -> PriorModel:
+    """A pairing's text encoder and prior (prior_only: no decoder is loaded), keyed by the checkpoints it loads."""
     from eclipse_bench.generation import load_generator
-    from eclipse_bench.keys import pairing_identity
+    from eclipse_bench.keys import CHECKPOINT_FIELDS, pairing_identity
+    from eclipse_bench.preflight import pairing_checkpoints
 
-    gen = load_generator(spec, device, dtype, prior_only=True)
-    return PriorModel(name, gen.embed, gen.text_embeddings, {"prior-eval": pairing_identity(spec, dtype),
-                                                              "model": name})
+    loaded = pairing_checkpoints(spec, prior_only=True)
+    ids = {c.id for c in loaded}
+    for c in loaded:
+        identities(c.id, c.kind)   # here or recorded: pinned below; else the load downloads it
+    gen = load_generator(spec, device, dtype, prior_only=True,
+                         revisions={i: r for i in ids if (r := identities.revision(i))})
+    for c in loaded:
+        if identities(c.id, c.kind) is None:
+            raise UserError(f"{c.role} checkpoint {c.id}: loaded, but not found in the cache afterwards")
+    fields = [f for f in CHECKPOINT_FIELDS if getattr(spec, f) in ids]
+    return PriorModel(name, gen.embed, gen.text_embeddings,
+                      {"prior-eval": pairing_identity(spec, dtype, identities, fields=fields), "model": name})
 
 
 def _text_baseline(base: PriorModel) -> PriorModel:
     """The prompt's own text embedding as the prediction (the one the evaluated prior was given)."""
     return PriorModel("text-embedding baseline", base.embed, base.text, None, echo_text=True)
+
+
+def _recorded(results: Path) -> dict:
+    """The checkpoint identities an earlier prior-eval of this directory recorded (its embeddings are keyed by them)."""
+    import json
+
+    try:
+        return json.loads(results.read_text(encoding="utf-8"))["identities"]["checkpoints"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def diffusion_counterpart(spec: Any) -> Optional[Any]:
@@ -171,7 +192,8 @@ def run_prior_eval(pairing: str, suite_name: str, out: Optional[Path] = None, sp
     from eclipse_bench.generation import default_device
     from eclipse_bench.keys import image_seed
     from eclipse_bench.pairings import PAIRINGS
-    from eclipse_bench.preflight import preflight
+    from eclipse_bench.keys import Identities
+    from eclipse_bench.preflight import pairing_checkpoints, preflight
     from eclipse_bench.prompts.registry import load_suite
     from eclipse_bench.run_config import check_device, check_owner, default_out
     from eclipse_bench.store import RunLock, atomic_write_json, atomic_write_jsonl
@@ -186,24 +208,26 @@ def run_prior_eval(pairing: str, suite_name: str, out: Optional[Path] = None, sp
     suite = load_suite(suite_name, split).limit(limit)
     ipp = images_per_prompt or suite.images_per_prompt
     seeds = [image_seed(seed, n) for n in range(ipp)]
-    run_dir = Path(out) if out else default_out(spec.name, suite.name)
+    run_dir = Path(out) if out else default_out(spec.name, suite)
     check_owner(run_dir, spec.name, suite.name)
     counterpart = diffusion_counterpart(spec) if "diffusion" in baselines else None
-    preflight(spec)
-    if counterpart is not None:
-        preflight(counterpart)
+    # only what prior-eval loads: the text encoders and priors, never a decoder
+    preflight(pairing_checkpoints(spec, prior_only=True) +
+              (pairing_checkpoints(counterpart, prior_only=True) if counterpart is not None else []))
+    identities = Identities(_recorded(run_dir / "prior_eval" / "results.json"))
     folder = run_dir / "prior_eval"
     with RunLock(run_dir):
-        models = [_generator_model(f"{spec.name} ({spec.prior} prior)", spec, device, dtype)]
+        models = [_generator_model(f"{spec.name} ({spec.prior} prior)", spec, device, dtype, identities)]
         if "text" in baselines:
             models.append(_text_baseline(models[0]))
         if counterpart is not None:
             models.append(_generator_model(f"{counterpart.name} (diffusion prior baseline)", counterpart, device,
-                                           dtype))
+                                           dtype, identities))
         t0 = time.perf_counter()
         res = evaluate(models, suite.items, seeds, batch_size, EmbeddingStore(folder / "embeddings.jsonl"))
         results = {"pairing": spec.name, "suite": suite.name, "n_prompts": len(suite.items), "seeds": seeds,
                    "limit": limit, "device": device, "dtype": dtype, "prior": models[0].name,
+                   "run_dir": str(run_dir), "identities": {"checkpoints": identities.record()},
                    "models": res["models"], "seconds": {**res["seconds"], "total": time.perf_counter() - t0}}
         atomic_write_jsonl(folder / "prompts.jsonl", res["prompts"])
         atomic_write_json(folder / "results.json", results)
@@ -273,8 +297,6 @@ def add_parser(sub) -> None:
 
 
 def command(a) -> int:
-    from eclipse_bench.run_config import default_out
-
     for name, value in (("--limit", a.limit), ("--images-per-prompt", a.images_per_prompt),
                         ("--batch-size", a.batch_size)):
         if value is not None and value < 1:
@@ -291,6 +313,5 @@ def command(a) -> int:
     for name, m in r["models"].items():
         print(f"  {name:48s} alignment {f(m['alignment'])}  contrast {f(m['contrast'])}  margin {f(m['margin'])}  "
               f"diversity {f(m['diversity'])}")
-    out = a.out or default_out(r["pairing"], r["suite"])
-    print(f"report: {(Path(out) / 'prior_eval' / 'report.html').resolve()}")
+    print(f"report: {(Path(r['run_dir']) / 'prior_eval' / 'report.html').resolve()}")
     return 0

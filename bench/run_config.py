@@ -117,8 +117,35 @@ def git_revision() -> Optional[str]:
     return rev.stdout.strip() or None if rev.returncode == 0 else None
 
 
-def default_out(pairing: str, suite: str) -> Path:
-    return Path("runs") / pairing / suite.replace("/", "__").replace("@", "_").replace(":", "_")
+def default_out(pairing: str, suite: Any) -> Path:
+    """runs/<pairing>/<suite>; a user suite file adds a hash of its resolved path, so two files with one name
+    (two prompts.jsonl) never share a run directory."""
+    name = suite.name.replace("/", "__").replace("@", "_").replace(":", "_")
+    if suite.name.startswith("file:"):
+        from eclipse_bench.keys import digest
+
+        name += f"-{digest(str(suite.source), 8)}"
+    return Path("runs") / pairing / name
+
+
+def recorded_identities(out: Path) -> dict:
+    """The identities a run directory recorded (manifest identities: checkpoints, providers), or {}."""
+    path = Path(out) / "manifest.json"
+    if not path.is_file():
+        return {}
+    try:
+        ident = json.loads(path.read_text(encoding="utf-8")).get("identities") or {}
+    except (ValueError, AttributeError, OSError):
+        return {}
+    return ident if isinstance(ident, dict) else {}
+
+
+def merge_provider_identities(previous: Optional[dict], scorers: str, current: dict) -> dict:
+    """manifest identities.providers: {scorers: {provider: identity}}, this run's added to those recorded before (a
+    rescore with another metric keys that metric's evidence from them, without any model cache)."""
+    out = {k: dict(v) for k, v in (previous or {}).items() if isinstance(v, dict)}
+    out.setdefault(scorers, {}).update(current)
+    return out
 
 
 def check_owner(out: Path, pairing: str, suite: str) -> None:

@@ -17,11 +17,12 @@ from typing import Any, Optional
 from eclipse_bench import __version__
 from eclipse_bench.distributed import Distributed
 from eclipse_bench.errors import UserError
-from eclipse_bench.keys import image_seed, plan_samples
-from eclipse_bench.run_config import RunConfig, check_owner, default_out, git_revision, package_versions
+from eclipse_bench.keys import Identities, image_seed
+from eclipse_bench.run_config import (RunConfig, check_owner, default_out, git_revision, merge_provider_identities,
+                                      package_versions, recorded_identities)
 from eclipse_bench.scoring import score_run
 from eclipse_bench.stage_generate import _peak_rss_mb
-from eclipse_bench.store import RunLock, _fault, atomic_write_json, read_records
+from eclipse_bench.store import RunLock, atomic_write_json, fault, read_records
 
 
 class Runner:
@@ -47,6 +48,7 @@ class Runner:
         self.suite = None
         self.generator = None
         self.providers: dict[str, Any] = {}
+        self.identities = Identities()   # resolved in run(), from the machine and the run directory
         self.model_calls = {"generate": 0, "evidence": 0}
         self.png_seconds = 0.0       # PNG encoding + writing, on the writer thread (overlaps generation)
         self.png_wait_seconds = 0.0  # of which the generating thread waited for (on the critical path)
@@ -73,31 +75,29 @@ class Runner:
         if not suite.items:
             raise UserError(f"suite {cfg.suite!r} has no prompts")
         self.metric = METRICS.get(cfg.metric or suite.default_metric)
-        if cfg.metric:
-            from eclipse_bench.metrics.registry import metric_fits
-
-            fit, need = metric_fits(self.metric.name, suite.items)
-            if fit * 2 < len(suite.items):
-                raise UserError(f"--metric {self.metric.name} does not fit suite {suite.name}: it needs {need}, which "
-                                f"{fit} of {len(suite.items)} prompts have; use the suite's metric "
-                                f"{suite.default_metric} (drop --metric)")
+        self.check_fit(suite)
         ipp = cfg.images_per_prompt or suite.images_per_prompt
-        out = Path(cfg.out) if cfg.out else default_out(self.spec.name, suite.name)
+        out = Path(cfg.out) if cfg.out else default_out(self.spec.name, suite)
         self.out = out
         scorers = cfg.scorers or ("tiny" if self.spec.is_tiny else "real")
         self.dist = dist = Distributed.detect(cfg.shard)
-        samples = plan_samples(suite, self.spec, ipp, cfg.seed, cfg.dtype, cfg.channels_last)
         check_owner(out, self.spec.name, suite.name)
+        previous = recorded_identities(out)
+        self.identities = Identities(previous.get("checkpoints"))
+        samples, provider_ids = self.plan(suite, ipp, scorers, dist)
         mine = samples[dist.rank::dist.world]
         manifest = {
             "tool": "eclipse-bench", "version": __version__, "git_revision": git_revision(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "pairing": self.spec.to_json(), "suite": {"name": suite.name, "source": suite.source,
-                                                      "hash": suite.hash, "n_prompts": len(suite.items)},
+                                                      "hash": suite.hash, "n_prompts": len(suite.items),
+                                                      "reference_images": suite.reference_images or None},
             "metric": {"name": self.metric.name, "version": self.metric.version, "scorers": scorers,
                        "models": {p: PROVIDERS.get(p).model(scorers) for p in self.metric.providers},
-                       "identities": {p: PROVIDERS.get(p).identity(scorers) for p in self.metric.providers},
+                       "identities": provider_ids,
                        "reference_compat": cfg.reference_compat, **self.metric.label()},
+            "identities": {"checkpoints": self.identities.record(),
+                           "providers": merge_provider_identities(previous.get("providers"), scorers, provider_ids)},
             "specs": extractor_info() if suite.extracted else {"backend": "given", "reference_exact": True,
                                                                 "note": "specs from the suite's own structure"},
             "settings": {"images_per_prompt": ipp, "seed": cfg.seed,
@@ -109,7 +109,6 @@ class Runner:
             "versions": package_versions(), "platform": platform.platform(),
             "command": sys.argv,
         }
-        self.preflight(samples if dist.world == 1 else mine, scorers)
         if dist.world > 1:
             with RunLock(out, shard=dist.suffix):
                 if dist.is_main or not (out / "manifest.json").is_file():
@@ -124,32 +123,104 @@ class Runner:
             gen_seconds, n_generated = self.generate(samples)
             ev_seconds, n_scored = self.collect_evidence(samples, scorers)
             timings = self.timings(gen_seconds, n_generated, ev_seconds, n_scored)
-            _fault("score", 1)
+            fault("score", 1)
             results = score_run(out, samples=samples, metric=self.metric, reference_compat=cfg.reference_compat,
-                                timings=timings)
+                                timings=timings, reference_images=suite.reference_images)
             from eclipse_bench.reports.html import render_run
 
             render_run(out, out / "report.html")
             return out, results
 
-    def preflight(self, samples: list[dict], scorers: str) -> None:
-        """Every checkpoint this invocation will load, resolved before any work (one error names them all)."""
+    def check_fit(self, suite) -> None:
+        """Work the metric cannot judge is refused before the first image: no prompt it can judge (say, complex
+        prompts without a sub-category), or, with an explicit --metric, fewer than half."""
+        from eclipse_bench.metrics.registry import metric_fits
+
+        fit, need = metric_fits(self.metric.name, suite.items)
+        if fit == 0 or (self.cfg.metric and fit * 2 < len(suite.items)):
+            fix = (f"use the suite's metric {suite.default_metric} (drop --metric)" if self.cfg.metric else
+                   "give the prompts what the metric needs, or choose another --metric")
+            raise UserError(f"--metric {self.metric.name} does not fit suite {suite.name}: it needs {need}, which {fit} "
+                            f"of {len(suite.items)} prompts have; {fix} (nothing was generated)")
+        if fit < len(suite.items):
+            from eclipse_bench.metrics.registry import METRICS
+
+            ok = METRICS.get(self.metric.name).fits[1]
+            bad = [i.id for i in suite.items if not ok(i.spec, i.category)]
+            print(f"eclipse-bench: warning: {len(bad)} of {len(suite.items)} prompts of {suite.name} lack {need} and "
+                  f"will be reported unscorable ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})",
+                  file=sys.stderr)
+
+    def plan(self, suite, ipp: int, scorers: str, dist: Distributed) -> tuple[list[dict], dict]:
+        """Sample and evidence keys from checkpoint identities resolved once (Identities: what this machine holds,
+        else what the run directory recorded). Every checkpoint the invocation needs is checked in one preflight;
+        one that is neither here nor recorded is downloaded (by loading it) before any key is made, so keys never
+        depend on what the cache held. Returns the samples (with evidence keys) and the providers' identities."""
+        from eclipse_bench.keys import plan_samples
         from eclipse_bench.metrics.registry import PROVIDERS
-        from eclipse_bench.preflight import preflight
+        from eclipse_bench.preflight import pairing_checkpoints, preflight
         from eclipse_bench.stage_evidence import assign_evidence_keys
 
-        if not self.out.exists():
-            need_images = True
-        else:
-            done = {r["key"] for r in read_records(self.out, "images")}
-            need_images = any(s["key"] not in done or not (self.out / s["image"]).is_file() for s in samples)
-        assign_evidence_keys(samples, self.metric, scorers)
-        need = []
-        for p in self.metric.providers:
-            have = {r["key"] for r in read_records(self.out / "evidence", p)} if self.out.exists() else set()
-            if any(s["evidence_keys"][p] not in have for s in samples):
-                need.append((p, PROVIDERS.get(p).model(scorers)))
-        preflight(self.spec if need_images else None, need)
+        ids, cfg, metric = self.identities, self.cfg, self.metric
+        pairing_cks = pairing_checkpoints(self.spec)
+        provider_cks = {p: PROVIDERS.get(p).checkpoints(scorers) for p in metric.providers}
+        pairing_open = [c for c in pairing_cks if ids(c.id, c.kind) is None]
+        provider_open = {p: [c for c in cks if ids(c.id, c.kind) is None] for p, cks in provider_cks.items()}
+
+        def make_plan():
+            samples = plan_samples(suite, self.spec, ipp, cfg.seed, ids, cfg.dtype, cfg.channels_last)
+            idents = {p: PROVIDERS.get(p).identity(scorers, ids) for p in metric.providers}
+            if all(v is not None for v in idents.values()):
+                assign_evidence_keys(samples, metric, idents)
+            return samples, idents
+
+        samples, idents = make_plan() if not pairing_open else (None, {})
+        mine = samples[dist.rank::dist.world] if samples is not None else None
+        need_images = mine is None or any(s["key"] not in self.images_done() for s in mine)
+        need = list(pairing_cks) if need_images else []
+        for p in metric.providers:
+            if mine is None or idents.get(p) is None or self.evidence_missing(p, mine):
+                need += provider_cks[p]
+        preflight(need)
+        if pairing_open:  # not here and not recorded: download it now (the loader fetches what it loads)
+            self.load_generator()
+            for c in pairing_open:
+                if ids.refresh(c.id, c.kind) is None:
+                    raise UserError(f"{c.role} checkpoint {c.id}: loaded, but not found in the Hugging Face cache "
+                                    f"afterwards; is HF_HUB_CACHE writable?")
+            self.generator.revisions.update(self.revisions(pairing_cks))
+        for p, open_cks in provider_open.items():
+            if open_cks:
+                self.providers[p] = PROVIDERS.get(p).load(scorers, device=self.device())
+                for c in open_cks:
+                    if ids.refresh(c.id, c.kind) is None:
+                        raise UserError(f"{c.role} {c.id}: loaded, but its identity cannot be resolved afterwards")
+        if pairing_open or any(provider_open.values()):
+            samples, idents = make_plan()
+        return samples, idents
+
+    def revisions(self, checkpoints) -> dict:
+        return {c.id: r for c in checkpoints if (r := self.identities.revision(c.id))}
+
+    def images_done(self) -> set:
+        if not hasattr(self, "_images_done"):
+            self._images_done = {r["key"] for r in read_records(self.out, "images")
+                                 if (self.out / r["image"]).is_file()} if self.out.exists() else set()
+        return self._images_done
+
+    def evidence_missing(self, provider: str, samples: list[dict]) -> bool:
+        have = {r["key"] for r in read_records(self.out / "evidence", provider)} if self.out.exists() else set()
+        return any(s["evidence_keys"][provider] not in have for s in samples)
+
+    def load_generator(self):
+        from eclipse_bench.generation import load_generator
+        from eclipse_bench.preflight import pairing_checkpoints
+
+        if self.generator is None:
+            self.generator = load_generator(self.spec, self.device(), self.cfg.dtype,
+                                            channels_last=self.cfg.channels_last,
+                                            revisions=self.revisions(pairing_checkpoints(self.spec)))
+        return self.generator
 
     def generate(self, samples: list[dict], suffix: str = "") -> tuple[float, int]:
         from eclipse_bench.stage_generate import generate_images, missing_images
@@ -157,10 +228,8 @@ class Runner:
         todo = missing_images(self.out, samples)
         if not todo:
             return 0.0, 0
-        from eclipse_bench.generation import load_generator
-
         device = self.device()
-        self.generator = gen = load_generator(self.spec, device, self.cfg.dtype, channels_last=self.cfg.channels_last)
+        gen = self.load_generator()
         bs = self.cfg.batch_size if self.cfg.batch_size != "auto" else (16 if device.startswith("cuda") else 8)
         done = generate_images(self.out, todo, gen, bs, device, self.cfg.progress, suffix, self.model_calls)
         self.png_seconds += done["png_seconds"]
@@ -169,10 +238,13 @@ class Runner:
         return done["seconds"], len(todo)
 
     def collect_evidence(self, samples: list[dict], scorers: str, suffix: str = "") -> tuple[float, int]:
+        from eclipse_bench.metrics.registry import PROVIDERS
         from eclipse_bench.stage_evidence import collect_evidence
 
+        revisions = {p: r for p in self.metric.providers for c in PROVIDERS.get(p).checkpoints(scorers)
+                     if (r := self.identities.revision(c.id))}
         return collect_evidence(self.out, samples, self.metric, scorers, self.device(), self.cfg.progress, suffix,
-                                self.providers, self.model_calls)
+                                self.providers, self.model_calls, revisions)
 
     def timings(self, gen_seconds: float, n_generated: int, ev_seconds: float, n_scored: int) -> dict:
         out: dict[str, Any] = {}

@@ -20,8 +20,10 @@ def output_names(suffix: str = "") -> tuple[str, str, str]:
 
 
 def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, timings: dict,
-              suffix: str = "", scorers: Optional[str] = None) -> dict:
-    """Apply the metric's rule to stored evidence; write samples.jsonl and results.json (or their .M variants)."""
+              suffix: str = "", scorers: Optional[str] = None, reference_images: Optional[str] = None) -> dict:
+    """Apply the metric's rule to stored evidence; write samples.jsonl and results.json (or their .M variants).
+    `reference_images`: the suite's "module:function" naming the image its reference scripts score for a sample,
+    applied under --reference-compat to the metrics that follow it (HRS-Bench's)."""
     from eclipse_bench.metrics.aggregate import summarise
 
     from eclipse_bench.registry import import_string
@@ -29,8 +31,9 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
     rule = metric.rule_fn()
     evidence = {p: {r["key"]: r["evidence"] for r in read_records(out / "evidence", p)}
                 for p in metric.providers}
-    # --reference-compat with a metric whose reference scripts score other images than the sample's own
-    source = import_string(metric.compat_source) if (reference_compat and metric.compat_source) else None
+    # chosen by the suite (never by the look of an id): the images the suite's reference scripts score
+    use_source = reference_compat and metric.follows_reference_images and reference_images
+    source = import_string(reference_images) if use_source else None
     by_image = {(s["prompt_id"], s["n"]): s for s in samples}
     rows = []
     for s in samples:
@@ -54,7 +57,8 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
         rows.append({"key": s["key"], "prompt_id": s["prompt_id"], "prompt": s["prompt"], "n": s["n"],
                      "image": s["image"], "seed": s["seed"], "category": s["item"].category,
                      "level": s["item"].level, "spec": s["item"].spec.to_json(), "score": verdict_score,
-                     "reason": reason, "details": details, "evidence": ev})
+                     "reason": reason, "details": details, "evidence": ev,
+                     "evidence_keys": {p: s.get("evidence_keys", {}).get(p) for p in metric.providers}})
     samples_name, results_name, _ = output_names(suffix)
     atomic_write_jsonl(out / samples_name, rows)
     agg = metric.aggregator()
@@ -118,7 +122,14 @@ def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: 
         inside(run_dir, r["image"])
         samples.append({"key": r["key"], "prompt_id": r["prompt_id"], "prompt": r["prompt"], "n": r["n"],
                         "seed": r["seed"], "image": r["image"], "item": item})
-    assign_evidence_keys(samples, metric, scorers)
+    # Evidence keys from the run itself, never from this machine's model cache: the providers' identities recorded
+    # in the manifest (identities.providers, filled by every run into this directory)
+    recorded = ((manifest.get("identities") or {}).get("providers") or {}).get(scorers) or {}
+    absent = [p for p in metric.providers if p not in recorded]
+    if absent:
+        raise UserError(f"{run_dir} holds no {absent[0]!r} evidence, which metric {metric.name!r} needs; collect it "
+                        f"with `eclipse-bench run ... --out {run_dir} --metric {metric.name}` (images are reused)")
+    assign_evidence_keys(samples, metric, {p: recorded[p] for p in metric.providers})
     for p in metric.providers:
         have = {rec["key"] for rec in read_records(run_dir / "evidence", p)}
         if not any(s["evidence_keys"][p] in have for s in samples):
@@ -133,6 +144,7 @@ def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: 
                                        "models": _models(metric, scorers), **metric.label()})
             atomic_write_json(run_dir / "manifest.json", manifest)
         main_results = read_json(run_dir / "results.json", "results") if (run_dir / "results.json").is_file() else {}
-        results = score_run(run_dir, samples, metric, compat, main_results.get("timings", {}), suffix, scorers)
+        results = score_run(run_dir, samples, metric, compat, main_results.get("timings", {}), suffix, scorers,
+                            reference_images=(manifest.get("suite") or {}).get("reference_images"))
         render_run(run_dir, run_dir / report_name, suffix=suffix)
     return results

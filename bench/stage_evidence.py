@@ -11,12 +11,15 @@ from typing import Any
 
 from eclipse_bench.errors import UserError
 from eclipse_bench.keys import evidence_key, inside
-from eclipse_bench.store import _fault, append_jsonl, read_records
+from eclipse_bench.store import fault, append_jsonl, read_records
 
 
 def collect_evidence(out: Path, samples: list[dict], metric: Any, scorers: str, device: str, progress: bool = True,
-                     suffix: str = "", providers: dict | None = None, calls: dict | None = None) -> tuple[float, int]:
-    """Run each evidence provider of the metric on the samples that lack its evidence."""
+                     suffix: str = "", providers: dict | None = None, calls: dict | None = None,
+                     revisions: dict | None = None) -> tuple[float, int]:
+    """Run each evidence provider of the metric on the samples that lack its evidence (samples carry their
+    evidence keys: assign_evidence_keys). `providers` holds models already loaded (reused, and filled);
+    `revisions` pins each provider's hub checkpoint to the commit its keys name."""
     from tqdm.auto import tqdm
 
     from eclipse_bench.metrics.registry import PROVIDERS
@@ -24,7 +27,6 @@ def collect_evidence(out: Path, samples: list[dict], metric: Any, scorers: str, 
     providers = providers if providers is not None else {}
     calls = calls if calls is not None else {"evidence": 0}
     total_seconds, scored = 0.0, 0
-    assign_evidence_keys(samples, metric, scorers)
     for pname in metric.providers:
         pdef = PROVIDERS.get(pname)
         path = out / "evidence" / f"{pname}{suffix}.jsonl"
@@ -32,8 +34,9 @@ def collect_evidence(out: Path, samples: list[dict], metric: Any, scorers: str, 
         todo = [s for s in samples if s["evidence_keys"][pname] not in have]
         if not todo:
             continue
-        provider = pdef.load(scorers, device=device)
-        providers[pname] = provider
+        if pname not in providers:
+            providers[pname] = pdef.load(scorers, device=device, revision=(revisions or {}).get(pname))
+        provider = providers[pname]
         earlier = {p: {r["key"]: r["evidence"] for r in read_records(out / "evidence", p)}
                    for p in metric.providers[: metric.providers.index(pname)]}
         t0 = time.perf_counter()
@@ -54,7 +57,7 @@ def collect_evidence(out: Path, samples: list[dict], metric: Any, scorers: str, 
                 calls["evidence"] += 1
                 append_jsonl(path, [{"key": s["evidence_keys"][pname], "sample": s["key"], "evidence": ev}
                                     for s, ev in zip(batch, records)])
-                _fault("evidence", calls["evidence"])
+                fault("evidence", calls["evidence"])
                 bar.update(len(batch))
         total_seconds += time.perf_counter() - t0
         scored = max(scored, len(todo))
@@ -74,13 +77,16 @@ def load_image(run_dir: Path, relpath: str):
                         f"delete it and re-run the same command to regenerate it") from None
 
 
-def assign_evidence_keys(samples: list[dict], metric: Any, scorers: str) -> None:
-    """Each sample's evidence key per provider of the metric (providers in order: a later one builds on earlier)."""
+def assign_evidence_keys(samples: list[dict], metric: Any, identities: dict[str, dict]) -> None:
+    """Each sample's evidence key per provider of the metric: a pure function of the image (sample key), the
+    provider's identity (`identities`: provider -> identity, resolved by the caller or read from a manifest), the
+    keys of the evidence it builds on, and the spec fields it reads. Providers in order: a later one builds on
+    earlier ones."""
     from eclipse_bench.metrics.registry import PROVIDERS
 
-    idents = {p: PROVIDERS.get(p).identity(scorers) for p in metric.providers}
     for s in samples:
         keys = s.setdefault("evidence_keys", {})
         for p in metric.providers:
-            upstream = [keys[q] for q in PROVIDERS.get(p).needs if q in keys]
-            keys[p] = evidence_key(s["key"], idents[p], upstream)
+            pdef = PROVIDERS.get(p)
+            upstream = [keys[q] for q in pdef.needs if q in keys]
+            keys[p] = evidence_key(s["key"], identities[p], upstream, pdef.reads(s["item"]))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from eclipse_bench.errors import UserError
-from eclipse_bench.store import _fault, append_jsonl, atomic_write_bytes, read_records
+from eclipse_bench.store import fault, append_jsonl, atomic_write_bytes, read_records
 
 
 def missing_images(out: Path, samples: list[dict]) -> list[dict]:
@@ -95,11 +95,11 @@ class _Writer:
         for i, (s, im) in enumerate(zip(batch, images)):
             atomic_write_bytes(self.out / s["image"], _png_bytes(im))
             if i == 0:
-                _fault("generate-mid", n)
+                fault("generate-mid", n)
         append_jsonl(self.out / f"images{self.suffix}.jsonl", [
             {"key": s["key"], "prompt_id": s["prompt_id"], "n": s["n"], "seed": s["seed"], "image": s["image"]}
             for s in batch])
-        _fault("generate", n)
+        fault("generate", n)
         self.seconds += time.perf_counter() - t
 
     def close(self, quiet: bool = False) -> None:

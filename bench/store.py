@@ -117,19 +117,25 @@ def _torn_fault(path: Path) -> bool:
 
 
 def read_jsonl(path: Path) -> Iterator[dict]:
-    """Records of a JSONL file; a torn last line (a killed writer) is skipped."""
+    """Records of a JSONL file. A torn last line (no newline: a writer killed mid-line) is skipped, and only that;
+    any other line that is not a JSON object is damage, an error naming file:line (never silently dropped)."""
     if not path.is_file():
         return
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.endswith("\n"):
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.endswith(b"\n"):
                 break  # torn tail
-            line = line.strip()
-            if line:
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
+            try:
+                line = raw.decode("utf-8").strip()
+                if not line:
                     continue
+                rec = json.loads(line)
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+                rec = None
+            if not isinstance(rec, dict):
+                raise UserError(f"{path}:{lineno}: damaged record (not a JSON object); restore the file, or delete "
+                                f"the line to have that work redone by the next run")
+            yield rec
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -192,7 +198,7 @@ def read_records(out: Path, stem: str) -> Iterator[dict]:
         yield from read_jsonl(shard_file)
 
 
-def _fault(point: str, count: int) -> None:
+def fault(point: str, count: int) -> None:
     """Fault injection for the kill/resume tests: ECLIPSE_BENCH_FAULT=point:N kills this process (SIGKILL)."""
     spec = os.environ.get("ECLIPSE_BENCH_FAULT")
     if spec and spec == f"{point}:{count}":

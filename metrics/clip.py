@@ -74,22 +74,25 @@ class ClipScorer(OpenClip):
     """CLIPScore evidence: raw cosine of image and prompt (and of the prompt without adjectives)."""
 
     @staticmethod
-    def settings_for(model_id: str) -> dict:
-        from eclipse_bench.keys import checkpoint_fingerprint
+    def checkpoints(model_id: str) -> list:
+        from eclipse_bench.keys import Checkpoint
 
-        local = model_id.startswith("tiny:")
-        return {"checkpoint": checkpoint_fingerprint(model_id) if local else model_id,
-                "second_text": "spec.clip_text (complex: ADJ tokens removed)"}
+        return [Checkpoint("clip model", model_id, "open_clip")]
+
+    @staticmethod
+    def settings_for(model_id: str) -> dict:
+        return {"second_text": "spec.clip_text (complex: ADJ tokens removed)"}
 
 
     def evidence(self, images: Sequence[Any], items: Sequence[Any], previous: Sequence[dict] | None = None) -> list[dict]:
-        img = self.image_features(images)
-        prompts = [i.prompt for i in items]
-        txt = self.text_features(prompts)
-        # complex prompts: the spec's CLIP text (spaCy ADJ tokens removed, as the reference's --complex mode)
-        txt_noadj = self.text_features([i.spec.clip_text or remove_adjectives(i.prompt) for i in items])
-        return [{"cosine": round(float(a @ b), 6), "cosine_no_adjectives": round(float(a @ c), 6)}
-                for a, b, c in zip(img, txt, txt_noadj)]
+        """Per image, in passes of its own (its image; its two texts): never dependent on the rest of a chunk."""
+        out = []
+        for im, item in zip(images, items):
+            (a,) = self.image_features([im])
+            # complex prompts: the spec's CLIP text (spaCy ADJ tokens removed, as the reference's --complex mode)
+            b, c = self.text_features([item.prompt, item.spec.clip_text or remove_adjectives(item.prompt)])
+            out.append({"cosine": round(float(a @ b), 6), "cosine_no_adjectives": round(float(a @ c), 6)})
+        return out
 
 
 class ColorClassifier(OpenClip):
@@ -100,12 +103,16 @@ class ColorClassifier(OpenClip):
         self._prompts: dict[str, np.ndarray] = {}
 
     @staticmethod
+    def checkpoints(model_id: str) -> list:
+        from eclipse_bench.keys import Checkpoint
+
+        return [Checkpoint("color model", model_id, "open_clip")]
+
+    @staticmethod
     def settings_for(model_id: str) -> dict:
-        from eclipse_bench.keys import checkpoint_fingerprint
         from eclipse_bench.metrics.geneval import GENEVAL_MAX_PER_CLASS, GENEVAL_THRESHOLD
 
-        return {"checkpoint": checkpoint_fingerprint(model_id) if model_id.startswith("tiny:") else model_id,
-                "colors": list(GENEVAL_COLORS), "templates": list(COLOR_TEMPLATES),
+        return {"colors": list(GENEVAL_COLORS), "templates": list(COLOR_TEMPLATES),
                 "candidates": f"score > {GENEVAL_THRESHOLD}, at most {GENEVAL_MAX_PER_CLASS}", "background": "#999999"}
 
 
@@ -207,8 +214,18 @@ def color_view(record: dict, metric) -> dict:
     return {"colors": ", ".join(f"#{k}: {v}" for k, v in colors.items())} if colors else {}
 
 
+def clip_reads(item) -> dict:
+    """The texts CLIPScore compares with the image: the prompt and the complex-mode text without adjectives."""
+    return {"prompt": item.prompt, "clip_text": item.spec.clip_text or remove_adjectives(item.prompt)}
+
+
+def color_reads(item) -> dict:
+    """The objects whose detections are classified (those with a colour to check)."""
+    return {"objects": [[o.noun, list(o.attributes)] for o in item.spec.objects]}
+
+
 register_provider(ProviderDef("clip", "eclipse_bench.metrics.clip:ClipScorer", REAL_CLIPSCORE, "tiny:clip",
-                              "open_clip image-prompt cosine", view=clip_view))
+                              "open_clip image-prompt cosine", view=clip_view, reads=clip_reads))
 register_provider(ProviderDef("color", "eclipse_bench.metrics.clip:ColorClassifier", REAL_COLOR_CLIP, "tiny:clip",
                               "open_clip zero-shot colour of detected objects (GenEval)", needs=("detect",),
-                              view=color_view))
+                              view=color_view, reads=color_reads))

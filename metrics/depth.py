@@ -39,14 +39,14 @@ def box_means(depth: np.ndarray, box: Sequence[float]) -> list:
 
 class DepthEstimator:
     def __init__(self, model_id: str = REAL_DEPTH, device: str = "cpu", batch_size: int = 8,
-                 image_size: int | None = None):
+                 image_size: int | None = None, revision: str | None = None):
         import torch
         from transformers import DPTForDepthEstimation
 
         from eclipse_bench.models.loaders import load
 
         self.model_id, self.device, self.batch_size = model_id, device, batch_size
-        self.model = load(DPTForDepthEstimation, model_id).to(device).eval()
+        self.model = load(DPTForDepthEstimation, model_id, revision=revision).to(device).eval()
         self.size = int(image_size) if image_size else reference_size(self.model.config)
         if getattr(self.model.config, "is_hybrid", False):
             # MiDaS resamples the position embeddings to any input size; transformers' hybrid embeddings check
@@ -56,10 +56,14 @@ class DepthEstimator:
         self.calls = 0
 
     @staticmethod
-    def settings_for(model_id: str) -> dict:
-        from eclipse_bench.keys import checkpoint_fingerprint
+    def checkpoints(model_id: str) -> list:
+        from eclipse_bench.keys import Checkpoint
 
-        return {"checkpoint": checkpoint_fingerprint(model_id), "input": "pil-bilinear 480 (reference size)",
+        return [Checkpoint("depth model", model_id)]
+
+    @staticmethod
+    def settings_for(model_id: str) -> dict:
+        return {"input": "pil-bilinear 480 (reference size)",
                 "normalise": "mean 0.5 std 0.5", "map": "min-max, bilinear align_corners, 8-bit",
                 "boxes": f"detections > {CANDIDATE_THRESHOLD} of the prompt's classes"}
 
@@ -88,7 +92,7 @@ class DepthEstimator:
     def evidence(self, images: Sequence[Any], items: Sequence[Any], previous: Sequence[dict] | None = None) -> list[dict]:
         from PIL import Image
 
-        maps = self.depth_maps(images)
+        maps = [m for im in images for m in self.depth_maps([im])]  # one image per pass: never chunk-dependent
         records = []
         for k, (depth, item) in enumerate(zip(maps, items)):
             det = (previous[k] or {}).get("detect") if previous else None

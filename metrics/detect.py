@@ -22,22 +22,19 @@ POLYGON_MIN_SCORE = 0.3  # polygons are kept for detections a colour rule may lo
 
 
 def _weights_path(model_id: str) -> Path | None:
-    """Where a detector's weights are taken from: a tiny twin, an explicit path (absolute, or with a directory
-    part), or the user cache's weights/ folder. A bare file name is never looked up in the current directory,
-    so a planted file there is not unpickled."""
+    """Where a detector's weights are taken from: a tiny twin, an explicit path, or the user cache's weights/
+    folder (eclipse_bench.paths.weights_path: never the working directory)."""
     from eclipse_bench.models.tiny import resolve
-    from eclipse_bench.paths import cache_dir
+    from eclipse_bench.paths import weights_path
 
     if model_id.startswith("tiny:"):
         return Path(resolve(model_id)) / "model.pt"
-    explicit = Path(model_id).expanduser()
-    if explicit.is_absolute() or len(explicit.parts) > 1:
-        return explicit if explicit.is_file() else None
-    cached = cache_dir() / "weights" / model_id
-    return cached if cached.is_file() else None
+    return weights_path(model_id)
 
 
 def _resolve_weights(model_id: str) -> str:
+    """The weights file to load. Online, released weights named by file (yolo11x-seg.pt) are downloaded into the
+    user cache's weights/ folder by path, so nothing is read from or written to the working directory."""
     from eclipse_bench.paths import cache_dir
 
     found = _weights_path(model_id)
@@ -46,20 +43,63 @@ def _resolve_weights(model_id: str) -> str:
     explicit = Path(model_id).expanduser()
     if explicit.is_absolute() or len(explicit.parts) > 1:
         raise UserError(f"detector weights {model_id}: no such file; pass an existing .pt file")
+    target = cache_dir() / "weights" / model_id
     if os.environ.get("YOLO_OFFLINE") or os.environ.get("HF_HUB_OFFLINE"):
         raise UserError(f"detector weights {model_id} not found (offline); download them on a connected machine "
-                        f"(ultralytics fetches them on first use) and put the file in {cache_dir() / 'weights'}")
-    return model_id  # ultralytics downloads its released weights by name
+                        f"(ultralytics' release assets) and put the file in {target.parent}")
+    ultralytics()
+    from ultralytics.utils.downloads import attempt_download_asset
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        attempt_download_asset(str(target))   # a path with a folder: checked and written there only
+    except Exception as exc:  # noqa: BLE001 - any download failure is the same one-line error
+        raise UserError(f"detector weights {model_id}: download failed ({str(exc).splitlines()[0][:200]}); put the "
+                        f"file in {target.parent}") from None
+    if not target.is_file():
+        raise UserError(f"detector weights {model_id}: not a released ultralytics asset; pass a .pt file path")
+    return str(target)
+
+
+def ultralytics():
+    """The ultralytics package, imported without its process-wide side effects, each of which changed numbers or
+    behaviour elsewhere: its import sets OMP_NUM_THREADS=1 in os.environ (inherited by every process started
+    afterwards: a resumed or launched run then computed on one thread and rounded differently); it replaces
+    PIL.Image.open with a wrapper that, on any unidentifiable file (a damaged PNG), pip-installs pi-heif; and its
+    select_device() sets torch's intra-op threads to min(8, cpu_count - 1) whenever a predictor is set up (every
+    later model ran slower and rounded differently: the first image a process generated differed from later ones).
+    The process keeps its own settings here; we hand YOLO arrays, never files, so nothing of it is lost."""
+    import torch
+    from PIL import Image
+
+    before = os.environ.get("OMP_NUM_THREADS")
+    import ultralytics as package
+    import ultralytics.utils.patches as yolo_patches
+    import ultralytics.utils.torch_utils as yolo_torch
+
+    if before is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = before
+    original_open = getattr(yolo_patches, "_image_open", None)
+    if original_open is not None and Image.open is not original_open:
+        Image.open = original_open
+    yolo_torch.NUM_THREADS = torch.get_num_threads()
+    return package
 
 
 def _load_yolo(model_id: str):
-    from ultralytics import YOLO
-
+    YOLO = ultralytics().YOLO
     path = _resolve_weights(model_id)
     try:
         return YOLO(path)
     except (FileNotFoundError, OSError, ConnectionError) as exc:
         raise UserError(f"cannot load detector {model_id}: {str(exc).splitlines()[0]}") from None
+
+
+def _text_model(open_id: str) -> str:
+    """The CLIP text tower whose features name the open-vocabulary classes (YOLO-World's is OpenAI ViT-B/32)."""
+    return "tiny:clip" if open_id.startswith("tiny:") else "ViT-B-32/openai"
 
 
 class OpenVocabulary:
@@ -92,9 +132,10 @@ class OpenVocabulary:
         self._classes = nouns
 
     def detect(self, images_bgr: list, nouns: tuple[str, ...]) -> list[list[dict]]:
+        """Detections of `nouns` in each image, one image per forward pass (see Detector.detect)."""
         self._set_classes(nouns)
-        results = self._yolo.predict(images_bgr, conf=self.conf_floor, imgsz=self.imgsz, device=self.device,
-                                     max_det=self.max_det, verbose=False)
+        results = [self._yolo.predict([im], conf=self.conf_floor, imgsz=self.imgsz, device=self.device,
+                                      max_det=self.max_det, verbose=False)[0] for im in images_bgr]
         out = []
         for res in results:
             b = res.boxes
@@ -126,33 +167,38 @@ class Detector:
         self.imgsz = imgsz or (64 if self.tiny else 640)
         self.max_det = 30 if self.tiny else 300
         self.calls = 0
-        text_model = "tiny:clip" if open_id.startswith("tiny:") else "ViT-B-32/openai"
-        self.open = (OpenVocabulary(open_id, text_model, device, self.imgsz, self.conf_floor, self.max_det)
+        self.open = (OpenVocabulary(open_id, _text_model(open_id), device, self.imgsz, self.conf_floor, self.max_det)
                      if open_id else None)
+
+    @staticmethod
+    def checkpoints(model_id: str) -> list:
+        """The closed- and open-vocabulary weights, and the CLIP text tower that names the open vocabulary."""
+        from eclipse_bench.keys import Checkpoint
+
+        closed, _, open_id = model_id.partition("|")
+        out = [Checkpoint("detector weights", closed, "detector")]
+        if open_id:
+            out += [Checkpoint("open-vocabulary detector weights", open_id, "detector"),
+                    Checkpoint("open-vocabulary text model", _text_model(open_id), "open_clip")]
+        return out
 
     @staticmethod
     def settings_for(model_id: str) -> dict:
         """Every setting that changes this provider's output, known before loading it (evidence keys)."""
-        from eclipse_bench.keys import content_hash
-
         tiny = model_id.startswith("tiny:")
-        weights = {}
-        for part in filter(None, model_id.split("|")):
-            path = None if part.startswith("tiny:") else _weights_path(part)
-            weights[part] = content_hash(path) if path is not None else part
         return {"conf_floor": 0.0 if tiny else 0.05, "imgsz": 64 if tiny else 640, "max_det": 30 if tiny else 300,
-                "weights": weights, "open_vocabulary_text": "tiny:clip" if tiny else "ViT-B-32/openai"}
-
+                "open_vocabulary": "each image's own nouns outside the closed vocabulary"}
 
     def detect(self, images: Sequence[Any]) -> list[list[dict]]:
+        """Detections of each image, one image per forward pass: an image's boxes and scores never depend on the
+        other images of a call (a batched pass rounds differently, and letterboxing pads to the batch's shape)."""
         out: list[list[dict]] = []
-        for start in range(0, len(images), self.batch_size):
-            batch = [np.asarray(im.convert("RGB"))[:, :, ::-1] for im in images[start:start + self.batch_size]]
+        for im in images:
+            bgr = np.asarray(im.convert("RGB"))[:, :, ::-1]
             self.calls += 1
-            results = self.model.predict(batch, conf=self.conf_floor, imgsz=self.imgsz, device=self.device,
-                                         max_det=self.max_det, verbose=False)
-            for bgr, res in zip(batch, results):
-                out.append(self._records(bgr, res))
+            res = self.model.predict([bgr], conf=self.conf_floor, imgsz=self.imgsz, device=self.device,
+                                     max_det=self.max_det, verbose=False)[0]
+            out.append(self._records(bgr, res))
         return out
 
     def _records(self, bgr: np.ndarray, res: Any) -> list[dict]:
@@ -190,36 +236,74 @@ class Detector:
         return records
 
     def _open_vocabulary(self, images: Sequence[Any], records: list[dict]) -> None:
-        """Detect the nouns outside the closed vocabulary with the open-vocabulary model, as their own classes."""
+        """Detect each image's nouns outside the closed vocabulary with the open-vocabulary model, its class list
+        being exactly that image's own nouns (as a fixed label space is in the references: never the other prompts
+        of a chunk). Images with the same noun set share one detector call."""
         from eclipse_bench.prompts.extract import singular
 
-        wanted = [[n for n, c in r["classes"].items() if c is None] for r in records]
-        nouns = tuple(sorted({singular(n) for ns in wanted for n in ns}))
-        if not nouns:
-            return
-        rows = [i for i, ns in enumerate(wanted) if ns]
-        found = self.open.detect([np.asarray(images[i].convert("RGB"))[:, :, ::-1] for i in rows], nouns)
-        for i, dets in zip(rows, found):
-            rec = records[i]
-            mine = {singular(n) for n in wanted[i]}
-            start = len(rec["detections"])
-            rec["detections"] += [{"id": start + k, **d} for k, d in enumerate(x for x in dets if x["label"] in mine)]
-            for n in wanted[i]:
-                rec["classes"][n] = singular(n)
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, r in enumerate(records):
+            nouns = tuple(sorted({singular(n) for n, c in r["classes"].items() if c is None}))
+            if nouns:
+                groups.setdefault(nouns, []).append(i)
+        for nouns, rows in groups.items():
+            found = self.open.detect([np.asarray(images[i].convert("RGB"))[:, :, ::-1] for i in rows], nouns)
+            for i, dets in zip(rows, found):
+                rec = records[i]
+                start = len(rec["detections"])
+                rec["detections"] += [{"id": start + k, **d} for k, d in enumerate(dets)]
+                rec["open_vocabulary"] = list(nouns)
+                for n, c in list(rec["classes"].items()):
+                    if c is None:
+                        rec["classes"][n] = singular(n)
 
 
 # -- tiny twin (offline tests and tiny-* runs) ------------------------------------------------------------
 
+def _listening(net, size: int = 64) -> None:
+    """Make a random YOLO respond to its input. With PyTorch's default init every layer shrinks its activations
+    (layer 21's are 1e-9 of the input's), so every image gives the same boxes and the scores are the head's bias
+    (~1e-4): a deaf twin. Calibrate each BatchNorm to unit output on fixed random images (its running statistics
+    taken from one training-mode pass), then open the class head (bias -1 instead of log(5/nc/(640/s)^2) ~ -11)
+    and start box distances small, so scores, classes and boxes move with the image (tests/test_twins.py)."""
+    import torch
+
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = 1.0
+    images = torch.rand(8, 3, size, size, generator=torch.Generator().manual_seed(0))
+    net.train()
+    with torch.no_grad():
+        net(images)
+    net.eval()
+    head = net.model[-1]
+    with torch.no_grad():
+        for bn in bns:
+            bn.momentum = 0.03
+        for seq in head.cv2:   # box distances (DFL bins): favour the first bins
+            seq[-1].bias.copy_((-0.6 * torch.arange(seq[-1].bias.numel() // 4, dtype=torch.float32)).repeat(4))
+        if hasattr(head, "cv4") and hasattr(head.cv4[0], "logit_scale"):  # YOLO-World: contrastive class head
+            for h in head.cv4:
+                h.bias.fill_(-1.0)
+                h.logit_scale.fill_(-2.0)
+        else:
+            for seq in head.cv3:
+                seq[-1].weight.mul_(0.4)
+                seq[-1].bias.fill_(-1.0)
+
+
 def build_yolo_seg(out: Path) -> None:
     """Stands in for a COCO YOLO segmentation checkpoint (yolo11x-seg.pt): yolov8n-seg from its yaml."""
     import torch
-    from ultralytics import YOLO
 
     from eclipse_bench.metrics.vocab import COCO80
 
+    YOLO = ultralytics().YOLO
     torch.manual_seed(0)
     model = YOLO("yolov8n-seg.yaml")
     model.model.names = {i: n for i, n in enumerate(COCO80)}  # set before the first predict (names are cached)
+    _listening(model.model)
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out / "model.pt"))
 
@@ -227,10 +311,16 @@ def build_yolo_seg(out: Path) -> None:
 def build_yolo_world(out: Path) -> None:
     """Stands in for YOLO-World v2 (yolov8x-worldv2.pt): the same architecture family, from its yaml."""
     import torch
-    from ultralytics import YOLO
 
+    YOLO = ultralytics().YOLO
     torch.manual_seed(0)
     model = YOLO("yolov8s-worldv2.yaml")
+    world = model.model
+    # calibration needs class embeddings: 4 fixed random unit vectors (real ones are set per call)
+    world.txt_feats = torch.nn.functional.normalize(torch.randn(1, 4, 512, generator=torch.Generator().manual_seed(0)),
+                                                    dim=-1)
+    world.model[-1].nc = 4
+    _listening(world)
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out / "model.pt"))
 
@@ -260,7 +350,12 @@ def report_view(record: dict, metric) -> dict:
     return view
 
 
+def reads(item) -> dict:
+    """The nouns the detector maps to classes (and detects with the open vocabulary): objects, then exclusions."""
+    return {"nouns": [o.noun for o in item.spec.objects] + [e.noun for e in item.spec.exclude]}
+
+
 register_provider(ProviderDef("detect", "eclipse_bench.metrics.detect:Detector", REAL_DETECTOR,
                               "tiny:yolo-seg|tiny:yolo-world",
                               "YOLO boxes, classes, confidences, mask hues; YOLO-World for nouns outside COCO",
-                              view=report_view))
+                              view=report_view, reads=reads))

@@ -7,7 +7,6 @@ from typing import Any
 from eclipse_bench.metrics.base import Verdict, _classes, _hrs_dets, unscorable
 from eclipse_bench.metrics.registry import MetricDef, register_metric
 from eclipse_bench.prompts.spec import Spec
-from eclipse_bench.metrics.hrs_counting import _HRS
 
 
 HUE_BINS = ((15, "red"), (22, "orange"), (39, "yellow"), (78, "green"), (131, "blue"))
@@ -45,6 +44,6 @@ def hrs_color(evidence: dict[str, Any], spec: Spec, reference_compat: bool = Fal
 register_metric(MetricDef(
     "hrs-color", ("detect",), hrs_color, "object accuracy x100, mean over levels",
     help="HRS-Bench color: mask hue bins per object (accuracy x100)",
-    compat_note="image 00 only; a mask without hue counts as red", compat_source=_HRS,
+    compat_note="image 00 only; a mask without hue counts as red", follows_reference_images=True,
     reference_models="MaskDINO instance masks", equivalence="proxy", thresholds=(("masks", "score >= 0.5"),),
     display_threshold=0.5, fits=("objects with a colour", lambda spec, cat: any(o.attributes for o in spec.objects))))

@@ -9,8 +9,6 @@ from eclipse_bench.metrics.registry import MetricDef, register_metric
 from eclipse_bench.prompts.spec import Spec
 
 _HRS_DET = (("detection", "score > 0.5"), ("identical integer boxes", "merged, first label wins"))
-# --reference-compat: the image the shipped HRS scripts actually score for a sample (level offset, image 00)
-_HRS = "eclipse_bench.prompts.suites.hrs:reference_image"
 
 
 def hrs_counting(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
@@ -43,6 +41,6 @@ register_metric(MetricDef(
     "hrs-counting", ("detect",), hrs_counting, "micro F1 x100, mean over levels",
     help="HRS-Bench counting: micro precision/recall/F1 per level (x100)",
     compat_note="medium/hard read other prompts' images (level offset); a class named twice keeps the last count",
-    compat_source=_HRS, reference_models="UniDet", equivalence="proxy", thresholds=_HRS_DET, display_threshold=0.5,
+    follows_reference_images=True, reference_models="UniDet", equivalence="proxy", thresholds=_HRS_DET, display_threshold=0.5,
     fits=("counted objects (a counting or numeracy category)",
           lambda spec, cat: cat in ("counting", "numeracy") and any(o.count is not None for o in spec.objects))))

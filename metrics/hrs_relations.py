@@ -7,7 +7,7 @@ from typing import Any, Optional, Sequence
 from eclipse_bench.metrics.base import Verdict, _classes, _hrs_dets, unscorable
 from eclipse_bench.metrics.registry import MetricDef, register_metric
 from eclipse_bench.prompts.spec import Spec
-from eclipse_bench.metrics.hrs_counting import _HRS, _HRS_DET
+from eclipse_bench.metrics.hrs_counting import _HRS_DET
 
 
 def _hrs_box(evidence: dict, cls: str) -> Optional[list[float]]:
@@ -76,13 +76,13 @@ def hrs_relations(evidence: dict[str, Any], spec: Spec, reference_compat: bool =
 register_metric(MetricDef(
     "hrs-spatial", ("detect",), hrs_relations, "accuracy x100, mean over levels",
     help="HRS-Bench spatial: every object found and every relation holds (accuracy x100)",
-    compat_note="level offset; hard prompts unscorable, as the reference crashes on them", compat_source=_HRS,
+    compat_note="level offset; hard prompts unscorable, as the reference crashes on them", follows_reference_images=True,
     reference_models="UniDet", equivalence="proxy", thresholds=_HRS_DET, display_threshold=0.5,
     fits=("HRS relations (left, right, above, below, between)",
           lambda spec, cat: bool(spec.relations) and all(r.name in HRS_RELATION_NAMES for r in spec.relations))))
 register_metric(MetricDef(
     "hrs-size", ("detect",), hrs_relations, "accuracy x100, mean over levels",
-    help="HRS-Bench size: box areas bigger/smaller (accuracy x100)", compat_note="level offset", compat_source=_HRS,
+    help="HRS-Bench size: box areas bigger/smaller (accuracy x100)", compat_note="level offset", follows_reference_images=True,
     reference_models="UniDet", equivalence="proxy", thresholds=_HRS_DET, display_threshold=0.5,
     fits=("HRS size relations (bigger, smaller)",
           lambda spec, cat: bool(spec.relations) and all(r.name in ("bigger", "smaller") for r in spec.relations))))

@@ -4,9 +4,13 @@ module of eclipse_bench.metrics (discovered when a registry is first read); noth
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Optional
 
 from eclipse_bench.registry import Registry, import_string
+
+
+def _reads_nothing(item: Any) -> dict:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -16,21 +20,33 @@ class ProviderDef:
     real_model: str
     tiny_model: str
     help: str = ""
+    needs: tuple[str, ...] = ()   # providers whose evidence this one builds on (their keys enter its key)
+    view: Any = None              # (record, metric) -> dict: what the drill-down shows of its evidence
+    # item -> the fields of the prompt and its spec this provider reads: exactly those enter its evidence keys, so an
+    # edited spec recomputes the evidence that read it and nothing else
+    reads: Callable[[Any], dict] = _reads_nothing
 
     def model(self, scorers: str) -> str:
         return self.tiny_model if scorers == "tiny" else self.real_model
 
-    needs: tuple[str, ...] = ()   # providers whose evidence this one builds on (their keys enter its key)
-    view: Any = None              # (record, metric) -> dict: what the drill-down shows of its evidence
+    def load(self, scorers: str = "real", device: str = "cpu", batch_size: int = 64, revision: Optional[str] = None):
+        """The provider's model; `revision` pins a hub checkpoint to the commit its evidence keys name."""
+        kw = {"revision": revision} if revision else {}
+        return import_string(self.cls)(self.model(scorers), device=device, batch_size=batch_size, **kw)
 
-    def load(self, scorers: str = "real", device: str = "cpu", batch_size: int = 64):
-        return import_string(self.cls)(self.model(scorers), device=device, batch_size=batch_size)
+    def checkpoints(self, scorers: str) -> list:
+        """The checkpoints this provider loads (eclipse_bench.keys.Checkpoint), known without loading them."""
+        return list(import_string(self.cls).checkpoints(self.model(scorers)))
 
-    def identity(self, scorers: str) -> dict:
-        """The provider's model and every setting that changes its output, without loading the model."""
+    def identity(self, scorers: str, identities: Any) -> Optional[dict]:
+        """The provider's model, each checkpoint's identity and every setting that changes its output, without
+        loading the model; None while a checkpoint's identity is unresolved (not downloaded yet)."""
         model = self.model(scorers)
-        cls = import_string(self.cls)
-        return {"provider": self.name, "model": model, **cls.settings_for(model)}
+        fps = {c.id: identities(c.id, c.kind) for c in self.checkpoints(scorers)}
+        if any(v is None for v in fps.values()):
+            return None
+        return {"provider": self.name, "model": model, "checkpoints": fps,
+                **import_string(self.cls).settings_for(model)}
 
 
 @dataclass(frozen=True)
@@ -42,9 +58,9 @@ class MetricDef:
     version: str = "2"           # bump when the rule's meaning changes: runs of different versions don't compare
     help: str = ""
     compat_note: str = ""        # what --reference-compat changes
-    # "module:function" (prompt_id, n) -> (prompt_id, n) | reason: under --reference-compat, the image whose
-    # evidence the reference scripts actually score for a sample (HRS's level offset)
-    compat_source: str = ""
+    # under --reference-compat, score the image the suite's own reference scripts score for a sample (the suite
+    # names that mapping: HRS-Bench's level offset and image 00); metrics of other benchmarks ignore it
+    follows_reference_images: bool = False
     # Honest labels: the evidence models the benchmark itself uses, whether ours are the same family with the
     # same rule ("reference") or a stand-in ("proxy"), and the decision thresholds the rule applies.
     reference_models: str = ""

@@ -63,7 +63,7 @@ class BlipVqa:
     """Answers yes/no questions about images with a BLIP VQA model, as T2I-CompBench's BLIP-VQA does."""
 
     def __init__(self, model_id: str = REAL_BLIP_VQA, device: str = "cpu", dtype: Any = None,
-                 batch_size: int = 64, image_size: int | None = None):
+                 batch_size: int = 64, image_size: int | None = None, revision: str | None = None):
         import torch
         from transformers import BlipForQuestionAnswering, BlipProcessor
 
@@ -72,8 +72,8 @@ class BlipVqa:
 
         self.model_id, self.device, self.batch_size = model_id, device, batch_size
         kw = {"torch_dtype": dtype} if dtype is not None else {}
-        self.model = load(BlipForQuestionAnswering, model_id, **kw).to(device).eval()
-        self.processor = load(BlipProcessor, model_id)
+        self.model = load(BlipForQuestionAnswering, model_id, revision=revision, **kw).to(device).eval()
+        self.processor = load(BlipProcessor, model_id, revision=revision)
         tok = self.tokenizer = self.processor.tokenizer
         self.yes_id, self.no_id = tok.convert_tokens_to_ids("yes"), tok.convert_tokens_to_ids("no")
         self.bos_id = int(self.model.config.text_config.bos_token_id)
@@ -92,12 +92,16 @@ class BlipVqa:
         self._torch = torch
 
     @staticmethod
+    def checkpoints(model_id: str) -> list:
+        from eclipse_bench.keys import Checkpoint
+
+        return [Checkpoint("vqa model", model_id)]
+
+    @staticmethod
     def settings_for(model_id: str) -> dict:
         """Every setting that changes this provider's output, known before loading it (evidence keys)."""
-        from eclipse_bench.keys import checkpoint_fingerprint
-
-        return {"checkpoint": checkpoint_fingerprint(model_id), "image_size": "reference (480 for BLIP ViT-B/16)",
-                "resize": "pil-bicubic", "first_token": "[ENC]", "max_words": MAX_WORDS, "max_tokens": MAX_TOKENS}
+        return {"image_size": "reference (480 for BLIP ViT-B/16)", "resize": "pil-bicubic", "first_token": "[ENC]",
+                "max_words": MAX_WORDS, "max_tokens": MAX_TOKENS}
 
     def _pixels(self, images: Sequence[Any]):
         return pil_bicubic_pixels(images, self.image_size, self.mean, self.std).to(self.device, self.model.dtype)
@@ -148,19 +152,20 @@ class BlipVqa:
 
     def evidence(self, images: Sequence[Any], items: Sequence[Any],
                  previous: Sequence[dict] | None = None) -> list[dict[str, Any]]:
-        """One record per image: each noun phrase's question and P(yes)."""
-        pairs_img, pairs_q, owners = [], [], []
-        for i, (im, item) in enumerate(zip(images, items)):
-            for phrase in item.spec.phrases:
-                pairs_img.append(im)
-                pairs_q.append(question_for(phrase))
-                owners.append((i, phrase))
-        probs = self.p_yes(pairs_img, pairs_q) if pairs_q else []
-        inputs = {q: self.tokenizer.decode(ids[ids != self.tokenizer.pad_token_id])
-                  for q in dict.fromkeys(pairs_q) for ids in self.encode_questions([q]).input_ids.cpu()}
-        records: list[dict[str, Any]] = [{"questions": [], "image_size": self.image_size} for _ in images]
-        for (i, phrase), q, p in zip(owners, pairs_q, probs):
-            records[i]["questions"].append({"phrase": phrase, "question": q, "input": inputs[q], "p_yes": p})
+        """One record per image: each noun phrase's question and P(yes). Each image is answered in passes of its
+        own (one vision pass, its questions batched together), so its record never depends on the other images
+        of a chunk: not even through the rounding of a batched kernel."""
+        records: list[dict[str, Any]] = []
+        for im, item in zip(images, items):
+            phrases = list(item.spec.phrases)
+            qs = [question_for(p) for p in phrases]
+            probs = self.p_yes([im] * len(qs), qs) if qs else []
+            rec: dict[str, Any] = {"questions": [], "image_size": self.image_size}
+            for phrase, q, p in zip(phrases, qs, probs):
+                ids = self.encode_questions([q]).input_ids[0].cpu()
+                rec["questions"].append({"phrase": phrase, "question": q, "p_yes": p,
+                                         "input": self.tokenizer.decode(ids[ids != self.tokenizer.pad_token_id])})
+            records.append(rec)
         return records
 
 
@@ -201,5 +206,10 @@ def report_view(record: dict, metric) -> dict:
                           for q in record.get("questions", [])]}
 
 
+def reads(item) -> dict:
+    """The spec fields the VQA evidence depends on: one question per noun phrase."""
+    return {"phrases": list(item.spec.phrases)}
+
+
 register_provider(ProviderDef("vqa", "eclipse_bench.metrics.vqa:BlipVqa", REAL_BLIP_VQA, "tiny:blip-vqa",
-                              "BLIP VQA P(yes) per noun phrase", view=report_view))
+                              "BLIP VQA P(yes) per noun phrase", view=report_view, reads=reads))

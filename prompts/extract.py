@@ -227,16 +227,18 @@ def spatial_spec(prompt: str, backend: Optional[str] = None) -> Spec:
     return _relation_spec(phrases, _rule_spatial_nouns(phrases), find_relation(prompt))
 
 
-def _numeracy_vocabulary() -> Optional[tuple[list[str], list[str]]]:
-    """T2I-CompBench++'s new_objects.txt ('singular - plural' per line), or None where it cannot be had."""
+def _numeracy_vocabulary() -> tuple[list[str], list[str]]:
+    """T2I-CompBench++'s new_objects.txt ('singular - plural' per line). The reference parses counts with it, so
+    where it cannot be had (missing, or not the pinned file) that is an error, never a silent fall back to the
+    rule extractor while the manifest says spaCy."""
     from eclipse_bench.errors import UserError
+    from eclipse_bench.prompts.fetch import read_lines
 
     try:
-        from eclipse_bench.prompts.fetch import read_lines
-
         lines = read_lines("t2i_compbench/new_objects.txt")
-    except UserError:
-        return None
+    except UserError as exc:
+        raise UserError(f"{exc} (numeracy specs need it; or set ECLIPSE_BENCH_EXTRACTOR=rules to parse counts with "
+                        f"the rule extractor, labelled not reference-exact)") from None
     pairs = [line.split(" - ") for line in lines if " - " in line]
     return [a.strip().lower() for a, _ in pairs], [b.strip().lower() for _, b in pairs]
 
@@ -244,8 +246,8 @@ def _numeracy_vocabulary() -> Optional[tuple[list[str], list[str]]]:
 def numeracy_spec(prompt: str, backend: Optional[str] = None) -> Spec:
     """T2I-CompBench++ numeracy: each object name led by a count word (a/an/one..eight) with its count."""
     backend = backend or extractor_backend()
-    vocab = _numeracy_vocabulary() if backend == "spacy" else None
-    if backend == "spacy" and vocab is not None:
+    if backend == "spacy":
+        vocab = _numeracy_vocabulary()
         from eclipse_bench.prompts import spacy_specs as sp
 
         doc = sp.parse(prompt)

@@ -34,6 +34,9 @@ class GroupResult:
     n_prompts: int
     verdict: str          # pass | regression | improvement
     changed: list = field(default_factory=list)   # (prompt_id, prompt, base, cand) most changed first
+    # the smallest drop this gate can call a regression with these prompts (None: none at all): max(--max-drop, the
+    # half-width of the paired bootstrap CI of the difference); a true drop below it is lost in the paired noise
+    detectable_drop: Optional[float] = None
 
 
 @dataclass
@@ -87,6 +90,7 @@ class Comparison:
                 "coverage": None if cov is None else {**{k: v for k, v in cov.__dict__.items()},
                                                       "failed": cov.failed, "reason": cov.reason()},
                 "warnings": list(self.warnings), "allowed_differences": list(self.allowed),
+                "power": power_line(self),
                 "groups": [{k: v for k, v in g.__dict__.items() if k != "changed"} for g in self.groups]}
 
 
@@ -188,6 +192,9 @@ def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha
             p = 1.0
         else:
             p = float(sps.wilcoxon(diffs, zero_method="zsplit").pvalue)
+        detectable = None
+        if min_wilcoxon_p(len(common)) < alpha and ci[0] is not None:
+            detectable = max(max_drop, (ci[1] - ci[0]) / 2)
         significant = p < alpha
         if delta < -max_drop and significant and ci[1] is not None and ci[1] < 0:
             verdict = "regression"
@@ -198,7 +205,7 @@ def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha
         order = np.argsort(-np.abs(diffs))[:12]
         changed = [(common[i], prompts.get(common[i], ""), float(per_b[i]), float(per_c[i])) for i in order
                    if diffs[i] != 0]
-        results.append(GroupResult(name, score_b, score_c, delta, ci, p, len(common), verdict, changed))
+        results.append(GroupResult(name, score_b, score_c, delta, ci, p, len(common), verdict, changed, detectable))
     return Comparison(str(base), str(cand), rb["metric"], rb["suite"], max_drop, alpha, results, coverage, warnings,
                       [a for a in allow])
 
@@ -206,12 +213,15 @@ def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha
 def format_text(c: Comparison) -> str:
     lines = [f"compare {c.metric} on {c.suite}: baseline {c.baseline} vs candidate {c.candidate} "
              f"(max drop {c.max_drop}, alpha {c.alpha})",
-             f"{'group':24s} {'baseline':>9s} {'candidate':>9s} {'delta':>9s} {'95% CI':>21s} {'p':>7s}  verdict"]
+             f"{'group':24s} {'baseline':>9s} {'candidate':>9s} {'delta':>9s} {'95% CI':>21s} {'p':>7s} "
+             f"{'detects':>8s}  verdict"]
     f = lambda x: "n/a" if x is None else f"{x:.4f}"  # noqa: E731
     for g in c.groups:
         ci = f"[{f(g.ci95[0])}, {f(g.ci95[1])}]"
+        det = "none" if g.detectable_drop is None else f"{g.detectable_drop:.4f}"
         lines.append(f"{g.name:24s} {f(g.baseline):>9s} {f(g.candidate):>9s} {f(g.delta):>9s} {ci:>21s} "
-                     f"{f(g.p_value):>7s}  {g.verdict.upper() if g.verdict == 'regression' else g.verdict}")
+                     f"{f(g.p_value):>7s} {det:>8s}  {g.verdict.upper() if g.verdict == 'regression' else g.verdict}")
+    lines.append(power_line(c))
     cov = c.coverage
     if cov is not None:
         lines.append(f"coverage: baseline {cov.baseline_prompts} prompts scored, {cov.baseline_unscorable} unscorable "
@@ -225,6 +235,17 @@ def format_text(c: Comparison) -> str:
     return "\n".join(lines)
 
 
+def power_line(c: Comparison) -> str:
+    """What the gate can see: the smallest overall drop it could call a regression at this alpha."""
+    g = c.groups[0]
+    if g.detectable_drop is None:
+        return (f"power: with {g.n_prompts} common prompts no drop can be called a regression at alpha {c.alpha} "
+                f"(the paired test cannot reach it)")
+    return (f"power: with {g.n_prompts} common prompts this gate detects overall drops larger than "
+            f"{g.detectable_drop:.4f} at alpha {c.alpha} (max drop {c.max_drop}; smaller ones are within the paired "
+            f"bootstrap's noise)")
+
+
 def format_junit(c: Comparison) -> str:
     """JUnit XML (testsuites/testsuite/testcase/failure), one testcase per group."""
     cov = c.coverage
@@ -233,11 +254,16 @@ def format_junit(c: Comparison) -> str:
     out = ['<?xml version="1.0" encoding="UTF-8"?>',
            f'<testsuites name="eclipse-bench compare" tests="{tests}" failures="{failures}">',
            f'  <testsuite name={quoteattr(f"{c.suite} {c.metric}")} tests="{tests}" failures="{failures}" '
-           f'errors="0" skipped="0">']
+           f'errors="0" skipped="0">',
+           '    <properties>',
+           f'      <property name="detectable_drop" value={quoteattr("none" if c.groups[0].detectable_drop is None else f"{c.groups[0].detectable_drop:.6f}")}/>',
+           f'      <property name="power" value={quoteattr(power_line(c))}/>',
+           '    </properties>']
     for g in c.groups:
         out.append(f'    <testcase classname={quoteattr(c.suite)} name={quoteattr(g.name)} time="0">')
         detail = (f"baseline {g.baseline}, candidate {g.candidate}, delta {g.delta}, CI {g.ci95}, p {g.p_value}, "
-                  f"max drop {c.max_drop}")
+                  f"max drop {c.max_drop}, detectable drop "
+                  f"{'none' if g.detectable_drop is None else round(g.detectable_drop, 6)}")
         if g.verdict == "regression":
             out.append(f'      <failure message={quoteattr(f"{c.metric} dropped by {-g.delta:.4f}")} '
                        f'type="regression">{escape(detail)}</failure>')

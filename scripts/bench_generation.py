@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def measure(pairing: str, batch_size: int, prompts: int, ipp: int) -> dict:
     from eclipse_bench.prompts.registry import load_suite
-    from eclipse_bench.keys import plan_samples
+    from eclipse_bench.keys import Identities, plan_samples
     from eclipse_bench.run_config import RunConfig
     from eclipse_bench.runner import Runner
 
@@ -28,7 +28,7 @@ def measure(pairing: str, batch_size: int, prompts: int, ipp: int) -> dict:
         runner = Runner(cfg)
         runner.out = Path(tmp)
         suite = load_suite("builtin/color").limit(prompts)
-        samples = plan_samples(suite, runner.spec, ipp, 42)
+        samples = plan_samples(suite, runner.spec, ipp, 42, Identities())
         # warm-up: load the models and run one batch outside the measurement
         from eclipse_bench.generation import load_generator
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import shared_state  # noqa: F401,E402 - first: it records the environment before any library changes it
+
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="eclipse-bench-tests-"))
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -117,3 +119,27 @@ def make_run(out: Path, scores: dict, *, suite: str = "builtin/color", metric: s
 @pytest.fixture
 def fake_run():
     return make_run
+
+
+@pytest.fixture
+def run_copy(tmp_path):
+    """A private copy of a (session-shared) run directory, for tests that write into a run: shared fixtures stay
+    as made, whatever order the tests run in."""
+    import shutil
+
+    def copy(src: Path) -> Path:
+        dst = tmp_path / f"copy-{Path(src).name}"
+        shutil.copytree(src, dst)
+        return dst
+
+    return copy
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the figures tests measured (tests/figures.py): twin sensitivity and the like."""
+    from shared_state import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("measured figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

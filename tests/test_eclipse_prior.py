@@ -114,3 +114,53 @@ def test_text_padded_to_the_longest_prompt_gives_the_77_token_result():
         a = prior(noise, full.embeds, full.hidden, full.mask)
         b = prior(noise, short.embeds, short.hidden, short.mask)
     assert torch.allclose(a, b, atol=1e-5) and a.abs().max() > 0
+
+
+def _written_out_forward(sd: dict, heads: int, noise, text_embeds, hidden, mask):
+    """The ECLIPSE prior from its published architecture, with plain tensor operations on the state dict (no
+    diffusers module): tokens [projected text hidden states, projected text embedding, projected noise, prd] plus
+    positions; no timestep token; causal mask (upper triangle -10000) plus the text padding mask (-10000 on padded
+    keys); pre-norm blocks of self-attention and a GELU feed-forward; the final LayerNorm; the prd token projected
+    to the CLIP embedding."""
+    import torch.nn.functional as F
+
+    lin = lambda x, name: x @ sd[f"{name}.weight"].T + sd[f"{name}.bias"]  # noqa: E731
+    ln = lambda x, name: F.layer_norm(x, x.shape[-1:], sd[f"{name}.weight"], sd[f"{name}.bias"])  # noqa: E731
+    B, T, _ = hidden.shape
+    x = torch.cat([lin(hidden, "encoder_hidden_states_proj"), lin(text_embeds, "embedding_proj")[:, None],
+                   lin(noise, "proj_in")[:, None], sd["prd_embedding"].expand(B, 1, -1)], dim=1)
+    x = x + sd["positional_embedding"][:, : x.shape[1]]
+    S = x.shape[1]
+    bias = torch.triu(torch.full((S, S), -10000.0), diagonal=1)[None].repeat(B, 1, 1)
+    bias[:, :, :T] += (1 - mask.float())[:, None, :] * -10000.0
+    n_blocks = len({k.split(".")[1] for k in sd if k.startswith("transformer_blocks.")})
+    for i in range(n_blocks):
+        p = f"transformer_blocks.{i}"
+        h = ln(x, f"{p}.norm1")
+        q, k, v = (lin(h, f"{p}.attn1.to_{n}").view(B, S, heads, -1).transpose(1, 2) for n in "qkv")
+        att = (q @ k.transpose(-1, -2)) / q.shape[-1] ** 0.5 + bias[:, None]
+        out = (att.softmax(-1) @ v).transpose(1, 2).reshape(B, S, -1)
+        x = x + lin(out, f"{p}.attn1.to_out.0")
+        h = ln(x, f"{p}.norm3")
+        x = x + lin(F.gelu(lin(h, f"{p}.ff.net.0.proj")), f"{p}.ff.net.2")
+    return lin(ln(x, "norm_out")[:, -1], "proj_to_clip_embeddings")
+
+
+def test_forward_equals_a_computation_written_from_the_architecture():
+    torch.manual_seed(3)
+    prior = EclipsePriorTransformer(num_attention_heads=2, attention_head_dim=12, embedding_dim=32, num_layers=2,
+                                    num_embeddings=8).eval()
+    with torch.no_grad():
+        for p in prior.parameters():
+            p.normal_(0, 0.3)
+    B, T = 2, 8
+    noise, text, hidden = torch.randn(B, 32), torch.randn(B, 32), torch.randn(B, T, 32)
+    mask = torch.tensor([[1] * 8, [1] * 5 + [0] * 3], dtype=torch.bool)   # the second prompt is padded
+    with torch.no_grad():
+        ours = prior(noise, text, hidden, mask)
+        ref = _written_out_forward(prior.state_dict(), 2, noise, text, hidden, mask)
+    assert torch.allclose(ours, ref, atol=1e-5), (ours - ref).abs().max()
+    # it can fail: the padding mask, the token order and the prd token each change the result
+    with torch.no_grad():
+        unmasked = _written_out_forward(prior.state_dict(), 2, noise, text, hidden, torch.ones_like(mask))
+    assert (unmasked[1] - ours[1]).abs().max() > 1e-3 and torch.allclose(unmasked[0], ours[0], atol=1e-5)

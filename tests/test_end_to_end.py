@@ -48,11 +48,22 @@ def test_run_writes_the_run_directory(tiny_runs, pairing):
     assert f"{results['score']:.4f}" in html and html.count("data:image/jpeg;base64,") == 8
 
 
-def test_eclipse_prior_is_one_forward_pass_and_timed(tiny_runs):
-    eclipse = json.loads((tiny_runs["tiny-eclipse-karlo"] / "results.json").read_text())["timings"]["generation"]
-    diffusion = json.loads((tiny_runs["tiny-karlo"] / "results.json").read_text())["timings"]["generation"]
-    assert set(eclipse) >= {"text_encoder", "prior", "decoder", "super_res", "total"}
-    assert all(v >= 0 for v in eclipse.values()) and all(v >= 0 for v in diffusion.values())
+@pytest.mark.parametrize("pairing, prior_calls", [("tiny-eclipse-karlo", 1), ("tiny-karlo", 2),
+                                                   ("tiny-eclipse-kandinsky", 1)])
+def test_eclipse_prior_is_one_forward_pass_and_timed(tiny_runs, pairing, prior_calls):
+    """The ECLIPSE prior runs once per batch, the diffusion prior once per step (the twins' 2 steps, guided as one
+    batch); each stage's time is recorded per image."""
+    from eclipse_bench.generation import load_generator
+    from eclipse_bench.pairings import PAIRINGS
+
+    gen = load_generator(PAIRINGS.get(pairing), "cpu")
+    calls = []
+    gen.prior.register_forward_hook(lambda module, args, out: calls.append(1))
+    gen.generate(["a red car", "a blue bench", "a cat"], [42, 43, 44])
+    assert len(calls) == prior_calls
+    assert gen.timings["prior"] > 0 and gen.timings["decoder"] > gen.timings["prior"]
+    timed = json.loads((tiny_runs[pairing] / "results.json").read_text())["timings"]["generation"]
+    assert set(timed) >= set(gen.stages) | {"total"} and timed["total"] >= sum(timed[s] for s in gen.stages)
 
 
 def test_same_seed_twice_gives_identical_images_and_scores(tiny_runs, session_tmp):
@@ -86,14 +97,15 @@ def test_batch_size_does_not_change_images(tiny_runs, session_tmp, pairing):
         x = np.asarray(Image.open(ref / a["image"]), dtype=int)
         y = np.asarray(Image.open(out / b["image"]), dtype=int)
         assert np.abs(x - y).max() <= 1  # batched kernels round differently: at most 1/255 after quantisation
-        assert abs(a["score"] - b["score"]) <= 1e-4 + 1e-12  # one 4-decimal rounding step at most
+        # the listening BLIP twin moves P(yes) by up to 7e-4 for a one-grey-level change (tests/test_scale.py)
+        assert abs(a["score"] - b["score"]) <= (1e-4 + 1e-12 if np.array_equal(x, y) else 4e-3)
 
 
-def test_rerunning_a_finished_run_does_no_model_work(tiny_runs):
+def test_rerunning_a_finished_run_does_no_model_work(tiny_runs, run_copy):
     from eclipse_bench.run_config import RunConfig
     from eclipse_bench.runner import Runner
 
-    out = tiny_runs["tiny-kandinsky"]
+    out = run_copy(tiny_runs["tiny-kandinsky"])
     before = (out / "samples.jsonl").read_text()
     runner = Runner(RunConfig(pairing="tiny-kandinsky", suite="builtin/color", out=out, limit=4,
                               images_per_prompt=2, progress=False))

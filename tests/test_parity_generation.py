@@ -104,13 +104,13 @@ def test_kandinsky_images_use_the_full_range(stock_images):
 
 # 3x3 slices of the bottom-right corner (channel 0) of the first prompt at seed 42, in [0, 1] as diffusers'
 # expected_slice checks. A changed loop, scaling or scheduler moves them by far more than 1e-2.
-EXPECTED_SLICES = {
-    "tiny-eclipse-karlo": [[0.0039, 0.0, 0.9961], [1.0, 1.0, 0.0], [1.0, 0.0, 0.9961]],
-    "tiny-karlo": [[0.0039, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 0.0, 0.0]],
-    "tiny-eclipse-kandinsky": [[0.5882, 0.7961, 0.4157], [0.4549, 0.3922, 0.451], [0.5098, 0.4863, 0.3412]],
-    "tiny-kandinsky": [[0.5216, 0.3059, 0.4157], [0.5373, 0.5882, 0.4941], [0.5333, 0.4078, 0.3804]],
-    "tiny-text-embed-karlo": [[0.0039, 0.0, 1.0], [0.0039, 0.0, 1.0], [0.0, 1.0, 1.0]],
-    "tiny-text-embed-kandinsky": [[0.0275, 0.7255, 0.3686], [0.0, 0.5137, 0.6667], [0.4392, 0.8, 0.7137]],
+EXPECTED_SLICES = {  # recipe v6 (listening twins)
+    "tiny-eclipse-karlo": [[0.2941, 0.4078, 0.4314], [0.302, 0.3176, 0.4745], [0.451, 0.4196, 0.502]],
+    "tiny-karlo": [[0.3882, 0.2941, 0.4039], [0.3843, 0.2353, 0.3451], [0.3098, 0.3412, 0.4549]],
+    "tiny-eclipse-kandinsky": [[0.4667, 0.4824, 0.4235], [0.4471, 0.4588, 0.4157], [0.5176, 0.5176, 0.451]],
+    "tiny-kandinsky": [[0.502, 0.5137, 0.4471], [0.498, 0.5059, 0.4392], [0.4941, 0.5059, 0.4471]],
+    "tiny-text-embed-karlo": [[0.3451, 0.2667, 0.4118], [0.4078, 0.3529, 0.3843], [0.4118, 0.4118, 0.4353]],
+    "tiny-text-embed-kandinsky": [[0.5137, 0.4784, 0.4471], [0.5176, 0.4902, 0.4431], [0.5294, 0.5294, 0.4471]],
 }
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from eclipse_bench.cli import main
+from eclipse_bench.store import read_jsonl
 from eclipse_bench.prompts.counterfactuals import counterfactuals
 from eclipse_bench.prompts.spec import ObjectSpec, Relation, Spec
 
@@ -156,16 +158,26 @@ def test_prior_eval_errors_are_one_line(capsys, tmp_path):
                  "--out", str(tmp_path / "y")]) == 2
 
 
-def test_leaderboard_shows_prior_eval_beside_images_with_rank_correlation(session_tmp, tiny_runs):
+def test_leaderboard_shows_prior_eval_beside_images_with_rank_correlation(session_tmp, tiny_runs, run_copy):
+    from scipy.stats import spearmanr
+
     from eclipse_bench.reports.html import leaderboard_data
 
-    run = tiny_runs["tiny-eclipse-karlo"]   # builtin/color, 4 prompts x 2 images
+    run = run_copy(tiny_runs["tiny-eclipse-karlo"])   # builtin/color, 4 prompts x 2 images
     assert main(["prior-eval", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color", "--limit", "4",
                  "--images-per-prompt", "2", "--out", str(run)]) == 0
     data = leaderboard_data([run])
     (p,) = data["prior"]
     assert p["pairing"] == "tiny-eclipse-karlo" and p["spearman"]["n"] == 4
-    assert -1.0 <= p["spearman"]["rho"] <= 1.0 or p["spearman"]["rho"] is None
+    # the correlation the leaderboard shows, computed here from the two files: prior contrast vs mean image score
+    prior_name = json.loads((run / "prior_eval" / "results.json").read_text())["prior"]
+    contrast = {r["prompt_id"]: r["models"][prior_name]["contrast"] for r in read_jsonl(run / "prior_eval" / "prompts.jsonl")}
+    scores: dict = {}
+    for s in read_jsonl(run / "samples.jsonl"):
+        scores.setdefault(s["prompt_id"], []).append(s["score"])
+    ids = sorted(scores)
+    expected = spearmanr([contrast[i] for i in ids], [np.mean(scores[i]) for i in ids]).statistic
+    assert p["spearman"]["rho"] == pytest.approx(expected, abs=1e-12)
     from eclipse_bench.reports.html import render_leaderboard
 
     html = render_leaderboard([run], session_tmp / "board-prior.html").read_text()

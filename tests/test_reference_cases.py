@@ -228,10 +228,25 @@ def test_score_run_applies_the_hrs_level_offset_only_in_compat(official_data, tm
                                                        "hash": "h"}, "metric": {"scorers": "tiny", "models": {}},
                                                        "settings": {"images_per_prompt": 1, "seed": 42}}))
     metric = METRICS.get("hrs-counting")
-    intended = score_run(tmp_path, samples, metric, reference_compat=False, timings={})
+    hrs_images = "eclipse_bench.prompts.suites.hrs:reference_image"   # what the HRS suites name (Suite.reference_images)
+    intended = score_run(tmp_path, samples, metric, reference_compat=False, timings={}, reference_images=hrs_images)
     assert intended["by_level"] == {"easy": 100.0, "medium": 0.0}
-    compat = score_run(tmp_path, samples, metric, reference_compat=True, timings={})
+    compat = score_run(tmp_path, samples, metric, reference_compat=True, timings={}, reference_images=hrs_images)
     assert compat["by_level"] == {"easy": 100.0, "medium": 100.0}   # medium prompt 1000 reads image 0333
+    # the same ids in a suite that is not HRS-Bench (a user file with ids like counting-1000): never remapped
+    user = score_run(tmp_path, samples, metric, reference_compat=True, timings={}, reference_images=None)
+    assert user["by_level"] == {"easy": 100.0, "medium": 0.0}
+
+
+def test_hrs_suites_name_their_reference_images_and_user_suites_do_not(official_data, tmp_path):
+    import json
+
+    from eclipse_bench.prompts.registry import load_suite
+
+    assert load_suite("hrs/counting").reference_images.endswith("hrs:reference_image")
+    f = tmp_path / "mine.jsonl"
+    f.write_text(json.dumps({"id": "counting-1000", "prompt": "two cats", "category": "counting"}) + "\n")
+    assert load_suite(str(f)).reference_images == ""
 
 
 def test_openai_clip_weights_get_quickgelu():

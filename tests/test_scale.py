@@ -24,6 +24,10 @@ def _samples(out):
 
 
 ROUNDING_STEP = 1e-4 + 1e-12  # one step of the 4-decimal rounding, plus float representation
+# The tiny BLIP twin listens to its image (tests/test_twins.py): an image that batched kernels moved by one grey level
+# at a few pixels moves its P(yes) by up to 7e-4 (measured, recipe v6); the score is a product of two such P(yes).
+P_YES_TOLERANCE = 2e-3
+SCORE_TOLERANCE = 4e-3
 
 
 def _pixels(out, s):
@@ -40,11 +44,14 @@ def _assert_same_run(a, b, exact=False):
             assert sa[k]["score"] == sb[k]["score"]
         else:
             assert np.abs(_pixels(a, sa[k]) - _pixels(b, sb[k])).max() <= 1
-            # unrounded evidence within 1e-4; the 4-decimal score may then sit one rounding step away
             pa = [q["p_yes"] for q in sa[k]["evidence"]["vqa"]["questions"]]
             pb = [q["p_yes"] for q in sb[k]["evidence"]["vqa"]["questions"]]
-            assert np.abs(np.array(pa) - np.array(pb)).max() < 1e-4
-            assert abs(sa[k]["score"] - sb[k]["score"]) <= ROUNDING_STEP
+            if (a / sa[k]["image"]).read_bytes() == (b / sb[k]["image"]).read_bytes():  # same pixels: same answers
+                assert np.abs(np.array(pa) - np.array(pb)).max() < 1e-5
+                assert abs(sa[k]["score"] - sb[k]["score"]) <= ROUNDING_STEP
+            else:
+                assert np.abs(np.array(pa) - np.array(pb)).max() < P_YES_TOLERANCE
+                assert abs(sa[k]["score"] - sb[k]["score"]) <= SCORE_TOLERANCE
 
 
 @pytest.fixture(scope="module")
@@ -299,18 +306,27 @@ def test_bad_scale_arguments(args, needle, capsys):
 @pytest.mark.parametrize("pairing", ["tiny-eclipse-karlo", "tiny-karlo", "tiny-eclipse-kandinsky", "tiny-kandinsky"])
 @pytest.mark.parametrize("dtype", ["bf16", "fp16"])
 def test_half_precision_generation(session_tmp, pairing, dtype):
-    """fp16/bf16 images against fp32 of the same prompt and seed. Stated tolerance: mean |diff| < 2 grey levels
-    and 99% of pixels within 8 (measured: mean 0.03-1.05, p99 1-6; a few saturated Karlo pixels may flip)."""
+    """fp16/bf16 images against fp32 of the same prompt and seed. The twins' random weights amplify rounding (they
+    must listen to their inputs, tests/test_twins.py), so the bound is relative to what the prompt changes: the
+    half-precision image stays far closer to its own prompt's fp32 image than another prompt's fp32 image is
+    (measured, recipe v6: fp16 2.6-4.5% of the prompt difference, mean 0.4-1.5 grey levels; bf16 23-44%, mean
+    3.9-10.3, correlation >= 0.83). A broken half path (wrong scaling, noise, another prompt) fails it."""
     out = session_tmp / f"{dtype}-{pairing}"
     ref = session_tmp / f"fp32-{pairing}"
     for o, dt in ((out, dtype), (ref, "fp32")):
-        assert main(["run", "--prior", pairing, "--suite", "builtin/color", "--limit", "1", "--images-per-prompt",
+        assert main(["run", "--prior", pairing, "--suite", "builtin/color", "--limit", "2", "--images-per-prompt",
                      "1", "--dtype", dt, "--out", str(o), "--no-progress"]) == 0
-    (s,) = _samples(out).values()
-    (r,) = _samples(ref).values()
-    assert s["key"] != r["key"] and s["seed"] == r["seed"]
-    diff = np.abs(_pixels(out, s) - _pixels(ref, r))
-    assert diff.mean() < 2.0 and np.percentile(diff, 99) <= 8, (diff.mean(), np.percentile(diff, 99))
+    half = sorted(_samples(out).values(), key=lambda s: s["prompt_id"])
+    full = sorted(_samples(ref).values(), key=lambda s: s["prompt_id"])
+    s, r, other = half[0], full[0], full[1]
+    assert s["key"] != r["key"] and s["seed"] == r["seed"] and s["prompt"] == r["prompt"] != other["prompt"]
+    a, b, c = _pixels(out, s), _pixels(ref, r), _pixels(ref, other)
+    ratio = np.abs(a - b).mean() / np.abs(b - c).mean()
+    corr = np.corrcoef(a.ravel(), b.ravel())[0, 1]
+    if dtype == "fp16":
+        assert ratio < 0.1 and np.abs(a - b).mean() < 2.0, (ratio, np.abs(a - b).mean())
+    else:
+        assert ratio < 0.6 and corr > 0.75, (ratio, corr)
     assert 0 <= s["score"] <= 1
     assert json.loads((out / "manifest.json").read_text())["settings"]["dtype"] == dtype
 

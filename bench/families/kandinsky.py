@@ -12,9 +12,8 @@ import torch
 
 from eclipse_bench.generation import (Generator, ClipTextEncoder, _prior_in_dim, _prior_out_dim, _randn, _to_pil,
                                       release_memory)
-from eclipse_bench.models.loaders import load
 from eclipse_bench.models.eclipse_prior import tiny_eclipse_prior as _eclipse_prior
-from eclipse_bench.models.tiny import HIDDEN, _clip_text, _damp, _diffusion_prior, register_tiny
+from eclipse_bench.models.tiny import HIDDEN, TWIN_PREDICTION, _clip_text, _diffusion_prior, register_tiny
 from eclipse_bench.pairings import FamilyDef, PairingSpec, register_family, register_pairing
 
 KANDINSKY_PRIOR = "kandinsky-community/kandinsky-2-2-prior"
@@ -30,8 +29,9 @@ class KandinskyGenerator(Generator):
     """Kandinsky 2.2's decoder fed with image embeddings from an ECLIPSE prior, the 2.2 diffusion prior, or (the
     baseline) the prompt's CLIP text embedding."""
 
-    def __init__(self, spec: PairingSpec, device: str, dtype: torch.dtype, prior_only: bool = False):
-        super().__init__(spec, device, dtype, prior_only)
+    def __init__(self, spec: PairingSpec, device: str, dtype: torch.dtype, prior_only: bool = False,
+                 revisions: Optional[dict] = None):
+        super().__init__(spec, device, dtype, prior_only, revisions)
         from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
         from transformers import CLIPTextModelWithProjection, CLIPTokenizer, CLIPVisionModelWithProjection
 
@@ -42,13 +42,13 @@ class KandinskyGenerator(Generator):
         if spec.prior in ("eclipse", "text") and not prior_only:
             # The negative embedding is one constant, the embedding of an all-zero image: computed first, then the
             # 1.8B-parameter ViT-bigG image encoder is let go before the rest loads (3.7 GB in half precision).
-            encoder = load(CLIPVisionModelWithProjection, spec.prior_pipeline_id, "image_encoder", **kw)
+            encoder = self.load(CLIPVisionModelWithProjection, spec.prior_pipeline_id, "image_encoder", **kw)
             self.negative = zero_image_embedding(encoder.to(device).eval())
             del encoder
             release_memory()
         self.decoder = None
         if not prior_only:
-            self.decoder = load(KandinskyV22Pipeline, spec.decoder_id, **kw).to(device)
+            self.decoder = self.load(KandinskyV22Pipeline, spec.decoder_id, **kw).to(device)
             self.decoder.set_progress_bar_config(disable=True)
         decoder_dim = int(self.decoder.unet.config.encoder_hid_dim) if self.decoder is not None else None
         self.prior = None
@@ -56,11 +56,11 @@ class KandinskyGenerator(Generator):
             text_kw = dict(kw)
             if spec.text_projection_dim:  # laion's bigG root config lacks text_config.projection_dim (default 512)
                 text_kw["projection_dim"] = int(spec.text_projection_dim)
-            self.text = ClipTextEncoder(load(CLIPTokenizer, spec.text_encoder_id),
-                                        load(CLIPTextModelWithProjection, spec.text_encoder_id, **text_kw)
+            self.text = ClipTextEncoder(self.load(CLIPTokenizer, spec.text_encoder_id),
+                                        self.load(CLIPTextModelWithProjection, spec.text_encoder_id, **text_kw)
                                         .to(device).eval(), device)
             if spec.prior == "eclipse":
-                self.prior = load(EclipsePriorTransformer, spec.prior_id, **kw).to(device).eval()
+                self.prior = self.load(EclipsePriorTransformer, spec.prior_id, **kw).to(device).eval()
                 self.check_dims("text embedding size vs prior input size", self.text.projection_dim,
                                 _prior_in_dim(self.prior))
             out_dim = _prior_out_dim(self.prior) if self.prior is not None else self.text.projection_dim
@@ -68,7 +68,7 @@ class KandinskyGenerator(Generator):
                 self.check_dims("prior output size vs decoder embedding size", out_dim, decoder_dim)
             self.stages = ("text_encoder", "prior", "decoder")
         else:
-            self.prior_pipe = load(KandinskyV22PriorPipeline, spec.prior_pipeline_id, **kw).to(device)
+            self.prior_pipe = self.load(KandinskyV22PriorPipeline, spec.prior_pipeline_id, **kw).to(device)
             self.prior_pipe.set_progress_bar_config(disable=True)
             if decoder_dim is not None:
                 self.check_dims("prior output size vs decoder embedding size", _prior_out_dim(self.prior_pipe.prior),
@@ -183,9 +183,6 @@ def build_kandinsky_prior(out: Path) -> None:
 
 
 # kandinsky-community/kandinsky-2-2-decoder, scheduler/scheduler_config.json (shared/reference/eclipse-and-decoders.md)
-
-
-# kandinsky-community/kandinsky-2-2-decoder, scheduler/scheduler_config.json (shared/reference/eclipse-and-decoders.md)
 KANDINSKY_DECODER_SCHEDULER = {
     "_class_name": "DDPMScheduler", "num_train_timesteps": 1000, "beta_schedule": "linear", "beta_start": 0.00085,
     "beta_end": 0.012, "clip_sample": False, "prediction_type": "epsilon", "set_alpha_to_one": False,
@@ -207,13 +204,13 @@ def build_kandinsky_decoder(out: Path) -> None:
         encoder_hid_dim=HIDDEN, encoder_hid_dim_type="image_proj", cross_attention_dim=32, attention_head_dim=4,
         resnet_time_scale_shift="scale_shift", class_embed_type=None,
     )
-    unet = _damp(unet)
     torch.manual_seed(0)
     movq = VQModel(block_out_channels=[32, 64], down_block_types=["DownEncoderBlock2D", "AttnDownEncoderBlock2D"],
                    in_channels=3, latent_channels=4, layers_per_block=1, norm_num_groups=8, norm_type="spatial",
                    num_vq_embeddings=12, out_channels=3, up_block_types=["AttnUpDecoderBlock2D", "UpDecoderBlock2D"],
                    vq_embed_dim=4)
-    scheduler = DDPMScheduler.from_config(KANDINSKY_DECODER_SCHEDULER)
+    # the real scheduler config, but x0 ("sample") prediction: see TWIN_PREDICTION in eclipse_bench.models.tiny
+    scheduler = DDPMScheduler.from_config({**KANDINSKY_DECODER_SCHEDULER, "prediction_type": TWIN_PREDICTION})
     KandinskyV22Pipeline(unet=unet, scheduler=scheduler, movq=movq).save_pretrained(out)
 
 
@@ -224,9 +221,25 @@ register_tiny("kandinsky-decoder", build_kandinsky_decoder)
 
 # -- the family and its pairings ------------------------------------------------------------------------------
 
+def checkpoints(spec: PairingSpec, prior_only: bool = False) -> list:
+    """What KandinskyGenerator loads: the decoder, and per prior kind the ECLIPSE prior with the bigG text tower, the
+    2.2 prior pipeline (its image encoder gives the negative embedding), or the text tower alone."""
+    from eclipse_bench.keys import Checkpoint
+
+    out = [] if prior_only else [Checkpoint("decoder", spec.decoder_id)]
+    if spec.prior == "diffusion":
+        return out + [Checkpoint("prior pipeline", spec.prior_pipeline_id)]
+    if not prior_only:
+        out.append(Checkpoint("image encoder (negative embedding)", spec.prior_pipeline_id))
+    out.append(Checkpoint("text encoder", spec.text_encoder_id))
+    if spec.prior == "eclipse":
+        out.append(Checkpoint("prior", spec.prior_id))
+    return out
+
+
 register_family(FamilyDef(
     "kandinsky", KandinskyGenerator, SETTINGS, min_steps=1,
-    prior_checkpoint={"eclipse": "prior_id", "diffusion": "prior_pipeline_id", "text": None}))
+    prior_checkpoint={"eclipse": "prior_id", "diffusion": "prior_pipeline_id", "text": None}, checkpoints=checkpoints))
 register_pairing(PairingSpec("eclipse-kandinsky", "kandinsky", "eclipse", KANDINSKY_DECODER, prior_id=ECLIPSE_KANDINSKY,
                              prior_pipeline_id=KANDINSKY_PRIOR, text_encoder_id=CLIP_BIGG, text_projection_dim=1280,
                              settings=SETTINGS, description="ECLIPSE prior (34M, ViT-bigG/14) + Kandinsky 2.2 decoder"))

@@ -6,14 +6,14 @@ settings and constraints, checkpoint slots, pairings and tiny twins.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
 from eclipse_bench.generation import Generator, TextEncoding, ClipTextEncoder, _prior_in_dim, _prior_out_dim, _randn, _to_pil
-from eclipse_bench.models.loaders import load
 from eclipse_bench.models.eclipse_prior import tiny_eclipse_prior as _eclipse_prior
-from eclipse_bench.models.tiny import HIDDEN, _clip_text, _damp, _diffusion_prior, register_tiny
+from eclipse_bench.models.tiny import HIDDEN, TWIN_PREDICTION, _clip_text, _diffusion_prior, register_tiny
 from eclipse_bench.pairings import FamilyDef, PairingSpec, register_family, register_pairing
 
 KARLO = "kakaobrain/karlo-v1-alpha"
@@ -27,8 +27,9 @@ TINY_SETTINGS = {**SETTINGS, "prior_steps": 2, "decoder_steps": 2, "super_res_st
 class KarloGenerator(Generator):
     """Karlo's decoder (text_proj + 64px UNet) and super-res UNets, fed by an ECLIPSE or Karlo prior."""
 
-    def __init__(self, spec: PairingSpec, device: str, dtype: torch.dtype, prior_only: bool = False):
-        super().__init__(spec, device, dtype, prior_only)
+    def __init__(self, spec: PairingSpec, device: str, dtype: torch.dtype, prior_only: bool = False,
+                 revisions: Optional[dict] = None):
+        super().__init__(spec, device, dtype, prior_only, revisions)
         from diffusers import PriorTransformer, UNet2DConditionModel, UNet2DModel, UnCLIPScheduler
         from diffusers.pipelines.deprecated.unclip import UnCLIPTextProjModel
         from transformers import CLIPTextModelWithProjection, CLIPTokenizer
@@ -37,20 +38,20 @@ class KarloGenerator(Generator):
 
         rid = spec.decoder_id
         kw = {"torch_dtype": dtype}
-        self.text = ClipTextEncoder(load(CLIPTokenizer, rid, "tokenizer"),
-                                    load(CLIPTextModelWithProjection, rid, "text_encoder", **kw).to(device).eval(),
+        self.text = ClipTextEncoder(self.load(CLIPTokenizer, rid, "tokenizer"),
+                                    self.load(CLIPTextModelWithProjection, rid, "text_encoder", **kw).to(device).eval(),
                                     device)
-        self.text_proj = load(UnCLIPTextProjModel, rid, "text_proj", **kw).to(device).eval()
+        self.text_proj = self.load(UnCLIPTextProjModel, rid, "text_proj", **kw).to(device).eval()
         if spec.prior == "text":  # the baseline: the text embedding itself in place of a prior's output
             self.prior = None
             self.check_dims("text embedding size vs decoder embedding size", self.text.projection_dim,
                             int(self.text_proj.config.clip_embeddings_dim))
         else:
             if spec.prior == "eclipse":
-                self.prior = load(EclipsePriorTransformer, spec.prior_id, **kw).to(device).eval()
+                self.prior = self.load(EclipsePriorTransformer, spec.prior_id, **kw).to(device).eval()
             else:
-                self.prior = load(PriorTransformer, rid, "prior", **kw).to(device).eval()
-                self.prior_scheduler = load(UnCLIPScheduler, rid, "prior_scheduler")
+                self.prior = self.load(PriorTransformer, rid, "prior", **kw).to(device).eval()
+                self.prior_scheduler = self.load(UnCLIPScheduler, rid, "prior_scheduler")
             self.check_dims("text embedding size vs prior input size", self.text.projection_dim,
                             _prior_in_dim(self.prior))
             self.check_dims("prior output size vs decoder embedding size", _prior_out_dim(self.prior),
@@ -58,11 +59,11 @@ class KarloGenerator(Generator):
         self.stages = ("text_encoder", "prior", "decoder", "super_res")
         if prior_only:
             return
-        self.decoder = load(UNet2DConditionModel, rid, "decoder", **kw).to(device).eval()
-        self.decoder_scheduler = load(UnCLIPScheduler, rid, "decoder_scheduler")
-        self.sr_first = load(UNet2DModel, rid, "super_res_first", **kw).to(device).eval()
-        self.sr_last = load(UNet2DModel, rid, "super_res_last", **kw).to(device).eval()
-        self.sr_scheduler = load(UnCLIPScheduler, rid, "super_res_scheduler")
+        self.decoder = self.load(UNet2DConditionModel, rid, "decoder", **kw).to(device).eval()
+        self.decoder_scheduler = self.load(UnCLIPScheduler, rid, "decoder_scheduler")
+        self.sr_first = self.load(UNet2DModel, rid, "super_res_first", **kw).to(device).eval()
+        self.sr_last = self.load(UNet2DModel, rid, "super_res_last", **kw).to(device).eval()
+        self.sr_scheduler = self.load(UnCLIPScheduler, rid, "super_res_scheduler")
 
     @property
     def guided(self) -> bool:
@@ -193,18 +194,18 @@ def build_karlo(out: Path) -> None:
               down_block_types=("ResnetDownsampleBlock2D", "ResnetDownsampleBlock2D"),
               up_block_types=("ResnetUpsampleBlock2D", "ResnetUpsampleBlock2D"))
     torch.manual_seed(0)
-    sr_first = _damp(UNet2DModel(**sr))
+    sr_first = UNet2DModel(**sr)
     torch.manual_seed(1)
-    sr_last = _damp(UNet2DModel(**sr))
-    decoder = _damp(decoder)
+    sr_last = UNet2DModel(**sr)
     pipe = UnCLIPPipeline(
         prior=_diffusion_prior(), decoder=decoder, text_encoder=_clip_text(), tokenizer=build_clip_tokenizer(),
         text_proj=text_proj, super_res_first=sr_first, super_res_last=sr_last,
         prior_scheduler=UnCLIPScheduler(variance_type="fixed_small_log", prediction_type="sample",
                                         num_train_timesteps=1000, clip_sample_range=5.0),
-        decoder_scheduler=UnCLIPScheduler(variance_type="learned_range", prediction_type="epsilon",
+        # x0 ("sample") prediction where Karlo predicts noise: see TWIN_PREDICTION in eclipse_bench.models.tiny
+        decoder_scheduler=UnCLIPScheduler(variance_type="learned_range", prediction_type=TWIN_PREDICTION,
                                           num_train_timesteps=1000),
-        super_res_scheduler=UnCLIPScheduler(variance_type="fixed_small_log", prediction_type="epsilon",
+        super_res_scheduler=UnCLIPScheduler(variance_type="fixed_small_log", prediction_type=TWIN_PREDICTION,
                                             num_train_timesteps=1000),
     )
     pipe.save_pretrained(out)
@@ -219,9 +220,19 @@ register_tiny("eclipse-karlo-prior", build_eclipse_karlo_prior)
 
 # -- the family and its pairings ------------------------------------------------------------------------------
 
+def checkpoints(spec: PairingSpec, prior_only: bool = False) -> list:
+    """The UnCLIP repository (text encoder, text_proj and the diffusion prior live in it too) and an ECLIPSE prior."""
+    from eclipse_bench.keys import Checkpoint
+
+    out = [Checkpoint("decoder" if not prior_only else "text encoder", spec.decoder_id)]
+    if spec.prior == "eclipse":
+        out.append(Checkpoint("prior", spec.prior_id))
+    return out
+
+
 register_family(FamilyDef(
     "karlo", KarloGenerator, SETTINGS, min_steps=2,  # Karlo's UnCLIP scheduler needs at least 2 steps
-    prior_checkpoint={"eclipse": "prior_id", "diffusion": None, "text": None}))
+    prior_checkpoint={"eclipse": "prior_id", "diffusion": None, "text": None}, checkpoints=checkpoints))
 register_pairing(PairingSpec("eclipse-karlo", "karlo", "eclipse", KARLO, prior_id=ECLIPSE_KARLO, settings=SETTINGS,
                              description="ECLIPSE prior (33M, ViT-L/14) + Karlo decoder and super-res"))
 register_pairing(PairingSpec("karlo", "karlo", "diffusion", KARLO, settings=SETTINGS,

@@ -146,8 +146,14 @@ def tiny_eclipse_prior(seed: int, embedding_dim: int = 32):
 
     torch.manual_seed(seed)
     prior = EclipsePriorTransformer(num_attention_heads=2, attention_head_dim=12, embedding_dim=embedding_dim, num_layers=1)
-    with torch.no_grad():  # zeros at init would hide the positional and prd paths
-        prior.positional_embedding.normal_(0, 0.02)
+    with torch.no_grad():
+        # unit-gain linear layers without biases: with the default init the constant parts (biases, LayerNorm
+        # offsets) dominate and every prompt maps to nearly the same embedding (cosine 0.99 across prompts)
+        for m in prior.modules():
+            if isinstance(m, torch.nn.Linear):
+                m.weight.normal_(0, m.in_features ** -0.5)
+                m.bias.zero_()
+        prior.positional_embedding.normal_(0, 0.02)  # zeros at init would hide the positional and prd paths
         prior.prd_embedding.normal_(0, 0.02)
         prior.clip_std.fill_(1.0)
     return prior.eval()

@@ -32,10 +32,14 @@ def _quiet() -> None:
         pass
 
 
-def load(cls: Any, model_id: str, subfolder: Optional[str] = None, **kwargs: Any) -> Any:
-    """cls.from_pretrained(model_id, subfolder=...) with a one-line UserError when weights are missing."""
+def load(cls: Any, model_id: str, subfolder: Optional[str] = None, revision: Optional[str] = None,
+         **kwargs: Any) -> Any:
+    """cls.from_pretrained(model_id, subfolder=...) with a one-line UserError when weights are missing. `revision`
+    pins a hub id to the commit its cache keys name (eclipse_bench.keys.Identities.revision)."""
     _quiet()
     path = tiny.resolve(model_id)
+    if revision and not _looks_local(path):
+        kwargs["revision"] = revision
     where = f"{model_id}" + (f" (subfolder {subfolder})" if subfolder else "")
     if _looks_local(path) and not Path(os.path.expanduser(path)).exists():
         raise UserError(f"checkpoint directory {path} does not exist; pass an existing directory or a hub id")

@@ -106,7 +106,8 @@ def load(skill: str) -> Suite:
         items.append(Item(id=f"{skill}-{i:04d}", prompt=prompt, category=skill, level=level, spec=spec))
     up = PINNED_FILES[FILES[skill]][0]
     return Suite(name=f"hrs/{skill}", source=f"{up.repo}@{up.commit[:10]}/{FILES[skill].split('/')[-1]}",
-                 default_metric=METRICS[skill], items=items, images_per_prompt=3)
+                 default_metric=METRICS[skill], items=items, images_per_prompt=3,
+                 reference_images="eclipse_bench.prompts.suites.hrs:reference_image")
 
 
 @functools.lru_cache(maxsize=None)
@@ -119,10 +120,11 @@ def reference_image(prompt_id: str, n: int) -> "tuple[str, int] | str":
 
     Counting, spatial and size index the images of level L (thirds of size `third`) at
     local index + L * int(third / 3) instead of + L * third, so medium and hard prompts are scored on other
-    prompts' images. The colour script scores image 00 only. Returns (prompt id, n) or why nothing is scored."""
+    prompts' images. The colour script scores image 00 only. Returns (prompt id, n) or why nothing is scored.
+    Applied only to HRS suites (their Suite.reference_images), whose ids this module wrote: skill-NNNN."""
     m = re.fullmatch(r"(counting|spatial|size|color)-(\d+)", prompt_id)
     if not m:
-        return prompt_id, n
+        raise ValueError(f"{prompt_id!r} is not an HRS-Bench item id")
     skill, i = m.group(1), int(m.group(2))
     if skill == "color":
         return (prompt_id, n) if n == 0 else "reference-compat: the HRS colour script scores image 00 only"

@@ -23,6 +23,9 @@ FILES = {  # local relative path -> (upstream, sha256 of the pinned file)
     "t2i_compbench/complex_val_action.txt": (T2I, "d49ee4c7f99e3f3379fb8704a54ff5288b83bb412971edf616a4721c2473308e"),
     "t2i_compbench/complex_val_spatial.txt": (T2I, "6c7ac0ab75c7c9080cfc7b421fb059b9b0febb98471707aeedf58771088abc02"),
     "t2i_compbench/complex_val_spatialaction.txt": (T2I, "e02ddc7fed812e6577e7386ec2137ce0a994a5ce19771661f68df7ac349a6ca9"),
+    "t2i_compbench/complex_train_action.txt": (T2I, "2bf41d7d857883a7344aed46c45343f5089a71cc394d81c00f4aab5348a81dc8"),
+    "t2i_compbench/complex_train_spatial.txt": (T2I, "a7ccfa228a825497db4e6e688332a90f3b53da66a76da324390b597be92a0da0"),
+    "t2i_compbench/complex_train_spatialaction.txt": (T2I, "933cdc3e6eeaa6564f762736dd32f5e74c4809381fc2c2787bec434bc6b0c7ea"),
     "t2i_compbench/numeracy_val.txt": (T2I, "dad8df141604b70ba7554bec724e3db0a80023680769b5c514854ea2d2527bbe"),
     "t2i_compbench/new_objects.txt": (T2I, "f39a3d2ff6067d7738673cbf465dc659ccc750776162989a5d9916f1d5f3e231"),
     "t2i_compbench/color_train.txt": (T2I, "db5d3287027d453f8c977f0c7315f8a01a770f02f61fa54ae19406762982393f"),
@@ -56,11 +59,17 @@ SPLITS = {"val": "_val", "train": "_train", "all": ""}
 COMPLEX_PARTS = ("action", "spatial", "spatialaction")
 
 
-def _complex_parts() -> dict[str, str]:
+def _complex_parts(split: str = "val") -> dict[str, str]:
+    """prompt -> sub-category, from the reference's own part files (complex_{val,train}_{action,spatial,
+    spatialaction}.txt): the 3-in-1 metric picks its formula by them. `all` (complex.txt) uses both splits' files;
+    2 of its 1000 prompts are in none of them (they differ from their train/val twins by a word) and are reported
+    unscorable, named before any image is made."""
+    splits = {"val": ("val",), "train": ("train",), "all": ("val", "train")}[split]
     part_of: dict[str, str] = {}
-    for part in COMPLEX_PARTS:
-        for line in read_lines(f"t2i_compbench/complex_val_{part}.txt"):
-            part_of.setdefault(line, part)
+    for s in splits:
+        for part in COMPLEX_PARTS:
+            for line in read_lines(f"t2i_compbench/complex_{s}_{part}.txt"):
+                part_of.setdefault(line, part)
     return part_of
 
 
@@ -85,7 +94,7 @@ def load(category: str, variant: str = "", split: str = "val") -> Suite:
             raise UserError("color@2023 exists only for the val split")
         rel = f"t2i_compbench/pre_2025-09_color_dedup/{category}_val.txt"
     up = FILES[rel][0]
-    part_of = _complex_parts() if category == "complex" else {}
+    part_of = _complex_parts(split) if category == "complex" else {}
     prefix = category if split == "val" else f"{category}-{split}"
     items = [Item(id=f"{prefix}-{i:04d}" if split != "val" else f"{prefix}-{i:03d}", prompt=p, category=category,
                   spec=_spec(category, p, part_of))
