@@ -54,7 +54,7 @@ def center(box: Sequence[float]) -> tuple[float, float]:
     return ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
 
 
-def _classes(evidence: dict, spec: Spec, field_: str = "detect") -> tuple[Optional[list[str]], Optional[Verdict]]:
+def object_classes(evidence: dict, spec: Spec, field_: str = "detect") -> tuple[Optional[list[str]], Optional[Verdict]]:
     """Detector class of each object of the spec, or an unscorable verdict naming the missing one."""
     det = evidence.get(field_)
     if det is None:
@@ -69,14 +69,14 @@ def _classes(evidence: dict, spec: Spec, field_: str = "detect") -> tuple[Option
     return out, None
 
 
-def _above(score: float, threshold: float, inclusive: bool = False) -> bool:
+def above_threshold(score: float, threshold: float, inclusive: bool = False) -> bool:
     """The references keep a detection when its score is > the threshold (HRS masks: >=)."""
     return score >= threshold if inclusive else score > threshold
 
 
-def _dets(evidence: dict, cls: str, threshold: float, field_: str = "detect") -> list[dict]:
+def detections_of(evidence: dict, cls: str, threshold: float, field_: str = "detect") -> list[dict]:
     """Detections of a class with score > threshold, most confident first."""
-    ds = [d for d in evidence[field_]["detections"] if d["label"] == cls and _above(d["score"], threshold)]
+    ds = [d for d in evidence[field_]["detections"] if d["label"] == cls and above_threshold(d["score"], threshold)]
     return sorted(ds, key=lambda d: -d["score"])
 
 
@@ -85,12 +85,12 @@ def _dets(evidence: dict, cls: str, threshold: float, field_: str = "detect") ->
 HRS_THRESHOLD = 0.5   # boxes: score > 0.5; instance masks (colour): score >= 0.5
 
 
-def _hrs_dets(evidence: dict, threshold: float = HRS_THRESHOLD, inclusive: bool = False) -> list[dict]:
+def hrs_detections(evidence: dict, threshold: float = HRS_THRESHOLD, inclusive: bool = False) -> list[dict]:
     """Detections above the threshold; boxes with identical integer coordinates are merged, class-agnostic
     (the first label wins), as the reference does."""
     seen, out = set(), []
     for d in evidence["detect"]["detections"]:
-        if not _above(d["score"], threshold, inclusive):
+        if not above_threshold(d["score"], threshold, inclusive):
             continue
         key = tuple(int(v) for v in d["box"])
         if key in seen:

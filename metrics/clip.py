@@ -7,9 +7,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from eclipse_bench.errors import UserError
+from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.metrics.registry import ProviderDef, register_provider
-from eclipse_bench.models.tiny import register_tiny
+from eclipse_bench.bench.core.tiny import register_tiny
 from eclipse_bench.prompts.extract import remove_adjectives
 
 REAL_CLIPSCORE = "ViT-B-32/openai"      # T2I-CompBench non-spatial: OpenAI CLIP ViT-B/32
@@ -34,7 +34,7 @@ class OpenClip:
         import open_clip
         import torch
 
-        from eclipse_bench.models.tiny import resolve
+        from eclipse_bench.bench.core.tiny import resolve
 
         self.model_id, self.device, self.batch_size = model_id, device, batch_size
         if model_id.startswith("tiny:"):
@@ -75,7 +75,7 @@ class ClipScorer(OpenClip):
 
     @staticmethod
     def checkpoints(model_id: str) -> list:
-        from eclipse_bench.keys import Checkpoint
+        from eclipse_bench.bench.core.keys import Checkpoint
 
         return [Checkpoint("clip model", model_id, "open_clip")]
 
@@ -104,7 +104,7 @@ class ColorClassifier(OpenClip):
 
     @staticmethod
     def checkpoints(model_id: str) -> list:
-        from eclipse_bench.keys import Checkpoint
+        from eclipse_bench.bench.core.keys import Checkpoint
 
         return [Checkpoint("color model", model_id, "open_clip")]
 

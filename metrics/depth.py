@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from eclipse_bench.metrics.registry import ProviderDef, register_provider
-from eclipse_bench.models.tiny import register_tiny
+from eclipse_bench.bench.core.tiny import register_tiny
 
 REAL_DEPTH = "Intel/dpt-hybrid-midas"
 REFERENCE_SIZE = 480          # T2I-CompBench++'s transform for the depth expert
@@ -43,7 +43,7 @@ class DepthEstimator:
         import torch
         from transformers import DPTForDepthEstimation
 
-        from eclipse_bench.models.loaders import load
+        from eclipse_bench.bench.core.loaders import load
 
         self.model_id, self.device, self.batch_size = model_id, device, batch_size
         self.model = load(DPTForDepthEstimation, model_id, revision=revision).to(device).eval()
@@ -57,7 +57,7 @@ class DepthEstimator:
 
     @staticmethod
     def checkpoints(model_id: str) -> list:
-        from eclipse_bench.keys import Checkpoint
+        from eclipse_bench.bench.core.keys import Checkpoint
 
         return [Checkpoint("depth model", model_id)]
 

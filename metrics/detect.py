@@ -12,32 +12,32 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from eclipse_bench.errors import UserError
+from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.metrics.registry import ProviderDef, register_provider
-from eclipse_bench.models.tiny import register_tiny
+from eclipse_bench.bench.core.tiny import register_tiny
 from eclipse_bench.metrics.vocab import to_class
 
 REAL_DETECTOR = "yolo11x-seg.pt|yolov8x-worldv2.pt"   # closed vocabulary (COCO, masks) | open vocabulary
 POLYGON_MIN_SCORE = 0.3  # polygons are kept for detections a colour rule may look at
 
 
-def _weights_path(model_id: str) -> Path | None:
+def weights_file(model_id: str) -> Path | None:
     """Where a detector's weights are taken from: a tiny twin, an explicit path, or the user cache's weights/
-    folder (eclipse_bench.paths.weights_path: never the working directory)."""
-    from eclipse_bench.models.tiny import resolve
-    from eclipse_bench.paths import weights_path
+    folder (eclipse_bench.bench.core.paths.weights_path: never the working directory)."""
+    from eclipse_bench.bench.core.tiny import resolve
+    from eclipse_bench.bench.core.paths import weights_path
 
     if model_id.startswith("tiny:"):
         return Path(resolve(model_id)) / "model.pt"
     return weights_path(model_id)
 
 
-def _resolve_weights(model_id: str) -> str:
+def resolve_weights(model_id: str) -> str:
     """The weights file to load. Online, released weights named by file (yolo11x-seg.pt) are downloaded into the
     user cache's weights/ folder by path, so nothing is read from or written to the working directory."""
-    from eclipse_bench.paths import cache_dir
+    from eclipse_bench.bench.core.paths import cache_dir
 
-    found = _weights_path(model_id)
+    found = weights_file(model_id)
     if found is not None:
         return str(found)
     explicit = Path(model_id).expanduser()
@@ -90,7 +90,7 @@ def ultralytics():
 
 def _load_yolo(model_id: str):
     YOLO = ultralytics().YOLO
-    path = _resolve_weights(model_id)
+    path = resolve_weights(model_id)
     try:
         return YOLO(path)
     except (FileNotFoundError, OSError, ConnectionError) as exc:
@@ -173,7 +173,7 @@ class Detector:
     @staticmethod
     def checkpoints(model_id: str) -> list:
         """The closed- and open-vocabulary weights, and the CLIP text tower that names the open vocabulary."""
-        from eclipse_bench.keys import Checkpoint
+        from eclipse_bench.bench.core.keys import Checkpoint
 
         closed, _, open_id = model_id.partition("|")
         out = [Checkpoint("detector weights", closed, "detector")]

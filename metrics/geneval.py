@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from eclipse_bench.metrics.base import Verdict, _classes, _dets, center, unscorable
+from eclipse_bench.metrics.base import Verdict, object_classes, detections_of, center, unscorable
 from eclipse_bench.metrics.registry import MetricDef, register_metric
 from eclipse_bench.prompts.spec import Spec
 import math
@@ -39,7 +39,7 @@ def geneval_relations(box_a: Sequence[float], box_b: Sequence[float]) -> set[str
 def geneval(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
     """GenEval's check: includes in order (count, then colour, then position), then excludes."""
     tag = spec.subcategory or ""
-    classes, bad = _classes(evidence, spec)
+    classes, bad = object_classes(evidence, spec)
     if bad:
         return bad
     if not spec.objects and not spec.exclude:
@@ -52,14 +52,14 @@ def geneval(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False
     ex_spec = Spec(objects=tuple(ObjectSpec(e.noun) for e in spec.exclude)) if spec.exclude else None
     ex_classes = []
     if ex_spec:
-        ex_classes, bad = _classes(evidence, ex_spec)
+        ex_classes, bad = object_classes(evidence, ex_spec)
         if bad:
             return bad
     threshold = GENEVAL_COUNTING_THRESHOLD if tag == "counting" else GENEVAL_THRESHOLD
     colors = evidence.get("color", {}).get("colors", {})  # detection id -> colour name
 
     def detected(cls: str) -> list[dict]:
-        return _dets(evidence, cls, threshold)[:GENEVAL_MAX_PER_CLASS]
+        return detections_of(evidence, cls, threshold)[:GENEVAL_MAX_PER_CLASS]
 
     groups: list[Optional[list[dict]]] = []
     correct, reasons = True, []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eclipse_bench.metrics.base import Verdict, _classes, _hrs_dets, unscorable
+from eclipse_bench.metrics.base import Verdict, object_classes, hrs_detections, unscorable
 from eclipse_bench.metrics.registry import MetricDef, register_metric
 from eclipse_bench.prompts.spec import Spec
 
@@ -22,11 +22,11 @@ def hue_color(hue: float) -> str:
 
 def hrs_color(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
     """An object is correct if any mask of its class has its colour (mean hue bin); score = share correct."""
-    classes, bad = _classes(evidence, spec)
+    classes, bad = object_classes(evidence, spec)
     if bad:
         return bad
     # a mask without any non-zero hue has no colour; the reference's NaN mean falls to 'red' (reference_compat)
-    dets = [d for d in _hrs_dets(evidence, inclusive=True) if d.get("mean_hue") is not None or (reference_compat and "mean_hue" in d)]
+    dets = [d for d in hrs_detections(evidence, inclusive=True) if d.get("mean_hue") is not None or (reference_compat and "mean_hue" in d)]
     correct, parts = 0, []
     for o, cls in zip(spec.objects, classes):
         want = o.attributes[0] if o.attributes else None

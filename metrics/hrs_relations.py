@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from eclipse_bench.metrics.base import Verdict, _classes, _hrs_dets, unscorable
+from eclipse_bench.metrics.base import Verdict, object_classes, hrs_detections, unscorable
 from eclipse_bench.metrics.registry import MetricDef, register_metric
 from eclipse_bench.prompts.spec import Spec
-from eclipse_bench.metrics.hrs_counting import _HRS_DET
+from eclipse_bench.metrics.hrs_counting import HRS_DETECTION_RULES
 
 
 def _hrs_box(evidence: dict, cls: str) -> Optional[list[float]]:
-    ds = [d for d in _hrs_dets(evidence) if d["label"] == cls]
+    ds = [d for d in hrs_detections(evidence) if d["label"] == cls]
     return ds[-1]["box"] if ds else None  # the reference keeps the last detection of a class
 
 
@@ -59,7 +59,7 @@ def hrs_relations(evidence: dict[str, Any], spec: Spec, reference_compat: bool =
         if any(r.name == "between" for r in spec.relations):
             return Verdict(0.0, "reference-compat: the HRS reference has no branch for 4-object 'between'")
         return unscorable("reference-compat: the HRS reference crashes on hard (4-object) spatial prompts")
-    classes, bad = _classes(evidence, spec)
+    classes, bad = object_classes(evidence, spec)
     if bad:
         return bad
     boxes = [_hrs_box(evidence, c) for c in classes]
@@ -77,12 +77,12 @@ register_metric(MetricDef(
     "hrs-spatial", ("detect",), hrs_relations, "accuracy x100, mean over levels",
     help="HRS-Bench spatial: every object found and every relation holds (accuracy x100)",
     compat_note="level offset; hard prompts unscorable, as the reference crashes on them", follows_reference_images=True,
-    reference_models="UniDet", equivalence="proxy", thresholds=_HRS_DET, display_threshold=0.5,
+    reference_models="UniDet", equivalence="proxy", thresholds=HRS_DETECTION_RULES, display_threshold=0.5,
     fits=("HRS relations (left, right, above, below, between)",
           lambda spec, cat: bool(spec.relations) and all(r.name in HRS_RELATION_NAMES for r in spec.relations))))
 register_metric(MetricDef(
     "hrs-size", ("detect",), hrs_relations, "accuracy x100, mean over levels",
     help="HRS-Bench size: box areas bigger/smaller (accuracy x100)", compat_note="level offset", follows_reference_images=True,
-    reference_models="UniDet", equivalence="proxy", thresholds=_HRS_DET, display_threshold=0.5,
+    reference_models="UniDet", equivalence="proxy", thresholds=HRS_DETECTION_RULES, display_threshold=0.5,
     fits=("HRS size relations (bigger, smaller)",
           lambda spec, cat: bool(spec.relations) and all(r.name in ("bigger", "smaller") for r in spec.relations))))

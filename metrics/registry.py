@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from eclipse_bench.registry import Registry, import_string
+from eclipse_bench.bench.core.registry import Registry, import_string
 
 
 def _reads_nothing(item: Any) -> dict:
@@ -35,7 +35,7 @@ class ProviderDef:
         return import_string(self.cls)(self.model(scorers), device=device, batch_size=batch_size, **kw)
 
     def checkpoints(self, scorers: str) -> list:
-        """The checkpoints this provider loads (eclipse_bench.keys.Checkpoint), known without loading them."""
+        """The checkpoints this provider loads (eclipse_bench.bench.core.keys.Checkpoint), known without loading them."""
         return list(import_string(self.cls).checkpoints(self.model(scorers)))
 
     def identity(self, scorers: str, identities: Any) -> Optional[dict]:
@@ -67,21 +67,16 @@ class MetricDef:
     equivalence: str = "reference"
     thresholds: tuple[tuple[str, str], ...] = ()
     display_threshold: float = 0.3   # detections drawn in the drill-down: those the rule can keep
+    takes_category: bool = False                 # the rule also takes the item's category (mixed suites)
+    # what a prompt needs for this metric to judge it: (description, predicate(spec, category))
+    fits: tuple = ("a prompt", lambda spec, category: True)
 
     def label(self) -> dict:
         return {"equivalence": self.equivalence, "reference_models": self.reference_models,
                 "thresholds": dict(self.thresholds)}
 
-    takes_category: bool = False                 # the rule also takes the item's category (mixed suites)
-    # what a prompt needs for this metric to judge it: (description, predicate(spec, category))
-    fits: tuple = ("a prompt", lambda spec, category: True)
-
     def rule_fn(self):
         return import_string(self.rule) if isinstance(self.rule, str) else self.rule
-
-    @property
-    def needs_category(self) -> bool:
-        return self.takes_category
 
     def aggregator(self):
         from eclipse_bench.metrics.aggregate import AGGREGATES

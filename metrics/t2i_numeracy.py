@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from eclipse_bench.metrics.base import Verdict, _above, _classes, unscorable
+from eclipse_bench.metrics.base import Verdict, above_threshold, object_classes, unscorable
 from eclipse_bench.metrics.registry import MetricDef, register_metric
 from eclipse_bench.prompts.spec import Spec
-from eclipse_bench.metrics.t2i_spatial import T2I_DETECTION_THRESHOLD, _T2I_DET
+from eclipse_bench.metrics.t2i_spatial import T2I_DETECTION_THRESHOLD, T2I_DETECTION_RULES
 
 
 def _duplicate(a: Sequence[float], b: Sequence[float], threshold: float = 0.9) -> bool:
@@ -37,11 +37,11 @@ def t2i_numeracy(evidence: dict[str, Any], spec: Spec, reference_compat: bool = 
     if not objs:
         return unscorable("the spec has no counted object")
     sub = Spec(objects=tuple(objs))
-    classes, bad = _classes(evidence, sub)
+    classes, bad = object_classes(evidence, sub)
     if bad:
         return bad
     dets = merge_duplicates([d for d in evidence["detect"]["detections"]
-                             if _above(d["score"], T2I_DETECTION_THRESHOLD)])
+                             if above_threshold(d["score"], T2I_DETECTION_THRESHOLD)])
     labels = [d["label"] for d in dets]
     w = 1.0 / len(objs)
     score, parts = 0.0, []
@@ -62,6 +62,6 @@ register_metric(MetricDef(
     "t2i-numeracy", ("detect",), t2i_numeracy, help="T2I-CompBench++ numeracy (detection counts)",
     compat_note="a detected class containing the object's name counts as it ('hot dog' -> dog)",
     reference_models="UniDet (unified, R50)", equivalence="proxy",
-    thresholds=_T2I_DET + (("duplicates", "IoU or containment > 0.9, +1 px"),), display_threshold=0.1,
+    thresholds=T2I_DETECTION_RULES + (("duplicates", "IoU or containment > 0.9, +1 px"),), display_threshold=0.1,
     fits=("counted objects (a numeracy or counting category)",
           lambda spec, cat: cat in ("numeracy", "counting") and any(o.count is not None for o in spec.objects))))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from eclipse_bench.metrics.base import Verdict, _classes, _dets, center, iou, unscorable
+from eclipse_bench.metrics.base import Verdict, object_classes, detections_of, center, iou, unscorable
 from eclipse_bench.metrics.registry import MetricDef, register_metric
 from eclipse_bench.prompts.spec import Spec
 
@@ -13,7 +13,7 @@ SPATIAL_DIRECTIONS = {"on the left of", "on the right of", "on the top of", "on 
 SPATIAL_NEAR = {"next to", "near", "on side of"}
 # T2I-CompBench's UniDet keeps boxes with score > 0.1 (a hard-coded threshold; spatial, numeracy, complex, 3D).
 T2I_DETECTION_THRESHOLD = 0.1
-_T2I_DET = (("detection", "score > 0.1 (T2I-CompBench's UniDet, hard-coded)"),)
+T2I_DETECTION_RULES = (("detection", "score > 0.1 (T2I-CompBench's UniDet, hard-coded)"),)
 
 
 def _resize_scale(width: float, height: float, short: float = 479, long: float = 480) -> float:
@@ -57,7 +57,7 @@ def t2i_spatial(evidence: dict[str, Any], spec: Spec, reference_compat: bool = F
         return unscorable("the spec has no relation between two objects")
     if spec.relation.name not in SPATIAL_DIRECTIONS | SPATIAL_NEAR:
         return unscorable(f"{spec.relation.name!r} is not a T2I-CompBench relation")
-    classes, bad = _classes(evidence, spec)
+    classes, bad = object_classes(evidence, spec)
     if bad:
         return bad
     det = evidence["detect"]
@@ -65,7 +65,7 @@ def t2i_spatial(evidence: dict[str, Any], spec: Spec, reference_compat: bool = F
     s = _resize_scale(w, h)
     found = []
     for cls in classes[:2]:
-        ds = _dets(evidence, cls, T2I_DETECTION_THRESHOLD)
+        ds = detections_of(evidence, cls, T2I_DETECTION_THRESHOLD)
         found.append(ds[0] if ds else None)
     a, b = found
     if a and b:
@@ -91,5 +91,5 @@ def t2i_spatial(evidence: dict[str, Any], spec: Spec, reference_compat: bool = F
 register_metric(MetricDef(
     "t2i-spatial", ("detect",), t2i_spatial, help="T2I-CompBench 2-D spatial (detection geometry)",
     compat_note="'on top of' scores 0 as in the reference", reference_models="UniDet (unified, R50)",
-    equivalence="proxy", thresholds=_T2I_DET + (("image score", "< 0.5 -> 0"),), display_threshold=0.1,
+    equivalence="proxy", thresholds=T2I_DETECTION_RULES + (("image score", "< 0.5 -> 0"),), display_threshold=0.1,
     fits=("a relation between two objects", lambda spec, cat: spec.relation is not None and len(spec.objects) >= 2)))

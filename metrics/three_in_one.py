@@ -8,7 +8,7 @@ from eclipse_bench.metrics.base import Verdict, unscorable
 from eclipse_bench.metrics.registry import MetricDef, register_metric
 from eclipse_bench.prompts.spec import Spec
 from eclipse_bench.metrics.blip_vqa import blip_vqa
-from eclipse_bench.metrics.t2i_spatial import _T2I_DET, t2i_spatial
+from eclipse_bench.metrics.t2i_spatial import T2I_DETECTION_RULES, t2i_spatial
 
 
 def three_in_one(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False) -> Verdict:
@@ -39,5 +39,5 @@ register_metric(MetricDef(
     "three-in-one", ("vqa", "detect", "clip"), three_in_one,
     help="T2I-CompBench complex: BLIP-VQA with spatial and/or CLIPScore by sub-category",
     compat_note="'on top of' scores 0 in the spatial part", reference_models="BLIP VQA + UniDet + OpenAI CLIP ViT-B/32",
-    equivalence="proxy", thresholds=_T2I_DET, display_threshold=0.1,
+    equivalence="proxy", thresholds=T2I_DETECTION_RULES, display_threshold=0.1,
     fits=("a complex sub-category", lambda spec, cat: spec.subcategory in ("action", "spatial", "spatialaction"))))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eclipse_bench.models.tiny import HIDDEN, register_tiny
+from eclipse_bench.bench.core.tiny import HIDDEN, register_tiny
 
 import re
 from typing import Any, Sequence
@@ -67,8 +67,8 @@ class BlipVqa:
         import torch
         from transformers import BlipForQuestionAnswering, BlipProcessor
 
-        from eclipse_bench.errors import UserError
-        from eclipse_bench.models.loaders import load
+        from eclipse_bench.bench.core.errors import UserError
+        from eclipse_bench.bench.core.loaders import load
 
         self.model_id, self.device, self.batch_size = model_id, device, batch_size
         kw = {"torch_dtype": dtype} if dtype is not None else {}
@@ -93,7 +93,7 @@ class BlipVqa:
 
     @staticmethod
     def checkpoints(model_id: str) -> list:
-        from eclipse_bench.keys import Checkpoint
+        from eclipse_bench.bench.core.keys import Checkpoint
 
         return [Checkpoint("vqa model", model_id)]
 
@@ -176,7 +176,7 @@ def build_blip_vqa(out: Path) -> None:
     import torch
     from transformers import BlipConfig, BlipForQuestionAnswering, BlipImageProcessor, BlipProcessor
 
-    from eclipse_bench.models.tokenizers import build_tiny_bert_tokenizer
+    from eclipse_bench.bench.core.tokenizers import build_tiny_bert_tokenizer
 
     tok = build_tiny_bert_tokenizer()
     cfg = BlipConfig(

@@ -114,7 +114,7 @@ def extractor_backend() -> str:
     pipeline is installed (the reference's own parser), else the rule-based fallback."""
     import os
 
-    from eclipse_bench.errors import UserError
+    from eclipse_bench.bench.core.errors import UserError
     from eclipse_bench.prompts.spacy_specs import load_pipeline
 
     backend = os.environ.get("ECLIPSE_BENCH_EXTRACTOR", "auto")
@@ -199,7 +199,7 @@ def find_relation(prompt: str, relations: tuple[str, ...] = T2I_RELATIONS) -> Op
     return None
 
 
-def _relation_spec(phrases: list[str], nouns: list[str], rel: Optional[str], **kw) -> Spec:
+def relation_spec(phrases: list[str], nouns: list[str], rel: Optional[str], **kw) -> Spec:
     from eclipse_bench.prompts.spec import Relation
 
     objs = tuple(ObjectSpec(n) for n in nouns)
@@ -207,7 +207,7 @@ def _relation_spec(phrases: list[str], nouns: list[str], rel: Optional[str], **k
     return Spec(phrases=tuple(phrases), objects=objs, relation=relation, **kw)
 
 
-def _rule_spatial_nouns(phrases: list[str]) -> list[str]:
+def rule_spatial_nouns(phrases: list[str]) -> list[str]:
     objects = [phrase_object(p.lower()) for p in phrases]
     if not objects:
         return []
@@ -222,16 +222,16 @@ def spatial_spec(prompt: str, backend: Optional[str] = None) -> Spec:
         from eclipse_bench.prompts import spacy_specs as sp
 
         doc = sp.parse(prompt)
-        return _relation_spec(sp.noun_chunks(doc), sp.simple_spatial_objects(doc), find_relation(prompt))
+        return relation_spec(sp.noun_chunks(doc), sp.simple_spatial_objects(doc), find_relation(prompt))
     phrases = noun_phrases(prompt)
-    return _relation_spec(phrases, _rule_spatial_nouns(phrases), find_relation(prompt))
+    return relation_spec(phrases, rule_spatial_nouns(phrases), find_relation(prompt))
 
 
 def _numeracy_vocabulary() -> tuple[list[str], list[str]]:
     """T2I-CompBench++'s new_objects.txt ('singular - plural' per line). The reference parses counts with it, so
     where it cannot be had (missing, or not the pinned file) that is an error, never a silent fall back to the
     rule extractor while the manifest says spaCy."""
-    from eclipse_bench.errors import UserError
+    from eclipse_bench.bench.core.errors import UserError
     from eclipse_bench.prompts.fetch import read_lines
 
     try:
@@ -273,11 +273,11 @@ def complex_spec(prompt: str, subcategory: Optional[str], backend: Optional[str]
         doc = sp.parse(prompt)
         nouns = sp.complex_spatial_objects(doc) if spatial else []
         # the reference scores the spatial part only when exactly two objects were found
-        return _relation_spec(sp.noun_chunks(doc), nouns if len(nouns) == 2 else [],
+        return relation_spec(sp.noun_chunks(doc), nouns if len(nouns) == 2 else [],
                               find_relation(prompt) if spatial else None, subcategory=subcategory,
                               clip_text=sp.without_adjectives(doc))
     phrases = noun_phrases(prompt)
-    return _relation_spec(phrases, _rule_spatial_nouns(phrases) if spatial else [],
+    return relation_spec(phrases, rule_spatial_nouns(phrases) if spatial else [],
                           find_relation(prompt) if spatial else None, subcategory=subcategory,
                           clip_text=remove_adjectives(prompt))
 

@@ -13,8 +13,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from eclipse_bench.errors import UserError
-from eclipse_bench.paths import cache_dir
+from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.paths import cache_dir
 
 
 @dataclass(frozen=True)

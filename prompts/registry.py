@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from eclipse_bench.registry import Registry, import_string
+from eclipse_bench.bench.core.registry import Registry, import_string
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class SuiteDef:
         if self.splits:
             return fn(*self.args, split=split)
         if split != "val":
-            from eclipse_bench.errors import UserError
+            from eclipse_bench.bench.core.errors import UserError
 
             raise UserError("--split applies to T2I-CompBench suites only")
         return fn(*self.args)
@@ -69,7 +69,7 @@ def canonical(name: str) -> str:
 
 def get_suite_def(name: str) -> SuiteDef | None:
     """The registry entry of `name`; None for a user suite file; an error listing valid names otherwise."""
-    from eclipse_bench.errors import unknown_name
+    from eclipse_bench.bench.core.errors import unknown_name
     from eclipse_bench.prompts.user import is_user_suite
 
     if is_user_suite(name):

@@ -124,7 +124,6 @@ class Suite:
     default_metric: str
     items: list[Item] = field(default_factory=list)
     images_per_prompt: int = 10           # the benchmark's protocol (T2I-CompBench 10, GenEval 4, HRS 3)
-    seed_protocol: str = "t2i-compbench"
     extracted: bool = False               # specs parsed from the prompt text (T2I-CompBench, user files)
     # "module:function" (prompt_id, n) -> (prompt_id, n) | reason: the image this suite's own reference scripts
     # score for a sample, used by --reference-compat (HRS-Bench's level offset and image 00); "" for none

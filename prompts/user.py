@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from eclipse_bench.errors import UserError
+from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.prompts.extract import auto_spec
 from eclipse_bench.prompts.spec import Item, Spec, Suite, safe_id
 
@@ -34,7 +34,7 @@ def _fail(path: Path, lineno: int, msg: str) -> UserError:
     return UserError(f"{path}:{lineno}: {msg}")
 
 
-def _check_spec(path: Path, lineno: int, raw: Any) -> Spec:
+def check_spec(path: Path, lineno: int, raw: Any) -> Spec:
     if not isinstance(raw, dict):
         raise _fail(path, lineno, "'spec' must be an object")
     for key in ("phrases", "objects", "exclude"):
@@ -110,7 +110,7 @@ def parse_line(path: Path, lineno: int, line: str) -> Item | None:
     raw_id = obj.get("id")
     if raw_id is not None and not isinstance(raw_id, (str, int)):
         raise _fail(path, lineno, "'id' must be a string")
-    spec = _check_spec(path, lineno, obj["spec"]) if obj.get("spec") is not None else auto_spec(prompt, category)
+    spec = check_spec(path, lineno, obj["spec"]) if obj.get("spec") is not None else auto_spec(prompt, category)
     item_id = safe_id(str(raw_id)) if raw_id is not None else f"item-{lineno:05d}"
     return Item(id=item_id, prompt=prompt.strip(), category=category, level=level, spec=spec)
 

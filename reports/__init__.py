@@ -1,1 +1,3 @@
-"""Reports: aggregates with confidence intervals, self-contained HTML."""
+"""Reports: the run drill-down, the leaderboard and comparisons (self-contained HTML), the CI gate, exports."""
+
+__all__ = ["compare", "export", "html", "prior", "published"]

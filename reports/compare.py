@@ -17,10 +17,10 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from eclipse_bench.errors import UserError
-from eclipse_bench.keys import inside
+from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.keys import inside
 from eclipse_bench.metrics.aggregate import bootstrap_ci, per_prompt_stats
-from eclipse_bench.store import read_json, read_jsonl
+from eclipse_bench.bench.core.schema import Results, Sample, read_manifest, read_records, read_results
 
 
 @dataclass
@@ -97,27 +97,30 @@ class Comparison:
 ALLOWABLE = ("suite", "prompts", "metric", "metric-version", "compat", "images-per-prompt", "seeds", "scorers")
 
 
-def _check_comparable(base: Path, cand: Path, allow: tuple = ()) -> tuple[dict, dict]:
-    mb, mc = read_json(base / "manifest.json", "manifest"), read_json(cand / "manifest.json", "manifest")
-    rb, rc = read_json(base / "results.json", "results"), read_json(cand / "results.json", "results")
-    scorer = lambda m: m["metric"].get("identities") or m["metric"].get("models")  # noqa: E731
+def _check_comparable(base: Path, cand: Path, allow: tuple = ()) -> tuple[Results, Results]:
+    mb, mc = read_manifest(base), read_manifest(cand)
+    rb, rc = read_results(base), read_results(cand)
+    scorer = lambda m: m.metric.identities or m.metric.models  # noqa: E731
     checks = [
-        ("suite", "suite", mb["suite"]["name"], mc["suite"]["name"]),
-        ("prompts", "prompt list (suite hash)", mb["suite"]["hash"][:12], mc["suite"]["hash"][:12]),
-        ("metric", "metric", rb["metric"], rc["metric"]),
-        ("metric-version", "metric version", rb.get("metric_version"), rc.get("metric_version")),
-        ("compat", "rules (--reference-compat)", rb.get("reference_compat"), rc.get("reference_compat")),
-        ("images-per-prompt", "images per prompt", mb["settings"]["images_per_prompt"],
-         mc["settings"]["images_per_prompt"]),
-        ("seeds", "seeds", mb["settings"].get("seeds"), mc["settings"].get("seeds")),
+        ("suite", "suite", mb.suite.name, mc.suite.name),
+        ("prompts", "prompt list (suite hash)", mb.suite.hash[:12], mc.suite.hash[:12]),
+        ("metric", "metric", rb.metric, rc.metric),
+        ("metric-version", "metric version", rb.metric_version, rc.metric_version),
+        ("compat", "rules (--reference-compat)", rb.reference_compat, rc.reference_compat),
+        ("images-per-prompt", "images per prompt", mb.images_per_prompt, mc.images_per_prompt),
+        ("seeds", "seeds", mb.settings.get("seeds"), mc.settings.get("seeds")),
         ("scorers", "scorer models", scorer(mb), scorer(mc)),
     ]
     for key, what, a, b in checks:
         if a != b and key not in allow:
-            shown = (a, b) if key != "scorers" else (mb["metric"].get("models"), mc["metric"].get("models"))
+            shown = (a, b) if key != "scorers" else (mb.metric.models, mc.metric.models)
             raise UserError(f"cannot compare {base} and {cand}: different {what} ({shown[0]} vs {shown[1]}); re-run "
                             f"the candidate with the baseline's settings, or pass --allow {key} to compare anyway")
     return rb, rc
+
+
+def _samples(run_dir: Path) -> list[dict]:
+    return [r.to_json() for r in read_records(Path(run_dir) / "samples.jsonl", Sample)]
 
 
 def min_wilcoxon_p(n: int) -> float:
@@ -142,11 +145,11 @@ def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha
         if not (d / "results.json").is_file():
             raise UserError(f"{d} is not a finished run directory (no results.json)")
     rb, rc = _check_comparable(base, cand, tuple(allow))
-    metric = METRICS.get(rb["metric"])
+    metric = METRICS.get(rb.metric)
     agg = metric.aggregator()
     if max_drop is None:
         max_drop = 1.0 if agg.scale == "0-100" else 0.01
-    rows_b, rows_c = list(read_jsonl(base / "samples.jsonl")), list(read_jsonl(cand / "samples.jsonl"))
+    rows_b, rows_c = _samples(base), _samples(cand)
     for d, rows in ((base, rows_b), (cand, rows_c)):
         if not any(r.get("score") is not None for r in rows):
             raise UserError(f"{d} has no scored sample (samples.jsonl is empty or every sample is unscorable); "
@@ -206,7 +209,7 @@ def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha
         changed = [(common[i], prompts.get(common[i], ""), float(per_b[i]), float(per_c[i])) for i in order
                    if diffs[i] != 0]
         results.append(GroupResult(name, score_b, score_c, delta, ci, p, len(common), verdict, changed, detectable))
-    return Comparison(str(base), str(cand), rb["metric"], rb["suite"], max_drop, alpha, results, coverage, warnings,
+    return Comparison(str(base), str(cand), rb.metric, rb.suite, max_drop, alpha, results, coverage, warnings,
                       [a for a in allow])
 
 
@@ -282,19 +285,19 @@ def format_junit(c: Comparison) -> str:
 
 
 def render_compare(c: Comparison, out: Path) -> Path:
-    from eclipse_bench.reports.html import _csp, _env, image_uri
-    from eclipse_bench.store import atomic_write_bytes
+    from eclipse_bench.reports.html import csp, image_uri, template_env
+    from eclipse_bench.bench.core.store import atomic_write_bytes
 
     base_imgs: dict[str, list[str]] = {}
     cand_imgs: dict[str, list[str]] = {}
     for d, bucket in ((Path(c.baseline), base_imgs), (Path(c.candidate), cand_imgs)):
-        for s in read_jsonl(d / "samples.jsonl"):
+        for s in _samples(d):
             bucket.setdefault(s["prompt_id"], []).append(str(inside(d, s["image"])))
     overall = c.groups[0]
     changed = [{"id": pid, "prompt": prompt, "base": b, "cand": cc,
                 "base_imgs": [image_uri(Path(p), 128) for p in base_imgs.get(pid, [])[:4]],
                 "cand_imgs": [image_uri(Path(p), 128) for p in cand_imgs.get(pid, [])[:4]]}
                for pid, prompt, b, cc in overall.changed]
-    html = _env().get_template("compare.html.j2").render(c=c, changed=changed, csp=_csp())
+    html = template_env().get_template("compare.html.j2").render(c=c, changed=changed, csp=csp())
     atomic_write_bytes(Path(out), html.encode("utf-8"))
     return Path(out)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from eclipse_bench.keys import inside
+from eclipse_bench.bench.core.keys import inside
 
 from pathlib import Path
 
-from eclipse_bench.errors import UserError
-from eclipse_bench.store import read_json, read_jsonl
+from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.schema import Sample, read_records, read_results
 
 SAMPLE_COLUMNS = ("pairing", "suite", "metric", "prompt_id", "prompt", "category", "level", "n", "seed", "image",
                   "score", "reason", "run")
@@ -19,11 +19,12 @@ def export_frame(run_dirs: list[Path], level: str = "sample"):
     rows = []
     for d in run_dirs:
         d = Path(d)
-        r = read_json(d / "results.json", "results")
+        r = read_results(d).to_json()
         if level == "sample":
-            for s in read_jsonl(d / "samples.jsonl"):
+            for rec in read_records(d / "samples.jsonl", Sample):
+                s = rec.to_json()
                 rows.append({"pairing": r["pairing"], "suite": r["suite"], "metric": r["metric"],
-                             **{k: s.get(k) for k in SAMPLE_COLUMNS[3:-1]}, "image": str(inside(d, s["image"])),
+                             **{k: s.get(k) for k in SAMPLE_COLUMNS[3:-1]}, "image": str(inside(d, rec.image)),
                              "run": str(d)})
         else:
             lo, hi = r.get("ci95", [None, None])

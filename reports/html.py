@@ -7,8 +7,6 @@ so injected markup can never run one.
 
 from __future__ import annotations
 
-from eclipse_bench.keys import inside
-
 import base64
 import hashlib
 import io
@@ -16,7 +14,9 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from eclipse_bench.store import atomic_write_bytes, read_json, read_jsonl
+from eclipse_bench.bench.core.keys import inside
+from eclipse_bench.bench.core.schema import Sample, read_manifest, read_records, read_results
+from eclipse_bench.bench.core.store import atomic_write_bytes
 
 THUMB = 160
 
@@ -47,7 +47,7 @@ if (filter) filter.addEventListener('change', function () {
 """
 
 
-def _csp(script: str = "") -> str:
+def csp(script: str = "") -> str:
     policy = "default-src 'none'; img-src data: file: 'self'; style-src 'unsafe-inline'"
     if script:
         digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
@@ -55,7 +55,7 @@ def _csp(script: str = "") -> str:
     return policy
 
 
-def _env():
+def template_env():
     import jinja2
 
     env = jinja2.Environment(
@@ -112,21 +112,21 @@ def render_run(run_dir: Path, out: Path, link_images: bool = False, suffix: str 
     """The drill-down: every prompt (worst first) with its images, scores, evidence and the rule's reason.
     `suffix` ".M" renders the results of metric M written beside the run's own (rescore --metric M)."""
     run_dir = Path(run_dir)
-    results = read_json(run_dir / f"results{suffix}.json", "results")
-    manifest = read_json(run_dir / "manifest.json", "manifest")
-    samples = list(read_jsonl(run_dir / f"samples{suffix}.jsonl"))
-    metric = results["metric"]
+    results = read_results(run_dir, f"results{suffix}.json")
+    manifest = read_manifest(run_dir)
+    samples = list(read_records(run_dir / f"samples{suffix}.jsonl", Sample))
+    from eclipse_bench.metrics.registry import METRICS
+
+    metric = results.metric
     prompts: dict[str, dict[str, Any]] = {}
     for s in samples:
-        p = prompts.setdefault(s["prompt_id"], {"id": s["prompt_id"], "prompt": s["prompt"], "images": [],
-                                                "spec": s.get("spec") or {}, "level": s.get("level"),
-                                                "category": s.get("category"), "scores": []})
-        p["images"].append({"uri": image_uri(inside(run_dir, s["image"]), link=link_images, base=Path(out).parent),
-                            "score": _fmt(s["score"]), "seed": s["seed"], "reason": s.get("reason") or "",
-                            "path": s["image"], "unscorable": s["score"] is None,
-                            "ev": _evidence_view(s.get("evidence") or {}, metric)})
-        if s["score"] is not None:
-            p["scores"].append(s["score"])
+        p = prompts.setdefault(s.prompt_id, {"id": s.prompt_id, "prompt": s.prompt, "images": [], "spec": s.spec,
+                                             "level": s.level, "category": s.category, "scores": []})
+        p["images"].append({"uri": image_uri(inside(run_dir, s.image), link=link_images, base=Path(out).parent),
+                            "score": _fmt(s.score), "seed": s.seed, "reason": s.reason, "path": s.image,
+                            "unscorable": s.score is None, "ev": _evidence_view(s.evidence, metric)})
+        if s.score is not None:
+            p["scores"].append(s.score)
     for p in prompts.values():
         p["mean"] = sum(p["scores"]) / len(p["scores"]) if p["scores"] else None
         spec = p["spec"]
@@ -142,11 +142,10 @@ def render_run(run_dir: Path, out: Path, link_images: bool = False, suffix: str 
             "exclude": ", ".join(f"{e['noun']} < {e['count']}" for e in spec.get("exclude", [])),
         }
     ordered = sorted(prompts.values(), key=lambda p: (p["mean"] is None, p["mean"] if p["mean"] is not None else 0))
-    html = _env().get_template("run.html.j2").render(
-        results=results, manifest=manifest, prompts=ordered, csp=_csp(),
-        ci=results.get("ci95", [None, None]), settings_json=json.dumps(manifest.get("settings", {}), indent=1),
-        timings=results.get("timings", {}),
-    )
+    html = template_env().get_template("run.html.j2").render(
+        results=results.to_json(), manifest=manifest.to_json(), prompts=ordered, csp=csp(), ci=results.ci95,
+        settings_json=json.dumps(manifest.settings, indent=1), timings=results.timings,
+        compat_note=METRICS.get(metric).compat_note if metric in METRICS else "")
     atomic_write_bytes(Path(out), html.encode("utf-8"))
     return Path(out)
 
@@ -156,10 +155,7 @@ def leaderboard_data(run_dirs: list[Path]) -> dict:
     rows), one column per suite and metric with its scale, published reference rows where the protocol matches."""
     from eclipse_bench.reports.published import SOURCE, published
 
-    runs = []
-    for d in run_dirs:
-        r = read_json(Path(d) / "results.json", "results")
-        runs.append((Path(d), r))
+    runs = [(Path(d), read_results(Path(d)).to_json()) for d in run_dirs]
     columns: list[tuple[str, str]] = []
     meta: dict[tuple[str, str], dict] = {}
     for d, r in runs:
@@ -238,7 +234,7 @@ def render_leaderboard(run_dirs: list[Path], out: Path) -> Path:
     data = leaderboard_data(run_dirs)
     charts = [{**_bar_chart(c["suite"], data["rows"], j), "title": f"{c['suite']} · {c['metric']} ({c['scale']})"}
               for j, c in enumerate(data["columns"])]
-    html = _env().get_template("leaderboard.html.j2").render(
-        data=data, charts=charts, script=SORT_SCRIPT, csp=_csp(SORT_SCRIPT))
+    html = template_env().get_template("leaderboard.html.j2").render(
+        data=data, charts=charts, script=SORT_SCRIPT, csp=csp(SORT_SCRIPT))
     atomic_write_bytes(Path(out), html.encode("utf-8"))
     return Path(out)

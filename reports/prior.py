@@ -5,20 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from eclipse_bench.store import atomic_write_bytes, read_json, read_jsonl
+from eclipse_bench.bench.core.schema import read_prior_results
+from eclipse_bench.bench.core.store import atomic_write_bytes, read_jsonl
 
 
 def render_prior(folder: Path, out: Path) -> Path:
-    from eclipse_bench.reports.html import _csp, _env
+    from eclipse_bench.reports.html import csp, template_env
 
-    r = read_json(folder / "results.json", "prior-eval results")
+    r = read_prior_results(folder).to_json()
     prompts = list(read_jsonl(folder / "prompts.jsonl"))
     first = next(iter(r["models"]))
     prompts.sort(key=lambda p: -(p["models"].get(first, {}).get("contrast") or 0))
     kinds = sorted({k for m in r["models"].values() for k in m.get("by_kind", {})})
     categories = sorted(next(iter(r["models"].values())).get("by_category", {}))
-    html = _env().get_template("prior.html.j2").render(r=r, prompts=prompts, kinds=kinds, categories=categories,
-                                                       csp=_csp())
+    html = template_env().get_template("prior.html.j2").render(r=r, prompts=prompts, kinds=kinds,
+                                                               categories=categories, csp=csp())
     atomic_write_bytes(Path(out), html.encode("utf-8"))
     return Path(out)
 
@@ -29,7 +30,7 @@ def prior_rows(run_dir: Path) -> Optional[dict]:
     folder = Path(run_dir) / "prior_eval"
     if not (folder / "results.json").is_file():
         return None
-    r = read_json(folder / "results.json", "prior-eval results")
+    r = read_prior_results(folder).to_json()
     out = {"pairing": r["pairing"], "suite": r["suite"], "models": r["models"], "prior": r.get("prior"),
            "n_prompts": r["n_prompts"], "spearman": None}
     if (Path(run_dir) / "samples.jsonl").is_file():

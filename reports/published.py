@@ -28,9 +28,6 @@ ROWS = {  # model: (color, shape, texture, spatial, non-spatial)
     "ECLIPSE-Kandinsky v2.2 (MSCOCO)": (0.5785, 0.4951, 0.6173, 0.1794, 0.3204),
     "ECLIPSE-Kandinsky v2.2 (HighRes 5M; released)": (0.6119, 0.5429, 0.6165, 0.1903, 0.3139),
 }
-# our pairing -> the paper's row for the same released models
-PAIRING_ROWS = {"eclipse-karlo": "ECLIPSE-Karlo (CC12M; released)", "karlo": "Karlo",
-                "eclipse-kandinsky": "ECLIPSE-Kandinsky v2.2 (HighRes 5M; released)", "kandinsky": "Kandinsky v2.2"}
 
 
 def published(suite: str, metric: str, images_per_prompt: int) -> dict[str, float]:

@@ -5,7 +5,7 @@ the hub layouts (bf16 safetensors, ~25 GB, under $ECLIPSE_BENCH_FULLSIZE or ~/.c
 and loaded through eclipse-bench's own loader, as a user's downloaded weights would be. Then, per pairing and
 dtype, in a fresh process (so that peak memory is that pairing's):
 
-- ours: the run's generation stage (eclipse_bench.stage_generate.generate_images: batches of --batch-size, text
+- ours: the run's generation stage (eclipse_bench.bench.generation.stage.generate_images: batches of --batch-size, text
   encoded once per distinct prompt, PNGs written on the writer thread, records appended);
 - the reference protocol: diffusers' stock pipelines built from the very same modules (tests/stock_oracle.py),
   one image at a time with a freshly seeded generator, each PNG saved before the next image, as eclipse-inference
@@ -57,9 +57,9 @@ BIGG_VISION = dict(hidden_size=1664, intermediate_size=8192, num_attention_heads
 
 def _copy_tiny_parts(twin: str, dest: Path, parts: tuple[str, ...]) -> None:
     """Schedulers, tokenizers and processors (no weights) come from the tiny twins' real configurations."""
-    import eclipse_bench.families.kandinsky  # noqa: F401
-    import eclipse_bench.families.karlo  # noqa: F401 - registers the twins
-    from eclipse_bench.models.tiny import resolve
+    import eclipse_bench.bench.generation.families.kandinsky  # noqa: F401
+    import eclipse_bench.bench.generation.families.karlo  # noqa: F401 - registers the twins
+    from eclipse_bench.bench.core.tiny import resolve
 
     src = Path(resolve(f"tiny:{twin}"))
     for part in parts:
@@ -105,7 +105,7 @@ def build(root: Path) -> None:
     def kandinsky_decoder(d: Path) -> None:
         from diffusers import DDPMScheduler, KandinskyV22Pipeline
 
-        from eclipse_bench.families.kandinsky import KANDINSKY_DECODER_SCHEDULER
+        from eclipse_bench.bench.generation.families.kandinsky import KANDINSKY_DECODER_SCHEDULER
 
         KandinskyV22Pipeline(unet=_bf16(UNet2DConditionModel(**C.KANDINSKY_UNET)),
                              movq=_bf16(VQModel(**C.KANDINSKY_MOVQ)),
@@ -135,7 +135,7 @@ def build(root: Path) -> None:
 
 def spec_for(name: str, steps: str):
     """The registered pairing, its checkpoints pointed at the full-size random directories."""
-    from eclipse_bench.pairings import PAIRINGS as REGISTERED
+    from eclipse_bench.bench.generation.pairings import PAIRINGS as REGISTERED
 
     spec = REGISTERED.get(name)
     local = {"kakaobrain/karlo-v1-alpha": "karlo", "ECLIPSE-Community/ECLIPSE_Karlo_Prior": "eclipse-karlo-prior",
@@ -194,7 +194,7 @@ def _image_encoder(spec, gen):
     if not _ENCODER:
         from transformers import CLIPVisionModelWithProjection
 
-        from eclipse_bench.models.loaders import load
+        from eclipse_bench.bench.core.loaders import load
 
         _ENCODER.append(load(CLIPVisionModelWithProjection, spec.prior_pipeline_id, "image_encoder",
                              torch_dtype=gen.dtype).to(gen.device).eval())
@@ -212,8 +212,8 @@ def one(name: str, dtype: str, n_images: int, batch_size: int, steps: str) -> di
     import numpy as np
     from PIL import Image
 
-    from eclipse_bench.generation import load_generator
-    from eclipse_bench.stage_generate import generate_images
+    from eclipse_bench.bench.generation.generator import load_generator
+    from eclipse_bench.bench.generation.stage import generate_images
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     spec = spec_for(name, steps)

@@ -91,7 +91,7 @@ def main() -> None:
         from transformers import BlipConfig, BlipForQuestionAnswering, BlipImageProcessor, BlipProcessor
 
         import full_size_configs as C
-        from eclipse_bench.models.tokenizers import build_tiny_bert_tokenizer
+        from eclipse_bench.bench.core.tokenizers import build_tiny_bert_tokenizer
 
         torch.manual_seed(0)
         with tempfile.TemporaryDirectory() as tmp:

@@ -167,7 +167,7 @@ def bench_vqa(n_images: int, n_questions: int, device: str) -> None:
     from transformers import BlipConfig, BlipForQuestionAnswering, BlipImageProcessor, BlipProcessor
 
     from eclipse_bench.metrics.vqa import BlipVqa
-    from eclipse_bench.models.tokenizers import build_tiny_bert_tokenizer
+    from eclipse_bench.bench.core.tokenizers import build_tiny_bert_tokenizer
 
     torch.manual_seed(0)
     model = BlipForQuestionAnswering(BlipConfig(**C.BLIP_VQA)).eval()

@@ -18,19 +18,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def measure(pairing: str, batch_size: int, prompts: int, ipp: int) -> dict:
     from eclipse_bench.prompts.registry import load_suite
-    from eclipse_bench.keys import Identities, plan_samples
-    from eclipse_bench.run_config import RunConfig
-    from eclipse_bench.runner import Runner
+    from eclipse_bench.bench.core.keys import Identities, plan_samples
+    from eclipse_bench.bench.app.options import RunOptions
+    from eclipse_bench.bench.app.runner import Runner
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = RunConfig(pairing=pairing, suite="builtin/color", limit=prompts, images_per_prompt=ipp,
+        cfg = RunOptions(pairing=pairing, suite="builtin/color", limit=prompts, images_per_prompt=ipp,
                         batch_size=batch_size, out=Path(tmp), progress=False)
         runner = Runner(cfg)
         runner.out = Path(tmp)
         suite = load_suite("builtin/color").limit(prompts)
         samples = plan_samples(suite, runner.spec, ipp, 42, Identities())
         # warm-up: load the models and run one batch outside the measurement
-        from eclipse_bench.generation import load_generator
+        from eclipse_bench.bench.generation.generator import load_generator
 
         warm = load_generator(runner.spec, "cpu")
         warm.generate([samples[0]["prompt"]], [samples[0]["seed"]])

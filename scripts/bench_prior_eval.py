@@ -25,8 +25,8 @@ def main() -> None:
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
     from eclipse_bench import prior_eval
-    from eclipse_bench.models.eclipse_prior import EclipsePriorTransformer
-    from eclipse_bench.models.tokenizers import build_clip_tokenizer
+    from eclipse_bench.bench.generation.eclipse_prior import EclipsePriorTransformer
+    from eclipse_bench.bench.core.tokenizers import build_clip_tokenizer
 
     torch.manual_seed(0)
     text_cfg = (dict(hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12)

@@ -39,7 +39,7 @@ def main() -> None:
     import torch
     from diffusers import PriorTransformer
 
-    from eclipse_bench.models.eclipse_prior import EclipsePriorTransformer
+    from eclipse_bench.bench.generation.eclipse_prior import EclipsePriorTransformer
 
     torch.set_grad_enabled(False)
     cfg = CONFIGS[args.family]

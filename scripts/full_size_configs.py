@@ -62,7 +62,7 @@ YOLO = "yolo11x-seg.yaml"
 def eclipse_prior(dim: int = 768):
     import torch
 
-    from eclipse_bench.models.eclipse_prior import EclipsePriorTransformer
+    from eclipse_bench.bench.generation.eclipse_prior import EclipsePriorTransformer
 
     torch.manual_seed(0)
     return EclipsePriorTransformer(**(ECLIPSE_KARLO if dim == 768 else ECLIPSE_KANDINSKY)).eval()

@@ -50,7 +50,7 @@ def session_tmp() -> Path:
 @pytest.fixture(scope="session")
 def tiny_runs(session_tmp):
     """Each tiny pairing run once end to end on builtin/color (4 prompts x 2 images); shared by tests."""
-    from eclipse_bench.cli import main
+    from eclipse_bench.bench.app.cli import main
 
     runs = {}
     for pairing in ("tiny-eclipse-karlo", "tiny-karlo", "tiny-eclipse-kandinsky", "tiny-kandinsky"):
@@ -71,8 +71,9 @@ def make_run(out: Path, scores: dict, *, suite: str = "builtin/color", metric: s
     import numpy as np
     from PIL import Image
 
-    from eclipse_bench.metrics.registry import METRICS
+    from eclipse_bench.bench.core.schema import Manifest, MetricInfo, Results, Sample, SuiteInfo
     from eclipse_bench.metrics.aggregate import summarise
+    from eclipse_bench.metrics.registry import METRICS
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "images").mkdir(exist_ok=True)
@@ -82,37 +83,35 @@ def make_run(out: Path, scores: dict, *, suite: str = "builtin/color", metric: s
         for n, v in enumerate(vals):
             img = f"images/{pid}-{n}.png"
             Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(out / img)
-            rows.append({"key": f"{pid}-{n}", "prompt_id": pid, "prompt": (prompts or {}).get(pid, f"prompt {pid}"),
-                         "n": n, "image": img, "seed": 42 + n, "category": (categories or {}).get(pid, "color"),
-                         "level": None, "spec": {"phrases": ["a red car"], "objects": [{"noun": "car", "attributes": ["red"], "count": 1}],
-                                                 "relation": None, "subcategory": None, "exclude": []},
-                         "score": v, "reason": f"hand-made score {v}", "details": {},
-                         "evidence": (evidence or {}).get(pid, {"vqa": {"questions": [
-                             {"phrase": "a red car", "question": "a red car?", "p_yes": v if v is not None else 0.5}]}})})
+            rows.append(Sample(
+                key=f"{pid}-{n}", prompt_id=pid, prompt=(prompts or {}).get(pid, f"prompt {pid}"), n=n, image=img,
+                seed=42 + n, category=(categories or {}).get(pid, "color"),
+                spec={"phrases": ["a red car"], "objects": [{"noun": "car", "attributes": ["red"], "count": 1}],
+                      "relation": None, "subcategory": None, "exclude": []},
+                score=v, reason=f"hand-made score {v}",
+                evidence=(evidence or {}).get(pid, {"vqa": {"questions": [
+                    {"phrase": "a red car", "question": "a red car?", "p_yes": v if v is not None else 0.5}]}})))
     with open(out / "samples.jsonl", "w") as fh:
         for r in rows:
-            fh.write(json.dumps(r) + "\n")
+            fh.write(json.dumps(r.to_json()) + "\n")
     m = METRICS.get(metric)
-    summary = summarise(rows, m.aggregator())
-    manifest = {"tool": "eclipse-bench", "version": "test", "git_revision": None,
-                "pairing": {"name": pairing, "family": "karlo", "prior": "eclipse", "decoder_id": "tiny:karlo",
-                            "prior_id": "tiny:eclipse-karlo-prior", "prior_pipeline_id": None, "text_encoder_id": None,
-                            "settings": {}},
-                "suite": {"name": suite, "source": "test", "hash": suite_hash, "n_prompts": len(scores)},
-                "metric": {"name": metric, "version": m.version, "scorers": "tiny", "models": {"vqa": "tiny:blip-vqa"},
-                           "reference_compat": False},
-                "settings": {"images_per_prompt": images_per_prompt, "seed": 42, "seeds": [42 + n for n in range(images_per_prompt)]}}
-    (out / "manifest.json").write_text(json.dumps(manifest))
-    results = {"pairing": pairing, "suite": suite, "metric": metric, "score": summary["score"], "ci95": summary["ci95"],
-               "n_prompts": summary["n_prompts"], "n_images": sum(r["score"] is not None for r in rows),
-               "n_unscorable": sum(r["score"] is None for r in rows), "aggregate": m.aggregator().name,
-               "scale": m.aggregator().scale, "metric_version": m.version, "reference_compat": False,
-               "suite_hash": suite_hash, "scorers": "tiny", "images_per_prompt": images_per_prompt, "seed": 42,
-               "timings": {}}
-    for key in ("by_category", "by_level"):
-        if key in summary:
-            results[key] = summary[key]
-    (out / "results.json").write_text(json.dumps(results))
+    summary = summarise([r.to_json() for r in rows], m.aggregator())
+    manifest = Manifest(
+        version="test", pairing={"name": pairing, "family": "karlo", "prior": "eclipse", "decoder_id": "tiny:karlo",
+                                 "prior_id": "tiny:eclipse-karlo-prior", "prior_pipeline_id": None,
+                                 "text_encoder_id": None, "settings": {}},
+        suite=SuiteInfo(suite, "test", suite_hash, len(scores)),
+        metric=MetricInfo(metric, m.version, "tiny", {"vqa": "tiny:blip-vqa"}),
+        settings={"images_per_prompt": images_per_prompt, "seed": 42,
+                  "seeds": [42 + n for n in range(images_per_prompt)]})
+    (out / "manifest.json").write_text(json.dumps(manifest.to_json()))
+    results = Results(pairing=pairing, suite=suite, metric=metric, score=summary["score"], ci95=summary["ci95"],
+                      n_prompts=summary["n_prompts"], n_images=sum(r.score is not None for r in rows),
+                      n_unscorable=sum(r.score is None for r in rows), aggregate=m.aggregator().name,
+                      scale=m.aggregator().scale, metric_version=m.version, suite_hash=suite_hash, scorers="tiny",
+                      images_per_prompt=images_per_prompt, seed=42, by_category=summary.get("by_category"),
+                      by_level=summary.get("by_level"))
+    (out / "results.json").write_text(json.dumps(results.to_json()))
     return out
 
 

@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from eclipse_bench.cli import main
+from eclipse_bench.bench.app.cli import main
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed "

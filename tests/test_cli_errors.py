@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from eclipse_bench.cli import main
+from eclipse_bench.bench.app.cli import main
 
 
 def _error_line(capsys) -> str:
@@ -145,7 +145,7 @@ def test_text_encoder_weights_that_do_not_fit_the_config(capsys, tmp_path):
 
 
 def test_an_internal_error_is_one_line_with_a_log(capsys, monkeypatch, tmp_path):
-    import eclipse_bench.cli as cli
+    import eclipse_bench.bench.app.cli as cli
 
     monkeypatch.setenv("ECLIPSE_BENCH_CACHE", str(tmp_path))
 
@@ -176,7 +176,7 @@ def test_preflight_names_every_missing_checkpoint_before_any_image(capsys, tmp_p
 def test_without_network_the_hub_is_checked_once_and_not_retried(capsys, monkeypatch, tmp_path):
     import socket
 
-    from eclipse_bench import preflight
+    from eclipse_bench.bench.app import preflight
 
     calls = []
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eclipse_bench.cli import main
+from eclipse_bench.bench.app.cli import main
 
 
 def _scores(n_prompts=40, base=0.6, shift=0.0, noise=0.0, seed=0):
@@ -230,7 +230,7 @@ def test_compare_gates_real_runs(tmp_path, capsys):
     purpose (every P(yes) halved, then rescored) fails the gate."""
     import shutil
 
-    from eclipse_bench.store import read_jsonl
+    from eclipse_bench.bench.core.store import read_jsonl
 
     common = ["run", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color", "--limit", "12",
               "--images-per-prompt", "1", "--no-progress"]

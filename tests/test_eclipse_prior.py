@@ -9,8 +9,8 @@ import torch
 from diffusers import PriorTransformer
 from safetensors.torch import save_file
 
-from eclipse_bench.models.eclipse_prior import EclipsePriorTransformer
-from eclipse_bench.models.loaders import load
+from eclipse_bench.bench.generation.eclipse_prior import EclipsePriorTransformer
+from eclipse_bench.bench.core.loaders import load
 
 SMALL = dict(num_attention_heads=2, attention_head_dim=12, embedding_dim=32, num_layers=2)
 
@@ -79,14 +79,14 @@ def test_padding_tokens_are_masked_and_prompts_are_independent(tmp_path):
 
 
 def test_missing_checkpoint_directory_is_a_user_error(tmp_path):
-    from eclipse_bench.errors import UserError
+    from eclipse_bench.bench.core.errors import UserError
 
     with pytest.raises(UserError, match="does not exist"):
         load(EclipsePriorTransformer, str(tmp_path / "nope"))
 
 
 def test_offline_hub_id_is_a_user_error_naming_it():
-    from eclipse_bench.errors import UserError
+    from eclipse_bench.bench.core.errors import UserError
 
     with pytest.raises(UserError, match="ECLIPSE-Community/ECLIPSE_Karlo_Prior.*hf download"):
         load(EclipsePriorTransformer, "ECLIPSE-Community/ECLIPSE_Karlo_Prior")
@@ -97,10 +97,10 @@ def test_text_padded_to_the_longest_prompt_gives_the_77_token_result():
     import torch
     from transformers import CLIPTextModelWithProjection, CLIPTokenizer
 
-    import eclipse_bench.families.karlo  # noqa: F401 - registers the tiny twins
-    from eclipse_bench.generation import ClipTextEncoder
-    from eclipse_bench.models.eclipse_prior import EclipsePriorTransformer
-    from eclipse_bench.models.tiny import resolve
+    import eclipse_bench.bench.generation.families.karlo  # noqa: F401 - registers the tiny twins
+    from eclipse_bench.bench.generation.generator import ClipTextEncoder
+    from eclipse_bench.bench.generation.eclipse_prior import EclipsePriorTransformer
+    from eclipse_bench.bench.core.tiny import resolve
 
     root = resolve("tiny:karlo")
     enc = ClipTextEncoder(CLIPTokenizer.from_pretrained(root, subfolder="tokenizer"),

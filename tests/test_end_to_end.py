@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eclipse_bench.cli import main
-from eclipse_bench.store import read_jsonl
+from eclipse_bench.bench.app.cli import main
+from eclipse_bench.bench.core.store import read_jsonl
 
 PAIRINGS = ("tiny-eclipse-karlo", "tiny-karlo", "tiny-eclipse-kandinsky", "tiny-kandinsky")
 
@@ -53,8 +53,8 @@ def test_run_writes_the_run_directory(tiny_runs, pairing):
 def test_eclipse_prior_is_one_forward_pass_and_timed(tiny_runs, pairing, prior_calls):
     """The ECLIPSE prior runs once per batch, the diffusion prior once per step (the twins' 2 steps, guided as one
     batch); each stage's time is recorded per image."""
-    from eclipse_bench.generation import load_generator
-    from eclipse_bench.pairings import PAIRINGS
+    from eclipse_bench.bench.generation.generator import load_generator
+    from eclipse_bench.bench.generation.pairings import PAIRINGS
 
     gen = load_generator(PAIRINGS.get(pairing), "cpu")
     calls = []
@@ -102,12 +102,12 @@ def test_batch_size_does_not_change_images(tiny_runs, session_tmp, pairing):
 
 
 def test_rerunning_a_finished_run_does_no_model_work(tiny_runs, run_copy):
-    from eclipse_bench.run_config import RunConfig
-    from eclipse_bench.runner import Runner
+    from eclipse_bench.bench.app.options import RunOptions
+    from eclipse_bench.bench.app.runner import Runner
 
     out = run_copy(tiny_runs["tiny-kandinsky"])
     before = (out / "samples.jsonl").read_text()
-    runner = Runner(RunConfig(pairing="tiny-kandinsky", suite="builtin/color", out=out, limit=4,
+    runner = Runner(RunOptions(pairing="tiny-kandinsky", suite="builtin/color", out=out, limit=4,
                               images_per_prompt=2, progress=False))
     runner.run()
     assert runner.model_calls == {"generate": 0, "evidence": 0}

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from eclipse_bench.cli import main
-from eclipse_bench.store import read_jsonl
+from eclipse_bench.bench.app.cli import main
+from eclipse_bench.bench.core.store import read_jsonl
 from eclipse_bench.prompts.counterfactuals import counterfactuals
 from eclipse_bench.prompts.spec import ObjectSpec, Relation, Spec
 
@@ -74,8 +74,8 @@ class Deaf(torch.nn.Module):
 def text_tower():
     from transformers import CLIPTextModelWithProjection, CLIPTokenizer
 
-    import eclipse_bench.families.kandinsky  # noqa: F401 - registers the tiny CLIP bigG twin
-    from eclipse_bench.models.tiny import resolve
+    import eclipse_bench.bench.generation.families.kandinsky  # noqa: F401 - registers the tiny CLIP bigG twin
+    from eclipse_bench.bench.core.tiny import resolve
 
     root = resolve("tiny:clip-text")
     return CLIPTextModelWithProjection.from_pretrained(root, projection_dim=32).eval(), CLIPTokenizer.from_pretrained(root)
@@ -102,7 +102,7 @@ def test_a_prior_that_ignores_its_text_scores_about_half(text_tower):
 
 
 def test_text_embeddings_padded_to_the_longest_equal_77_token_ones(text_tower):
-    from eclipse_bench.generation import ClipTextEncoder
+    from eclipse_bench.bench.generation.generator import ClipTextEncoder
 
     model, tok = text_tower
     enc = ClipTextEncoder(tok, model, "cpu")
@@ -132,8 +132,8 @@ def test_cli_offline_end_to_end_and_cached(session_tmp, capsys):
 
 def test_in_memory_api_equals_the_cli_on_the_saved_checkpoint(session_tmp, text_tower):
     from eclipse_bench import prior_eval
-    from eclipse_bench.models.eclipse_prior import EclipsePriorTransformer
-    from eclipse_bench.models.tiny import resolve
+    from eclipse_bench.bench.generation.eclipse_prior import EclipsePriorTransformer
+    from eclipse_bench.bench.core.tiny import resolve
 
     out = session_tmp / "prior-eval-kandinsky"
     assert main(["prior-eval", "--prior", "tiny-eclipse-kandinsky", "--suite", "builtin/spatial", "--limit", "12",

@@ -212,7 +212,7 @@ def test_score_run_applies_the_hrs_level_offset_only_in_compat(official_data, tm
 
     from eclipse_bench.metrics.registry import METRICS
     from eclipse_bench.prompts.spec import Item
-    from eclipse_bench.scoring import score_run
+    from eclipse_bench.bench.app.scoring import score_run
 
     spec = Spec(objects=(ObjectSpec("cat", count=2),))
     two_cats = ev([D("cat", 0.9, (0, 0, 10, 10)), D("cat", 0.9, (50, 0, 60, 10))], ["cat"])["detect"]
@@ -224,18 +224,20 @@ def test_score_run_applies_the_hrs_level_offset_only_in_compat(official_data, tm
         records.append({"key": f"e-{pid}", "sample": pid, "evidence": det})
     (tmp_path / "evidence").mkdir()
     (tmp_path / "evidence" / "detect.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    (tmp_path / "manifest.json").write_text(json.dumps({"pairing": {"name": "x"}, "suite": {"name": "hrs/counting",
-                                                       "hash": "h"}, "metric": {"scorers": "tiny", "models": {}},
-                                                       "settings": {"images_per_prompt": 1, "seed": 42}}))
+    from eclipse_bench.bench.core.schema import Manifest, MetricInfo, SuiteInfo
+
+    manifest = Manifest(pairing={"name": "x"}, suite=SuiteInfo("hrs/counting", "test", "h", 2),
+                        metric=MetricInfo("hrs-counting", "2", "tiny", {}), settings={"images_per_prompt": 1, "seed": 42})
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest.to_json()))
     metric = METRICS.get("hrs-counting")
     hrs_images = "eclipse_bench.prompts.suites.hrs:reference_image"   # what the HRS suites name (Suite.reference_images)
     intended = score_run(tmp_path, samples, metric, reference_compat=False, timings={}, reference_images=hrs_images)
-    assert intended["by_level"] == {"easy": 100.0, "medium": 0.0}
+    assert intended.by_level == {"easy": 100.0, "medium": 0.0}
     compat = score_run(tmp_path, samples, metric, reference_compat=True, timings={}, reference_images=hrs_images)
-    assert compat["by_level"] == {"easy": 100.0, "medium": 100.0}   # medium prompt 1000 reads image 0333
+    assert compat.by_level == {"easy": 100.0, "medium": 100.0}   # medium prompt 1000 reads image 0333
     # the same ids in a suite that is not HRS-Bench (a user file with ids like counting-1000): never remapped
     user = score_run(tmp_path, samples, metric, reference_compat=True, timings={}, reference_images=None)
-    assert user["by_level"] == {"easy": 100.0, "medium": 0.0}
+    assert user.by_level == {"easy": 100.0, "medium": 0.0}
 
 
 def test_hrs_suites_name_their_reference_images_and_user_suites_do_not(official_data, tmp_path):

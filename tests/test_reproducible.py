@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eclipse_bench.cli import main
-from eclipse_bench.errors import UserError
-from eclipse_bench.store import read_jsonl
+from eclipse_bench.bench.app.cli import main
+from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.store import read_jsonl
 
 
 def _write_suite(path: Path, rows: list[dict]) -> Path:
@@ -99,8 +99,8 @@ def test_an_edited_spec_recomputes_the_evidence_that_read_it_and_nothing_else(tm
     """Edit one phrase of a user suite between two runs into one directory: that prompt's VQA evidence is
     recomputed (the new question is asked and scored), no image is regenerated, the other prompt's evidence is
     reused."""
-    from eclipse_bench.run_config import RunConfig
-    from eclipse_bench.runner import Runner
+    from eclipse_bench.bench.app.options import RunOptions
+    from eclipse_bench.bench.app.runner import Runner
 
     def row(pid, phrase):
         return {"id": pid, "prompt": f"{phrase} and a blue bench", "category": "color",
@@ -110,12 +110,12 @@ def test_an_edited_spec_recomputes_the_evidence_that_read_it_and_nothing_else(tm
     out = tmp_path / "run"
     cfg = dict(pairing="tiny-eclipse-karlo", suite=str(suite), out=out, images_per_prompt=2, progress=False)
     _write_suite(suite, [row("p1", "a red car"), row("p2", "a red cup")])
-    Runner(RunConfig(**cfg)).run()
+    Runner(RunOptions(**cfg)).run()
     first = list(read_jsonl(out / "evidence" / "vqa.jsonl"))
     rows = [row("p1", "a red car"), row("p2", "a red cup")]
     rows[0]["spec"]["phrases"][0] = "a green car"   # the prompt text stays: same images
     _write_suite(suite, rows)
-    runner = Runner(RunConfig(**cfg))
+    runner = Runner(RunOptions(**cfg))
     runner.run()
     assert runner.model_calls["generate"] == 0
     added = list(read_jsonl(out / "evidence" / "vqa.jsonl"))[len(first):]
@@ -142,11 +142,11 @@ def test_a_second_online_run_after_the_first_download_reuses_every_image(tmp_pat
     a revision and the second regenerated every image)."""
     import huggingface_hub.constants as hf_constants
 
-    import eclipse_bench.models.tiny as tiny
-    import eclipse_bench.preflight as preflight
-    from eclipse_bench.pairings import load_pairings_file
-    from eclipse_bench.run_config import RunConfig
-    from eclipse_bench.runner import Runner
+    import eclipse_bench.bench.core.tiny as tiny
+    import eclipse_bench.bench.app.preflight as preflight
+    from eclipse_bench.bench.generation.pairings import load_pairings_file
+    from eclipse_bench.bench.app.options import RunOptions
+    from eclipse_bench.bench.app.runner import Runner
 
     repo = "eclipse-bench-test/online-prior"
     hub = tmp_path / "hub"
@@ -171,12 +171,12 @@ def test_a_second_online_run_after_the_first_download_reuses_every_image(tmp_pat
     load_pairings_file(str(tmp_path / "p.yaml"))
     cfg = dict(pairing="online-prior-test", suite="builtin/color", out=tmp_path / "run", limit=2,
                images_per_prompt=2, progress=False)
-    first = Runner(RunConfig(**cfg))
+    first = Runner(RunOptions(**cfg))
     first.run()
     assert downloads == [repo] and first.model_calls["generate"] > 0
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["identities"]["checkpoints"][repo] == f"{repo}@0123456789abcdef0123456789abcdef01234567"
-    second = Runner(RunConfig(**cfg))
+    second = Runner(RunOptions(**cfg))
     second.run()
     assert second.model_calls == {"generate": 0, "evidence": 0} and second.generator is None
 
@@ -196,7 +196,7 @@ def test_a_corrupt_middle_line_is_an_error_naming_file_and_line(tiny_runs, run_c
 
 def test_default_run_directories_differ_for_two_suite_files_of_one_name(tmp_path):
     from eclipse_bench.prompts.user import load
-    from eclipse_bench.run_config import default_out
+    from eclipse_bench.bench.app.rundir import default_out
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -208,7 +208,7 @@ def test_default_run_directories_differ_for_two_suite_files_of_one_name(tmp_path
 
 def test_prior_eval_preflights_only_what_it_loads(tmp_path, capsys):
     """A decoder that is nowhere to be had does not stop prior-eval (which never loads it); a run needs it."""
-    from eclipse_bench.pairings import load_pairings_file
+    from eclipse_bench.bench.generation.pairings import load_pairings_file
 
     (tmp_path / "p.yaml").write_text("pairings:\n  - name: no-decoder-test\n    base: tiny-eclipse-kandinsky\n"
                                      "    decoder_id: eclipse-bench-test/absent-decoder\n")
@@ -255,7 +255,7 @@ def test_a_numeracy_vocabulary_that_is_not_the_pinned_file_is_an_error(official_
 
 
 def test_online_detector_weights_are_downloaded_into_the_cache_never_the_working_directory(tmp_path, monkeypatch):
-    from eclipse_bench.metrics.detect import _resolve_weights, ultralytics
+    from eclipse_bench.metrics.detect import resolve_weights, ultralytics
 
     downloads = ultralytics().utils.downloads
 
@@ -272,7 +272,7 @@ def test_online_detector_weights_are_downloaded_into_the_cache_never_the_working
         return str(file)
 
     monkeypatch.setattr(downloads, "attempt_download_asset", fake_download)
-    got = Path(_resolve_weights("yolo11x-seg.pt"))
+    got = Path(resolve_weights("yolo11x-seg.pt"))
     assert got == tmp_path / "cache" / "weights" / "yolo11x-seg.pt" == asked[0] and got.read_bytes() == b"downloaded"
 
 

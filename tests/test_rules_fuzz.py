@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from eclipse_bench.errors import UserError
+from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.metrics.registry import METRICS
-from eclipse_bench.prompts.user import KNOWN_RELATIONS, _check_spec
+from eclipse_bench.prompts.user import KNOWN_RELATIONS, check_spec
 
 NOUNS = ["cat", "dog", "car", "bench", "zebra", "unicorn", "potted plant", "cats", "woman"]
 LABELS = ["cat", "dog", "car", "bench", "zebra", "unicorn", "potted plant", "person", "hot dog"]
@@ -69,7 +69,7 @@ def evidence(draw, spec):
 def test_every_rule_scores_in_range_or_says_why_not(data):
     raw = data.draw(raw_specs())
     try:
-        spec = _check_spec(Path("fuzz.jsonl"), 1, raw)
+        spec = check_spec(Path("fuzz.jsonl"), 1, raw)
     except UserError:
         assume(False)
         return
@@ -105,10 +105,10 @@ def test_unknown_relation_is_refused_by_validation_and_unscorable_in_rules():
     from eclipse_bench.prompts.spec import ObjectSpec, Relation, Spec
 
     with pytest.raises(UserError, match="not a relation any metric checks"):
-        _check_spec(Path("s.jsonl"), 3, {"objects": [{"noun": "cat"}, {"noun": "dog"}],
+        check_spec(Path("s.jsonl"), 3, {"objects": [{"noun": "cat"}, {"noun": "dog"}],
                                          "relation": {"name": "inside", "subject": 0, "object": 1}})
     with pytest.raises(UserError, match="object2 must index"):
-        _check_spec(Path("s.jsonl"), 3, {"objects": [{"noun": "cat"}, {"noun": "dog"}],
+        check_spec(Path("s.jsonl"), 3, {"objects": [{"noun": "cat"}, {"noun": "dog"}],
                                          "relation": {"name": "between", "subject": 0, "object": 1}})
     spec = Spec(objects=(ObjectSpec("cat"), ObjectSpec("dog")), relation=Relation("inside", 0, 1))
     ev = {"detect": {"model": "t", "image_size": [64, 64], "detections": [], "classes": {"cat": "cat", "dog": "dog"}}}

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eclipse_bench.cli import main
-from eclipse_bench.store import read_jsonl
+from eclipse_bench.bench.app.cli import main
+from eclipse_bench.bench.core.store import read_jsonl
 
 RUN = ["run", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color", "--limit", "3", "--images-per-prompt", "2",
        "--no-progress"]
@@ -100,10 +100,10 @@ def test_job_array_shards_merge_into_one_run(reference_bs1, session_tmp, capsys)
         assert main([*RUN, "--batch-size", "1", "--shard", f"{i}/2", "--out", str(out)]) == 0
         assert "shard done" in capsys.readouterr().out
     assert (out / "images.shard-1-of-2.jsonl").is_file() and (out / "images.shard-2-of-2.jsonl").is_file()
-    from eclipse_bench.run_config import RunConfig
-    from eclipse_bench.runner import Runner
+    from eclipse_bench.bench.app.options import RunOptions
+    from eclipse_bench.bench.app.runner import Runner
 
-    runner = Runner(RunConfig(pairing="tiny-eclipse-karlo", suite="builtin/color", limit=3, images_per_prompt=2,
+    runner = Runner(RunOptions(pairing="tiny-eclipse-karlo", suite="builtin/color", limit=3, images_per_prompt=2,
                               batch_size=1, out=out, progress=False))
     runner.run()
     assert runner.model_calls == {"generate": 0, "evidence": 0}  # the merge only scores
@@ -138,7 +138,7 @@ def test_two_process_launch_matches_one_process(reference_bs1, session_tmp, laun
 def test_prior_decoder_embedding_mismatch_exits_2(session_tmp, capsys):
     import torch
 
-    from eclipse_bench.models.eclipse_prior import EclipsePriorTransformer
+    from eclipse_bench.bench.generation.eclipse_prior import EclipsePriorTransformer
 
     ckpt = session_tmp / "prior-dim16"
     torch.manual_seed(0)
@@ -152,7 +152,7 @@ def test_prior_decoder_embedding_mismatch_exits_2(session_tmp, capsys):
 def test_custom_prior_checkpoint_changes_the_cache_key(session_tmp, reference_bs1):
     import torch
 
-    from eclipse_bench.models.eclipse_prior import EclipsePriorTransformer
+    from eclipse_bench.bench.generation.eclipse_prior import EclipsePriorTransformer
 
     ckpt = session_tmp / "prior-step-5000"
     torch.manual_seed(5000)
@@ -170,7 +170,7 @@ def test_custom_prior_checkpoint_changes_the_cache_key(session_tmp, reference_bs
 def test_oom_backs_off_without_losing_work(session_tmp, reference_bs1, monkeypatch):
     import torch
 
-    import eclipse_bench.generation as generation
+    import eclipse_bench.bench.generation.generator as generation
 
     real = generation.Generator.generate
 
@@ -189,7 +189,7 @@ def test_oom_backs_off_without_losing_work(session_tmp, reference_bs1, monkeypat
 def test_failure_mid_run_keeps_every_generated_batch(session_tmp, reference_bs1, monkeypatch):
     """PNGs are written on a writer thread: a batch that was generated is written and recorded even when the
     next one fails, and a resumed run equals the uninterrupted one."""
-    import eclipse_bench.generation as generation
+    import eclipse_bench.bench.generation.generator as generation
 
     real, calls = generation.Generator.generate, []
 
@@ -211,7 +211,7 @@ def test_failure_mid_run_keeps_every_generated_batch(session_tmp, reference_bs1,
 
 
 def test_write_error_surfaces_and_keeps_earlier_batches(session_tmp, monkeypatch, capsys):
-    import eclipse_bench.stage_generate as stage
+    import eclipse_bench.bench.generation.stage as stage
 
     real, writes = stage.atomic_write_bytes, []
 
@@ -332,7 +332,7 @@ def test_half_precision_generation(session_tmp, pairing, dtype):
 
 
 def test_append_after_a_torn_tail_loses_nothing_complete(tmp_path):
-    from eclipse_bench.store import append_jsonl
+    from eclipse_bench.bench.core.store import append_jsonl
 
     path = tmp_path / "r.jsonl"
     append_jsonl(path, [{"k": "a"}, {"k": "b"}])

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eclipse_bench.cli import main
-from eclipse_bench.store import read_jsonl
+from eclipse_bench.bench.app.cli import main
+from eclipse_bench.bench.core.store import read_jsonl
 
 FAMILIES = {  # suite -> metric it defaults to
     "builtin/spatial": "t2i-spatial", "builtin/non_spatial": "clip-score", "builtin/complex": "three-in-one",
@@ -52,8 +52,8 @@ def test_official_families_run(session_tmp, official_data, suite, data):
 def test_rescore_reproduces_stored_scores_without_models(family_runs, tiny_runs, monkeypatch, capsys, run_copy):
     """Rescore loads no model and takes every evidence key from the run directory: with this machine's model cache
     made unreadable (no checkpoint identity can be resolved here), the keys and the scores stay the same."""
-    import eclipse_bench.generation as generation
-    import eclipse_bench.keys as keys
+    import eclipse_bench.bench.generation.generator as generation
+    import eclipse_bench.bench.core.keys as keys
     import eclipse_bench.metrics.registry as registry
 
     def forbidden(*a, **k):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eclipse_bench.cli import main
+from eclipse_bench.bench.app.cli import main
 from eclipse_bench.metrics.depth import DepthEstimator, box_means
 from eclipse_bench.metrics.t2i_spatial_3d import t2i_3d_spatial
 from eclipse_bench.prompts.spec import ObjectSpec, Relation, Spec

@@ -9,13 +9,13 @@ import textwrap
 import numpy as np
 import pytest
 
-from eclipse_bench.errors import UserError
+from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.metrics.aggregate import GENEVAL_OVERALL, MEAN, MICRO_F1, summarise
-from eclipse_bench.store import RunLock
+from eclipse_bench.bench.core.store import RunLock
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from eclipse_bench.store import RunLock
+    from eclipse_bench.bench.core.store import RunLock
     with RunLock(sys.argv[1], shard=sys.argv[2]):
         print("locked", flush=True)
         sys.stdin.readline()   # hold the lock until the test says so
@@ -118,16 +118,16 @@ def test_geneval_overall_is_the_mean_of_tag_means():
 
 def test_detector_weights_are_never_taken_from_the_working_directory(tmp_path, monkeypatch):
     """A .pt file planted in the current directory is not unpickled: only the cache or an explicit path."""
-    from eclipse_bench.metrics.detect import _resolve_weights, _weights_path
+    from eclipse_bench.metrics.detect import resolve_weights, weights_file
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ECLIPSE_BENCH_CACHE", str(tmp_path / "cache"))
     (tmp_path / "yolo11x-seg.pt").write_bytes(b"not a checkpoint")
-    assert _weights_path("yolo11x-seg.pt") is None
+    assert weights_file("yolo11x-seg.pt") is None
     with pytest.raises(UserError, match="not found"):
-        _resolve_weights("yolo11x-seg.pt")          # offline (tests set YOLO_OFFLINE): a clear error
-    assert _weights_path(str(tmp_path / "yolo11x-seg.pt")) == tmp_path / "yolo11x-seg.pt"   # explicit: allowed
+        resolve_weights("yolo11x-seg.pt")          # offline (tests set YOLO_OFFLINE): a clear error
+    assert weights_file(str(tmp_path / "yolo11x-seg.pt")) == tmp_path / "yolo11x-seg.pt"   # explicit: allowed
     cached = tmp_path / "cache" / "weights"
     cached.mkdir(parents=True)
     (cached / "yolo11x-seg.pt").write_bytes(b"x")
-    assert _weights_path("yolo11x-seg.pt") == cached / "yolo11x-seg.pt"
+    assert weights_file("yolo11x-seg.pt") == cached / "yolo11x-seg.pt"

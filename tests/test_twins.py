@@ -15,13 +15,12 @@ import pytest
 import torch
 from PIL import Image
 
-from eclipse_bench.generation import load_generator
-from eclipse_bench.pairings import PAIRINGS
+from eclipse_bench.bench.generation.generator import load_generator
+from eclipse_bench.bench.generation.pairings import PAIRINGS
 
 from shared_state import report_figure
 
-PAIRINGS_TINY = ("tiny-eclipse-karlo", "tiny-karlo", "tiny-eclipse-kandinsky", "tiny-kandinsky", "tiny-text-embed-karlo",
-                 "tiny-text-embed-kandinsky")
+PAIRINGS_TINY = tuple(n for n in PAIRINGS.names() if n.startswith("tiny-"))   # every registered twin pairing
 PROMPTS = ("a red car and a blue bench", "a green apple next to a yellow banana", "a photo of a cat",
            "two dogs on the grass")
 

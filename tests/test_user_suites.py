@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eclipse_bench.cli import main
-from eclipse_bench.errors import UserError
+from eclipse_bench.bench.app.cli import main
+from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.prompts.registry import load_suite
 from eclipse_bench.prompts.user import load
 
@@ -131,8 +131,8 @@ def test_fuzzed_files_load_or_fail_cleanly(tmp_path, lines):
 def test_a_mixed_category_suite_scores_each_prompt_with_its_category_metric(tmp_path, session_tmp):
     import json
 
-    from eclipse_bench.cli import main
-    from eclipse_bench.store import read_jsonl
+    from eclipse_bench.bench.app.cli import main
+    from eclipse_bench.bench.core.store import read_jsonl
 
     p = tmp_path / "mixed.jsonl"
     p.write_text('{"id": "c", "prompt": "a red car and a blue bench", "category": "color"}\n'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from eclipse_bench.errors import UserError
+from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.prompts.fetch import Upstream, locate
 from eclipse_bench.prompts.registry import SuiteDef, SuiteFamily, register_suite, register_suite_family
 from eclipse_bench.prompts.spec import Exclusion, Item, ObjectSpec, Relation, Spec, Suite

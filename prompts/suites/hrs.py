@@ -13,7 +13,7 @@ import functools
 import io
 import re
 
-from eclipse_bench.errors import UserError
+from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.prompts.fetch import Upstream, locate
 from eclipse_bench.prompts.registry import SuiteDef, SuiteFamily, register_suite, register_suite_family
 from eclipse_bench.prompts.spec import Item, ObjectSpec, Relation, Spec, Suite

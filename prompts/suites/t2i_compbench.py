@@ -5,7 +5,7 @@ Specs follow the reference extraction rules (shared/reference/metrics.md), resol
 
 from __future__ import annotations
 
-from eclipse_bench.errors import UserError
+from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.prompts.extract import attribute_spec, complex_spec, numeracy_spec, phrases_spec, spatial_spec
 from eclipse_bench.prompts.fetch import Upstream, read_lines
 from eclipse_bench.prompts.registry import SuiteDef, SuiteFamily, register_suite, register_suite_family
@@ -102,10 +102,6 @@ def load(category: str, variant: str = "", split: str = "val") -> Suite:
     name = f"t2i-compbench/{category}" + (f"@{variant}" if variant else "") + ("" if split == "val" else f":{split}")
     return Suite(name=name, source=f"{up.repo}@{up.commit[:10]}/{up.path}/{rel.split('/')[-1]}",
                  default_metric=CATEGORIES[category], items=items, images_per_prompt=10, extracted=True)
-
-
-def attribute_suite(category: str, variant: str = "", split: str = "val") -> Suite:
-    return load(category, variant, split)
 
 
 # -- registration -------------------------------------------------------------------------------------------

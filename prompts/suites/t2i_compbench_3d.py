@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from eclipse_bench.prompts.extract import _relation_spec, _rule_spatial_nouns, extractor_backend, find_relation, noun_phrases
+from eclipse_bench.prompts.extract import relation_spec, rule_spatial_nouns, extractor_backend, find_relation, noun_phrases
 from eclipse_bench.prompts.fetch import read_lines
 from eclipse_bench.prompts.registry import SuiteDef, SuiteFamily, register_suite, register_suite_family
 from eclipse_bench.prompts.spec import Item, Spec, Suite
@@ -26,13 +26,13 @@ def spatial_3d_spec(prompt: str, backend: Optional[str] = None) -> Spec:
         from eclipse_bench.prompts import spacy_specs as sp
 
         doc = sp.parse(prompt)
-        return _relation_spec(sp.noun_chunks(doc), sp.simple_spatial_objects(doc), rel)
+        return relation_spec(sp.noun_chunks(doc), sp.simple_spatial_objects(doc), rel)
     phrases = noun_phrases(prompt)
-    return _relation_spec(phrases, _rule_spatial_nouns(phrases), rel)
+    return relation_spec(phrases, rule_spatial_nouns(phrases), rel)
 
 
 def load(split: str = "val") -> Suite:
-    from eclipse_bench.errors import UserError
+    from eclipse_bench.bench.core.errors import UserError
 
     if split != "val":
         raise UserError("t2i-compbench/3d_spatial has a val split only (--split val)")

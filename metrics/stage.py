@@ -9,9 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from eclipse_bench.errors import UserError
-from eclipse_bench.keys import evidence_key, inside
-from eclipse_bench.store import fault, append_jsonl, read_records
+from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.keys import evidence_key, inside
+from eclipse_bench.bench.core.schema import EvidenceRecord, read_all
+from eclipse_bench.bench.core.store import append_jsonl, fault
 
 
 def collect_evidence(out: Path, samples: list[dict], metric: Any, scorers: str, device: str, progress: bool = True,
@@ -30,14 +31,14 @@ def collect_evidence(out: Path, samples: list[dict], metric: Any, scorers: str, 
     for pname in metric.providers:
         pdef = PROVIDERS.get(pname)
         path = out / "evidence" / f"{pname}{suffix}.jsonl"
-        have = {r["key"]: r["evidence"] for r in read_records(out / "evidence", pname)}
+        have = {r.key for r in read_all(out / "evidence", pname, EvidenceRecord)}
         todo = [s for s in samples if s["evidence_keys"][pname] not in have]
         if not todo:
             continue
         if pname not in providers:
             providers[pname] = pdef.load(scorers, device=device, revision=(revisions or {}).get(pname))
         provider = providers[pname]
-        earlier = {p: {r["key"]: r["evidence"] for r in read_records(out / "evidence", p)}
+        earlier = {p: {r.key: r.evidence for r in read_all(out / "evidence", p, EvidenceRecord)}
                    for p in metric.providers[: metric.providers.index(pname)]}
         t0 = time.perf_counter()
         chunk = 64  # images per provider call; providers batch inside

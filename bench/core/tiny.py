@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from eclipse_bench.paths import cache_dir
+from eclipse_bench.bench.core.paths import cache_dir
 
 RECIPE = "v6"  # bump when a builder changes: twins are cached by name + recipe
 HIDDEN = 32
@@ -27,7 +27,7 @@ def register_tiny(name: str, builder: Callable[[Path], None]) -> Callable[[Path]
     return builder
 
 
-def _clip_text(seed: int = 0, hidden: int = HIDDEN):
+def tiny_clip_text(seed: int = 0, hidden: int = HIDDEN):
     import torch
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
@@ -47,7 +47,7 @@ def _clip_text(seed: int = 0, hidden: int = HIDDEN):
 TWIN_PREDICTION = "sample"
 
 
-def _diffusion_prior():
+def tiny_diffusion_prior():
     import torch
     from diffusers import PriorTransformer
 
@@ -61,7 +61,7 @@ def _diffusion_prior():
 def materialise(name: str) -> Path:
     """Path of the saved tiny twin `name`, building it on first use (atomic: built aside, then renamed)."""
     if name not in BUILDERS:
-        from eclipse_bench.errors import unknown_name
+        from eclipse_bench.bench.core.errors import unknown_name
 
         raise unknown_name("tiny model", name, BUILDERS)  # its defining module registers it when imported
     root = cache_dir() / "tiny"

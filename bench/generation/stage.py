@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eclipse_bench.errors import UserError
-from eclipse_bench.store import fault, append_jsonl, atomic_write_bytes, read_records
+from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.schema import ImageRecord, read_all
+from eclipse_bench.bench.core.store import append_jsonl, atomic_write_bytes, fault
 
 
 def missing_images(out: Path, samples: list[dict]) -> list[dict]:
-    done = {r["key"] for r in read_records(out, "images") if (out / r["image"]).is_file()}
+    done = {r.key for r in read_all(out, "images", ImageRecord) if (out / r.image).is_file()}
     return [s for s in samples if s["key"] not in done]
 
 
@@ -43,7 +44,7 @@ def generate_images(out: Path, todo: list[dict], gen: Any, batch_size: int, devi
                         raise UserError(f"out of memory at batch size 1 on {device}; try --dtype fp16 or "
                                         f"another --device (images made so far are kept)") from None
                     bs = max(1, bs // 2)  # back off and retry the same samples: nothing is lost
-                    from eclipse_bench.generation import release_memory
+                    from eclipse_bench.bench.generation.generator import release_memory
 
                     release_memory()
                     continue
@@ -123,7 +124,7 @@ def _is_oom(exc: BaseException) -> bool:
     return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
 
 
-def _peak_rss_mb() -> float:
+def peak_rss_mb() -> float:
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)  # KiB on Linux

@@ -11,10 +11,10 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from eclipse_bench.generation import Generator, TextEncoding, ClipTextEncoder, _prior_in_dim, _prior_out_dim, _randn, _to_pil
-from eclipse_bench.models.eclipse_prior import tiny_eclipse_prior as _eclipse_prior
-from eclipse_bench.models.tiny import HIDDEN, TWIN_PREDICTION, _clip_text, _diffusion_prior, register_tiny
-from eclipse_bench.pairings import FamilyDef, PairingSpec, register_family, register_pairing
+from eclipse_bench.bench.generation.generator import Generator, TextEncoding, ClipTextEncoder, prior_in_dim, prior_out_dim, seeded_randn, to_pil
+from eclipse_bench.bench.generation.eclipse_prior import tiny_eclipse_prior as _eclipse_prior
+from eclipse_bench.bench.core.tiny import HIDDEN, TWIN_PREDICTION, tiny_clip_text, tiny_diffusion_prior, register_tiny
+from eclipse_bench.bench.generation.pairings import FamilyDef, PairingSpec, register_family, register_pairing
 
 KARLO = "kakaobrain/karlo-v1-alpha"
 ECLIPSE_KARLO = "ECLIPSE-Community/ECLIPSE_Karlo_Prior"
@@ -34,7 +34,7 @@ class KarloGenerator(Generator):
         from diffusers.pipelines.deprecated.unclip import UnCLIPTextProjModel
         from transformers import CLIPTextModelWithProjection, CLIPTokenizer
 
-        from eclipse_bench.models.eclipse_prior import EclipsePriorTransformer
+        from eclipse_bench.bench.generation.eclipse_prior import EclipsePriorTransformer
 
         rid = spec.decoder_id
         kw = {"torch_dtype": dtype}
@@ -53,8 +53,8 @@ class KarloGenerator(Generator):
                 self.prior = self.load(PriorTransformer, rid, "prior", **kw).to(device).eval()
                 self.prior_scheduler = self.load(UnCLIPScheduler, rid, "prior_scheduler")
             self.check_dims("text embedding size vs prior input size", self.text.projection_dim,
-                            _prior_in_dim(self.prior))
-            self.check_dims("prior output size vs decoder embedding size", _prior_out_dim(self.prior),
+                            prior_in_dim(self.prior))
+            self.check_dims("prior output size vs decoder embedding size", prior_out_dim(self.prior),
                             int(self.text_proj.config.clip_embeddings_dim))
         self.stages = ("text_encoder", "prior", "decoder", "super_res")
         if prior_only:
@@ -100,11 +100,11 @@ class KarloGenerator(Generator):
             small = self._decode(embeds, cond, uncond, gens)
         with self.stage("super_res"):
             images = self._super_res(small, gens)
-        return _to_pil(images * 0.5 + 0.5)
+        return to_pil(images * 0.5 + 0.5)
 
     def _prior(self, cond: TextEncoding, uncond: TextEncoding, gens) -> torch.Tensor:
         B, dim = cond.embeds.shape[0], self.prior.config["embedding_dim"]
-        noise = _randn((B, dim), gens, self.device, self.dtype)
+        noise = seeded_randn((B, dim), gens, self.device, self.dtype)
         if self.spec.prior == "eclipse":  # one forward pass, no scheduler, no guidance
             return self.prior(noise, cond.embeds, cond.hidden, cond.mask)
         s, sched = self.settings, self.prior_scheduler
@@ -135,7 +135,7 @@ class KarloGenerator(Generator):
         mask = F.pad(text.mask, (self.text_proj.clip_extra_context_tokens, 0), value=True)
         size = self.decoder.config.sample_size
         sched.set_timesteps(int(s["decoder_steps"]), device=self.device)
-        latents = _randn((len(gens), self.decoder.config.in_channels, size, size), gens, self.device, self.dtype)
+        latents = seeded_randn((len(gens), self.decoder.config.in_channels, size, size), gens, self.device, self.dtype)
         latents = latents * sched.init_noise_sigma
         steps = sched.timesteps
         for i, t in enumerate(steps):
@@ -155,7 +155,7 @@ class KarloGenerator(Generator):
         sched = self.sr_scheduler
         size = self.sr_first.config.sample_size
         sched.set_timesteps(int(self.settings["super_res_steps"]), device=self.device)
-        latents = _randn((len(gens), self.sr_first.config.in_channels // 2, size, size), gens, self.device, self.dtype)
+        latents = seeded_randn((len(gens), self.sr_first.config.in_channels // 2, size, size), gens, self.device, self.dtype)
         latents = latents * sched.init_noise_sigma
         # bicubic with antialias has no half-precision CPU kernel: resample in fp32, then cast back
         upscaled = F.interpolate(small.float(), size=[size, size], mode="bicubic", align_corners=False,
@@ -177,7 +177,7 @@ def build_karlo(out: Path) -> None:
     from diffusers import UNet2DConditionModel, UNet2DModel, UnCLIPScheduler
     from diffusers.pipelines.deprecated.unclip import UnCLIPPipeline, UnCLIPTextProjModel
 
-    from eclipse_bench.models.tokenizers import build_clip_tokenizer
+    from eclipse_bench.bench.core.tokenizers import build_clip_tokenizer
 
     torch.manual_seed(0)
     text_proj = UnCLIPTextProjModel(clip_embeddings_dim=HIDDEN, time_embed_dim=128, cross_attention_dim=100)
@@ -198,11 +198,11 @@ def build_karlo(out: Path) -> None:
     torch.manual_seed(1)
     sr_last = UNet2DModel(**sr)
     pipe = UnCLIPPipeline(
-        prior=_diffusion_prior(), decoder=decoder, text_encoder=_clip_text(), tokenizer=build_clip_tokenizer(),
+        prior=tiny_diffusion_prior(), decoder=decoder, text_encoder=tiny_clip_text(), tokenizer=build_clip_tokenizer(),
         text_proj=text_proj, super_res_first=sr_first, super_res_last=sr_last,
         prior_scheduler=UnCLIPScheduler(variance_type="fixed_small_log", prediction_type="sample",
                                         num_train_timesteps=1000, clip_sample_range=5.0),
-        # x0 ("sample") prediction where Karlo predicts noise: see TWIN_PREDICTION in eclipse_bench.models.tiny
+        # x0 ("sample") prediction where Karlo predicts noise: see TWIN_PREDICTION in eclipse_bench.bench.core.tiny
         decoder_scheduler=UnCLIPScheduler(variance_type="learned_range", prediction_type=TWIN_PREDICTION,
                                           num_train_timesteps=1000),
         super_res_scheduler=UnCLIPScheduler(variance_type="fixed_small_log", prediction_type=TWIN_PREDICTION,
@@ -222,7 +222,7 @@ register_tiny("eclipse-karlo-prior", build_eclipse_karlo_prior)
 
 def checkpoints(spec: PairingSpec, prior_only: bool = False) -> list:
     """The UnCLIP repository (text encoder, text_proj and the diffusion prior live in it too) and an ECLIPSE prior."""
-    from eclipse_bench.keys import Checkpoint
+    from eclipse_bench.bench.core.keys import Checkpoint
 
     out = [Checkpoint("decoder" if not prior_only else "text encoder", spec.decoder_id)]
     if spec.prior == "eclipse":

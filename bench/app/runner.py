@@ -1,6 +1,7 @@
 """`eclipse-bench run`: suite -> images -> evidence -> scores -> report, resumable; the orchestration of the
-stages (planning and keys: keys.py; generation: stage_generate.py; evidence: stage_evidence.py; scoring and
-rescore: scoring.py; several processes: distributed.py; options: run_config.py).
+stages (keys: bench/core/keys.py; generation: bench/generation/stage.py; evidence: metrics/stage.py; scoring and
+rescore: scoring.py; several processes: distributed.py; options: options.py; the run directory: rundir.py and
+bench/core/schema.py).
 
 Work already in the run directory is never redone: a finished run re-runs without loading a model, an
 interrupted one continues where it stopped.
@@ -14,21 +15,24 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from eclipse_bench import __version__
-from eclipse_bench.distributed import Distributed
-from eclipse_bench.errors import UserError
-from eclipse_bench.keys import Identities, image_seed
-from eclipse_bench.run_config import (RunConfig, check_owner, default_out, git_revision, merge_provider_identities,
-                                      package_versions, recorded_identities)
-from eclipse_bench.scoring import score_run
-from eclipse_bench.stage_generate import _peak_rss_mb
-from eclipse_bench.store import RunLock, atomic_write_json, fault, read_records
+from eclipse_bench.bench.app.distributed import Distributed
+from eclipse_bench.bench.app.options import RunOptions
+from eclipse_bench.bench.app.rundir import (check_owner, default_out, git_revision, merge_provider_identities,
+                                            package_versions)
+from eclipse_bench.bench.app.scoring import score_run
+from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.keys import Identities, image_seed
+from eclipse_bench.bench.core.schema import (EvidenceRecord, ImageRecord, Manifest, MetricInfo, Results, SuiteInfo,
+                                             read_all)
+from eclipse_bench.bench.core.store import RunLock, atomic_write_json, fault
+from eclipse_bench.bench.core.version import __version__
+from eclipse_bench.bench.generation.stage import peak_rss_mb
 
 
 class Runner:
-    def __init__(self, cfg: RunConfig):
+    def __init__(self, cfg: RunOptions):
         from eclipse_bench.metrics.registry import METRICS
-        from eclipse_bench.pairings import PAIRINGS
+        from eclipse_bench.bench.generation.pairings import PAIRINGS
         from eclipse_bench.prompts.registry import get_suite_def
 
         cfg.validate()
@@ -56,7 +60,7 @@ class Runner:
 
     def device(self) -> str:
         """--device, else this process's device under a launcher (one GPU per process), else cuda or cpu."""
-        from eclipse_bench.generation import default_device
+        from eclipse_bench.bench.generation.generator import default_device
 
         if self.cfg.device:
             return self.cfg.device
@@ -65,7 +69,7 @@ class Runner:
         return default_device()
 
     # -- stages -----------------------------------------------------------------------------------
-    def run(self) -> tuple[Path, Optional[dict]]:
+    def run(self) -> tuple[Path, Optional[Results]]:
         from eclipse_bench.metrics.registry import METRICS, PROVIDERS
         from eclipse_bench.prompts.extract import extractor_info
         from eclipse_bench.prompts.registry import load_suite
@@ -81,45 +85,39 @@ class Runner:
         self.out = out
         scorers = cfg.scorers or ("tiny" if self.spec.is_tiny else "real")
         self.dist = dist = Distributed.detect(cfg.shard)
-        check_owner(out, self.spec.name, suite.name)
-        previous = recorded_identities(out)
-        self.identities = Identities(previous.get("checkpoints"))
+        before = check_owner(out, self.spec.name, suite.name)
+        recorded = before.identities if before is not None else {}
+        self.identities = Identities(recorded.get("checkpoints"))
         samples, provider_ids = self.plan(suite, ipp, scorers, dist)
         mine = samples[dist.rank::dist.world]
-        manifest = {
-            "tool": "eclipse-bench", "version": __version__, "git_revision": git_revision(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "pairing": self.spec.to_json(), "suite": {"name": suite.name, "source": suite.source,
-                                                      "hash": suite.hash, "n_prompts": len(suite.items),
-                                                      "reference_images": suite.reference_images or None},
-            "metric": {"name": self.metric.name, "version": self.metric.version, "scorers": scorers,
-                       "models": {p: PROVIDERS.get(p).model(scorers) for p in self.metric.providers},
-                       "identities": provider_ids,
-                       "reference_compat": cfg.reference_compat, **self.metric.label()},
-            "identities": {"checkpoints": self.identities.record(),
-                           "providers": merge_provider_identities(previous.get("providers"), scorers, provider_ids)},
-            "specs": extractor_info() if suite.extracted else {"backend": "given", "reference_exact": True,
-                                                                "note": "specs from the suite's own structure"},
-            "settings": {"images_per_prompt": ipp, "seed": cfg.seed,
-                         "seed_protocol": "image n: seed + n (T2I-CompBench)",
-                         "seeds": [image_seed(cfg.seed, n) for n in range(ipp)], "split": cfg.split,
-                         "batch_size": cfg.batch_size, "device": cfg.device or "auto", "dtype": cfg.dtype,
-                         "memory_format": "channels_last" if cfg.channels_last else "contiguous",
-                         "limit": cfg.limit, "limit_mode": cfg.limit_mode if cfg.limit else None},
-            "versions": package_versions(), "platform": platform.platform(),
-            "command": sys.argv,
-        }
+        options = cfg.settings()
+        manifest = Manifest(
+            version=__version__, git_revision=git_revision(), created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            pairing=self.spec.to_json(),
+            suite=SuiteInfo(suite.name, suite.source, suite.hash, len(suite.items), suite.reference_images or None),
+            metric=MetricInfo(self.metric.name, self.metric.version, scorers,
+                              {p: PROVIDERS.get(p).model(scorers) for p in self.metric.providers}, provider_ids,
+                              cfg.reference_compat, **self.metric.label()),
+            identities={"checkpoints": self.identities.record(),
+                        "providers": merge_provider_identities(recorded.get("providers"), scorers, provider_ids)},
+            specs=extractor_info() if suite.extracted else {"backend": "given", "reference_exact": True,
+                                                             "note": "specs from the suite's own structure"},
+            settings={**options, "images_per_prompt": ipp, "seeds": [image_seed(cfg.seed, n) for n in range(ipp)],
+                      "seed_protocol": "image n: seed + n (T2I-CompBench)", "device": cfg.device or "auto",
+                      "memory_format": "channels_last" if cfg.channels_last else "contiguous",
+                      "limit_mode": cfg.limit_mode if cfg.limit else None},
+            versions=package_versions(), platform=platform.platform(), command=list(sys.argv))
         if dist.world > 1:
             with RunLock(out, shard=dist.suffix):
                 if dist.is_main or not (out / "manifest.json").is_file():
-                    atomic_write_json(out / "manifest.json", manifest)
+                    atomic_write_json(out / "manifest.json", manifest.to_json())
                 self.generate(mine, dist.suffix)
                 self.collect_evidence(mine, scorers, dist.suffix)
             dist.barrier()
             if not dist.launched or not dist.is_main:
                 return out, None  # a job-array shard, or a worker: the main process (or a plain run) merges
         with RunLock(out):
-            atomic_write_json(out / "manifest.json", manifest)
+            atomic_write_json(out / "manifest.json", manifest.to_json())
             gen_seconds, n_generated = self.generate(samples)
             ev_seconds, n_scored = self.collect_evidence(samples, scorers)
             timings = self.timings(gen_seconds, n_generated, ev_seconds, n_scored)
@@ -156,10 +154,10 @@ class Runner:
         else what the run directory recorded). Every checkpoint the invocation needs is checked in one preflight;
         one that is neither here nor recorded is downloaded (by loading it) before any key is made, so keys never
         depend on what the cache held. Returns the samples (with evidence keys) and the providers' identities."""
-        from eclipse_bench.keys import plan_samples
+        from eclipse_bench.bench.core.keys import plan_samples
         from eclipse_bench.metrics.registry import PROVIDERS
-        from eclipse_bench.preflight import pairing_checkpoints, preflight
-        from eclipse_bench.stage_evidence import assign_evidence_keys
+        from eclipse_bench.bench.app.preflight import pairing_checkpoints, preflight
+        from eclipse_bench.metrics.stage import assign_evidence_keys
 
         ids, cfg, metric = self.identities, self.cfg, self.metric
         pairing_cks = pairing_checkpoints(self.spec)
@@ -204,17 +202,17 @@ class Runner:
 
     def images_done(self) -> set:
         if not hasattr(self, "_images_done"):
-            self._images_done = {r["key"] for r in read_records(self.out, "images")
-                                 if (self.out / r["image"]).is_file()} if self.out.exists() else set()
+            self._images_done = {r.key for r in read_all(self.out, "images", ImageRecord)
+                                 if (self.out / r.image).is_file()} if self.out.exists() else set()
         return self._images_done
 
     def evidence_missing(self, provider: str, samples: list[dict]) -> bool:
-        have = {r["key"] for r in read_records(self.out / "evidence", provider)} if self.out.exists() else set()
+        have = {r.key for r in read_all(self.out / "evidence", provider, EvidenceRecord)} if self.out.exists() else set()
         return any(s["evidence_keys"][provider] not in have for s in samples)
 
     def load_generator(self):
-        from eclipse_bench.generation import load_generator
-        from eclipse_bench.preflight import pairing_checkpoints
+        from eclipse_bench.bench.generation.generator import load_generator
+        from eclipse_bench.bench.app.preflight import pairing_checkpoints
 
         if self.generator is None:
             self.generator = load_generator(self.spec, self.device(), self.cfg.dtype,
@@ -223,7 +221,7 @@ class Runner:
         return self.generator
 
     def generate(self, samples: list[dict], suffix: str = "") -> tuple[float, int]:
-        from eclipse_bench.stage_generate import generate_images, missing_images
+        from eclipse_bench.bench.generation.stage import generate_images, missing_images
 
         todo = missing_images(self.out, samples)
         if not todo:
@@ -239,7 +237,7 @@ class Runner:
 
     def collect_evidence(self, samples: list[dict], scorers: str, suffix: str = "") -> tuple[float, int]:
         from eclipse_bench.metrics.registry import PROVIDERS
-        from eclipse_bench.stage_evidence import collect_evidence
+        from eclipse_bench.metrics.stage import collect_evidence
 
         revisions = {p: r for p in self.metric.providers for c in PROVIDERS.get(p).checkpoints(scorers)
                      if (r := self.identities.revision(c.id))}
@@ -258,7 +256,7 @@ class Runner:
             if self.generator.peak_memory_mb:
                 out["peak_memory_mb"] = dict(self.generator.peak_memory_mb)
         if out:
-            out.setdefault("peak_memory_mb", {})["process_rss"] = _peak_rss_mb()
+            out.setdefault("peak_memory_mb", {})["process_rss"] = peak_rss_mb()
         if n_scored:
             out["scoring"] = {"total": ev_seconds / n_scored}
             out["scored_images"] = n_scored

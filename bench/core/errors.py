@@ -29,7 +29,7 @@ def write_crash_log(exc: BaseException):
     import traceback
     from pathlib import Path
 
-    from eclipse_bench.paths import cache_dir
+    from eclipse_bench.bench.core.paths import cache_dir
 
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     for folder in (cache_dir() / "logs", Path(tempfile.gettempdir())):

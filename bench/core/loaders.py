@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from eclipse_bench.errors import UserError
-from eclipse_bench.models import tiny
+from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core import tiny
 
 
 def _looks_local(model_id: str) -> bool:
@@ -35,7 +35,7 @@ def _quiet() -> None:
 def load(cls: Any, model_id: str, subfolder: Optional[str] = None, revision: Optional[str] = None,
          **kwargs: Any) -> Any:
     """cls.from_pretrained(model_id, subfolder=...) with a one-line UserError when weights are missing. `revision`
-    pins a hub id to the commit its cache keys name (eclipse_bench.keys.Identities.revision)."""
+    pins a hub id to the commit its cache keys name (eclipse_bench.bench.core.keys.Identities.revision)."""
     _quiet()
     path = tiny.resolve(model_id)
     if revision and not _looks_local(path):

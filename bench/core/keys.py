@@ -44,7 +44,7 @@ def hub_revision(model_id: str) -> Optional[str]:
 
 def _file_sha256(path: Path) -> str:
     """sha256 of a file, memoised by (path, size, mtime) in the user cache: big weights are hashed once."""
-    from eclipse_bench.paths import cache_dir
+    from eclipse_bench.bench.core.paths import cache_dir
 
     st = path.stat()
     memo_path = cache_dir() / "file-hashes.json"
@@ -61,7 +61,7 @@ def _file_sha256(path: Path) -> str:
             h.update(block)
     memo[tag] = h.hexdigest()
     try:
-        from eclipse_bench.store import atomic_write_json
+        from eclipse_bench.bench.core.store import atomic_write_json
 
         atomic_write_json(memo_path, memo)
     except OSError:  # a read-only cache only costs re-hashing
@@ -86,13 +86,13 @@ def local_fingerprint(model_id: Optional[str], kind: str = "hub") -> Optional[st
     if not model_id:
         return None
     if model_id.startswith("tiny:"):
-        from eclipse_bench.models.tiny import RECIPE
+        from eclipse_bench.bench.core.tiny import RECIPE
 
         return f"{model_id}@{RECIPE}"
     if kind == "open_clip":  # a named release ("ViT-B-32/openai"): fixed weights
         return model_id
     if kind == "detector":
-        from eclipse_bench.paths import weights_path
+        from eclipse_bench.bench.core.paths import weights_path
 
         found = weights_path(model_id)
         return f"file:{content_hash(found)}" if found is not None else None
@@ -195,7 +195,7 @@ def plan_samples(suite: Any, spec: Any, images_per_prompt: int, base_seed: int, 
 
 def inside(run_dir: Path, relpath: str) -> Path:
     """A path read from a run file, resolved inside the run directory; anything else is refused."""
-    from eclipse_bench.errors import UserError
+    from eclipse_bench.bench.core.errors import UserError
 
     root = Path(run_dir).resolve()
     p = (root / relpath).resolve()

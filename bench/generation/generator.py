@@ -1,5 +1,5 @@
 """What every pairing family's generator shares: seeded batches, stage timings, CLIP text encoding, the
-embedding-size check, PIL conversion. The families themselves live in eclipse_bench.families.
+embedding-size check, PIL conversion. The families themselves live in eclipse_bench.bench.generation.families.
 
 Every image has its own CPU torch.Generator seeded with its seed; all of that image's noise (prior
 noise, decoder latents, scheduler noise, super-res latents) is drawn from it in a fixed order, so an
@@ -15,8 +15,8 @@ from typing import Any, Optional, Sequence
 
 import torch
 
-from eclipse_bench.errors import UserError
-from eclipse_bench.pairings import PairingSpec
+from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.generation.pairings import PairingSpec
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -79,18 +79,18 @@ class ClipTextEncoder:
         return int(self.model.config.projection_dim)
 
 
-def _randn(shape: tuple[int, ...], gens: list[torch.Generator], device: str, dtype: torch.dtype) -> torch.Tensor:
+def seeded_randn(shape: tuple[int, ...], gens: list[torch.Generator], device: str, dtype: torch.dtype) -> torch.Tensor:
     from diffusers.utils.torch_utils import randn_tensor
 
     return randn_tensor(shape, generator=gens, device=torch.device(device), dtype=dtype)
 
 
-def _prior_out_dim(prior: Any) -> int:
+def prior_out_dim(prior: Any) -> int:
     cfg = prior.config
     return int(cfg.get("clip_embed_dim") or cfg["embedding_dim"])
 
 
-def _prior_in_dim(prior: Any) -> int:
+def prior_in_dim(prior: Any) -> int:
     cfg = prior.config
     return int(cfg.get("embedding_proj_dim") or cfg["embedding_dim"])
 
@@ -111,8 +111,8 @@ class Generator:
         self.calls = 0  # batches run (tests count model work with it)
 
     def load(self, cls: Any, model_id: str, subfolder: Optional[str] = None, **kwargs: Any) -> Any:
-        """One component, from the commit the run's keys name (eclipse_bench.models.loaders.load)."""
-        from eclipse_bench.models.loaders import load
+        """One component, from the commit the run's keys name (eclipse_bench.bench.core.loaders.load)."""
+        from eclipse_bench.bench.core.loaders import load
 
         return load(cls, model_id, subfolder, revision=self.revisions.get(model_id), **kwargs)
 
@@ -175,7 +175,7 @@ def release_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _to_pil(images: torch.Tensor) -> list:
+def to_pil(images: torch.Tensor) -> list:
     """(B, 3, H, W) in [0, 1] -> PIL images, quantised like diffusers' numpy_to_pil."""
     from PIL import Image
 
@@ -193,7 +193,7 @@ def load_generator(spec: PairingSpec, device: Optional[str] = None, dtype: str =
         raise UserError(f"unknown --dtype {dtype!r}; use one of {', '.join(DTYPES)}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu")
-    from eclipse_bench.pairings import FAMILIES
+    from eclipse_bench.bench.generation.pairings import FAMILIES
 
     gen = FAMILIES.get(spec.family).generator(spec, device, DTYPES[dtype], prior_only=prior_only, revisions=revisions)
     if channels_last:  # measured: 1-15% faster decoders on CPU (README, performance); outputs within rounding

@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from eclipse_bench.errors import UserError
+from eclipse_bench.bench.core.errors import UserError
 
 DEFAULT_SEEDS = (42, 43, 44, 45)
 
@@ -108,14 +108,14 @@ class EmbeddingStore:
     """RUN_DIR/prior_eval/embeddings.jsonl: one record per (model identity, prompt, seed), appended."""
 
     def __init__(self, path: Path):
-        from eclipse_bench.store import read_jsonl
+        from eclipse_bench.bench.core.store import read_jsonl
 
         self.path = path
         self.records = {r["key"]: r for r in read_jsonl(path)}
 
     @staticmethod
     def key(model: PriorModel, prompt: str, seed: int) -> str:
-        from eclipse_bench.keys import digest
+        from eclipse_bench.bench.core.keys import digest
 
         return digest({"model": model.identity, "prompt": prompt, "seed": seed})
 
@@ -126,7 +126,7 @@ class EmbeddingStore:
         return None if r is None else (_unb64(r["text"]), _unb64(r["embedding"]))
 
     def put(self, model: PriorModel, batch: list, text: np.ndarray, pred: np.ndarray) -> None:
-        from eclipse_bench.store import append_jsonl
+        from eclipse_bench.bench.core.store import append_jsonl
 
         if model.identity is None:
             return
@@ -138,9 +138,9 @@ class EmbeddingStore:
 
 def _generator_model(name: str, spec: Any, device: str, dtype: str, identities: Any) -> PriorModel:
     """A pairing's text encoder and prior (prior_only: no decoder is loaded), keyed by the checkpoints it loads."""
-    from eclipse_bench.generation import load_generator
-    from eclipse_bench.keys import CHECKPOINT_FIELDS, pairing_identity
-    from eclipse_bench.preflight import pairing_checkpoints
+    from eclipse_bench.bench.generation.generator import load_generator
+    from eclipse_bench.bench.core.keys import CHECKPOINT_FIELDS, pairing_identity
+    from eclipse_bench.bench.app.preflight import pairing_checkpoints
 
     loaded = pairing_checkpoints(spec, prior_only=True)
     ids = {c.id for c in loaded}
@@ -161,19 +161,18 @@ def _text_baseline(base: PriorModel) -> PriorModel:
     return PriorModel("text-embedding baseline", base.embed, base.text, None, echo_text=True)
 
 
-def _recorded(results: Path) -> dict:
+def _recorded(folder: Path) -> dict:
     """The checkpoint identities an earlier prior-eval of this directory recorded (its embeddings are keyed by them)."""
-    import json
+    from eclipse_bench.bench.core.schema import read_prior_results
 
-    try:
-        return json.loads(results.read_text(encoding="utf-8"))["identities"]["checkpoints"]
-    except (OSError, ValueError, KeyError, TypeError):
+    if not (folder / "results.json").is_file():
         return {}
+    return read_prior_results(folder).identities.get("checkpoints") or {}
 
 
 def diffusion_counterpart(spec: Any) -> Optional[Any]:
     """The registered diffusion prior for the same decoder (same family, decoder and prior pipeline), if any."""
-    from eclipse_bench.pairings import PAIRINGS
+    from eclipse_bench.bench.generation.pairings import PAIRINGS
 
     if spec.prior == "diffusion":
         return None
@@ -185,36 +184,34 @@ def diffusion_counterpart(spec: Any) -> Optional[Any]:
     return None
 
 
-def run_prior_eval(pairing: str, suite_name: str, out: Optional[Path] = None, split: str = "val",
-                   limit: Optional[int] = None, images_per_prompt: Optional[int] = None, seed: int = 42,
-                   batch_size: int = 64, device: Optional[str] = None, dtype: str = "fp32",
-                   prior_checkpoint: Optional[str] = None, baselines: Sequence[str] = ("text", "diffusion")) -> dict:
-    from eclipse_bench.generation import default_device
-    from eclipse_bench.keys import image_seed
-    from eclipse_bench.pairings import PAIRINGS
-    from eclipse_bench.keys import Identities
-    from eclipse_bench.preflight import pairing_checkpoints, preflight
+def run_prior_eval(opts: "PriorEvalOptions") -> "PriorResults":
+    """`eclipse-bench prior-eval`: the pairing's text encoder and prior only, its predictions for every (prompt, seed)
+    and the baselines, scored in the decoder's CLIP space; writes RUN_DIR/prior_eval/."""
+    from eclipse_bench.bench.app.preflight import pairing_checkpoints, preflight
+    from eclipse_bench.bench.app.rundir import check_owner, default_out
+    from eclipse_bench.bench.core.keys import Identities, image_seed
+    from eclipse_bench.bench.core.store import RunLock, atomic_write_json, atomic_write_jsonl
+    from eclipse_bench.bench.generation.generator import default_device
+    from eclipse_bench.bench.generation.pairings import PAIRINGS
     from eclipse_bench.prompts.registry import load_suite
-    from eclipse_bench.run_config import check_device, check_owner, default_out
-    from eclipse_bench.store import RunLock, atomic_write_json, atomic_write_jsonl
 
-    spec = PAIRINGS.get(pairing).with_checkpoints(prior_checkpoint, None)
+    opts.validate()
+    baselines = opts.baseline_list()
+    spec = PAIRINGS.get(opts.pairing).with_checkpoints(opts.prior_checkpoint, None)
     if spec.prior == "text":
-        raise UserError(f"pairing {pairing!r} has no prior (it feeds the text embedding); prior-eval shows that "
+        raise UserError(f"pairing {opts.pairing!r} has no prior (it feeds the text embedding); prior-eval shows that "
                         f"baseline beside every prior: evaluate a pairing with a prior")
-    if device:
-        check_device(device)
-    device = device or default_device()
-    suite = load_suite(suite_name, split).limit(limit)
-    ipp = images_per_prompt or suite.images_per_prompt
-    seeds = [image_seed(seed, n) for n in range(ipp)]
-    run_dir = Path(out) if out else default_out(spec.name, suite)
+    device, dtype, limit, batch_size = opts.device or default_device(), opts.dtype, opts.limit, opts.batch_size
+    suite = load_suite(opts.suite, opts.split).limit(limit)
+    ipp = opts.images_per_prompt or suite.images_per_prompt
+    seeds = [image_seed(opts.seed, n) for n in range(ipp)]
+    run_dir = Path(opts.out) if opts.out else default_out(spec.name, suite)
     check_owner(run_dir, spec.name, suite.name)
     counterpart = diffusion_counterpart(spec) if "diffusion" in baselines else None
     # only what prior-eval loads: the text encoders and priors, never a decoder
     preflight(pairing_checkpoints(spec, prior_only=True) +
               (pairing_checkpoints(counterpart, prior_only=True) if counterpart is not None else []))
-    identities = Identities(_recorded(run_dir / "prior_eval" / "results.json"))
+    identities = Identities(_recorded(run_dir / "prior_eval"))
     folder = run_dir / "prior_eval"
     with RunLock(run_dir):
         models = [_generator_model(f"{spec.name} ({spec.prior} prior)", spec, device, dtype, identities)]
@@ -225,12 +222,14 @@ def run_prior_eval(pairing: str, suite_name: str, out: Optional[Path] = None, sp
                                            dtype, identities))
         t0 = time.perf_counter()
         res = evaluate(models, suite.items, seeds, batch_size, EmbeddingStore(folder / "embeddings.jsonl"))
-        results = {"pairing": spec.name, "suite": suite.name, "n_prompts": len(suite.items), "seeds": seeds,
-                   "limit": limit, "device": device, "dtype": dtype, "prior": models[0].name,
-                   "run_dir": str(run_dir), "identities": {"checkpoints": identities.record()},
-                   "models": res["models"], "seconds": {**res["seconds"], "total": time.perf_counter() - t0}}
+        from eclipse_bench.bench.core.schema import PriorResults
+
+        results = PriorResults(pairing=spec.name, suite=suite.name, n_prompts=len(suite.items), seeds=seeds,
+                               limit=limit, device=device, dtype=dtype, prior=models[0].name, run_dir=str(run_dir),
+                               identities={"checkpoints": identities.record()}, models=res["models"],
+                               seconds={**res["seconds"], "total": time.perf_counter() - t0})
         atomic_write_jsonl(folder / "prompts.jsonl", res["prompts"])
-        atomic_write_json(folder / "results.json", results)
+        atomic_write_json(folder / "results.json", results.to_json())
         from eclipse_bench.reports.prior import render_prior
 
         render_prior(folder, folder / "report.html")
@@ -246,7 +245,7 @@ def prior_eval(prior: Any, text_encoder: Any, tokenizer: Any, suite: str = "colo
     the prior and the text-embedding baseline; deterministic for fixed seeds."""
     import torch
 
-    from eclipse_bench.generation import ClipTextEncoder, _randn
+    from eclipse_bench.bench.generation.generator import ClipTextEncoder, seeded_randn
     from eclipse_bench.prompts.registry import load_suite
 
     enc = ClipTextEncoder(tokenizer, text_encoder, device)
@@ -258,7 +257,7 @@ def prior_eval(prior: Any, text_encoder: Any, tokenizer: Any, suite: str = "colo
     def embed(prompts, seeds_):
         gens = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds_]
         cond = enc.encode_batch(list(prompts), compact=True)
-        noise = _randn((len(prompts), prior.config["embedding_dim"]), gens, device, dtype)
+        noise = seeded_randn((len(prompts), prior.config["embedding_dim"]), gens, device, dtype)
         return cond.embeds, prior(noise, cond.embeds, cond.hidden, cond.mask)
 
     items = load_suite(suite, split).limit(limit).items
@@ -276,42 +275,22 @@ def prior_eval(prior: Any, text_encoder: Any, tokenizer: Any, suite: str = "colo
 # -- the command line ----------------------------------------------------------------------------------------
 
 def add_parser(sub) -> None:
-    """`eclipse-bench prior-eval ...` (added to the CLI's subcommands)."""
-    from pathlib import Path
+    """`eclipse-bench prior-eval ...` (added to the CLI's subcommands), its flags from PriorEvalOptions."""
+    from eclipse_bench.bench.app.options import PriorEvalOptions, add_arguments
 
     pe = sub.add_parser("prior-eval", help="evaluate a prior alone in its decoder's CLIP space (no images, seconds)")
-    pe.add_argument("--prior", "--pairing", dest="pairing", required=True, help="pairing whose prior to evaluate")
-    pe.add_argument("--suite", required=True)
-    pe.add_argument("--prior-checkpoint", help="another prior checkpoint (directory or hub id)")
-    pe.add_argument("--images-per-prompt", type=int, help="seeds per prompt (default: the benchmark's protocol)")
-    pe.add_argument("--seed", type=int, default=42, help="base seed; prediction n uses seed + n, as `run`")
-    pe.add_argument("--limit", type=int)
-    pe.add_argument("--split", default="val", choices=["val", "train", "all"])
-    pe.add_argument("--out", type=Path, help="run directory (default runs/<pairing>/<suite>, as `run`)")
-    pe.add_argument("--batch-size", type=int, default=64)
-    pe.add_argument("--device")
-    pe.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
-    pe.add_argument("--baselines", default="text,diffusion",
-                    help="comma-separated: text (the prompt's text embedding), diffusion (the decoder's diffusion "
-                         "prior, where the pairing has one); 'none' for neither")
+    add_arguments(pe, PriorEvalOptions)
 
 
 def command(a) -> int:
-    for name, value in (("--limit", a.limit), ("--images-per-prompt", a.images_per_prompt),
-                        ("--batch-size", a.batch_size)):
-        if value is not None and value < 1:
-            raise UserError(f"{name} must be at least 1 (got {value})")
-    baselines = tuple(b for b in a.baselines.split(",") if b and b != "none")
-    unknown = [b for b in baselines if b not in ("text", "diffusion")]
-    if unknown:
-        raise UserError(f"--baselines {unknown[0]!r}: use text, diffusion or none")
-    r = run_prior_eval(a.pairing, a.suite, a.out, a.split, a.limit, a.images_per_prompt, a.seed, a.batch_size,
-                       a.device, a.dtype, a.prior_checkpoint, baselines)
+    from eclipse_bench.bench.app.options import PriorEvalOptions, from_namespace
+
+    r = run_prior_eval(from_namespace(PriorEvalOptions, a))
     f = lambda x: "n/a" if x is None else f"{x:.4f}"  # noqa: E731
-    print(f"prior-eval {r['pairing']} on {r['suite']}: {r['n_prompts']} prompts x {len(r['seeds'])} seeds, "
-          f"{r['seconds']['total']:.1f} s")
-    for name, m in r["models"].items():
+    print(f"prior-eval {r.pairing} on {r.suite}: {r.n_prompts} prompts x {len(r.seeds)} seeds, "
+          f"{r.seconds['total']:.1f} s")
+    for name, m in r.models.items():
         print(f"  {name:48s} alignment {f(m['alignment'])}  contrast {f(m['contrast'])}  margin {f(m['margin'])}  "
               f"diversity {f(m['diversity'])}")
-    print(f"report: {(Path(r['run_dir']) / 'prior_eval' / 'report.html').resolve()}")
+    print(f"report: {(Path(r.run_dir) / 'prior_eval' / 'report.html').resolve()}")
     return 0

@@ -10,11 +10,11 @@ from typing import Optional
 
 import torch
 
-from eclipse_bench.generation import (Generator, ClipTextEncoder, _prior_in_dim, _prior_out_dim, _randn, _to_pil,
+from eclipse_bench.bench.generation.generator import (Generator, ClipTextEncoder, prior_in_dim, prior_out_dim, seeded_randn, to_pil,
                                       release_memory)
-from eclipse_bench.models.eclipse_prior import tiny_eclipse_prior as _eclipse_prior
-from eclipse_bench.models.tiny import HIDDEN, TWIN_PREDICTION, _clip_text, _diffusion_prior, register_tiny
-from eclipse_bench.pairings import FamilyDef, PairingSpec, register_family, register_pairing
+from eclipse_bench.bench.generation.eclipse_prior import tiny_eclipse_prior as _eclipse_prior
+from eclipse_bench.bench.core.tiny import HIDDEN, TWIN_PREDICTION, tiny_clip_text, tiny_diffusion_prior, register_tiny
+from eclipse_bench.bench.generation.pairings import FamilyDef, PairingSpec, register_family, register_pairing
 
 KANDINSKY_PRIOR = "kandinsky-community/kandinsky-2-2-prior"
 KANDINSKY_DECODER = "kandinsky-community/kandinsky-2-2-decoder"
@@ -35,7 +35,7 @@ class KandinskyGenerator(Generator):
         from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
         from transformers import CLIPTextModelWithProjection, CLIPTokenizer, CLIPVisionModelWithProjection
 
-        from eclipse_bench.models.eclipse_prior import EclipsePriorTransformer
+        from eclipse_bench.bench.generation.eclipse_prior import EclipsePriorTransformer
 
         kw = {"torch_dtype": dtype}
         self.negative: Optional[torch.Tensor] = None
@@ -62,8 +62,8 @@ class KandinskyGenerator(Generator):
             if spec.prior == "eclipse":
                 self.prior = self.load(EclipsePriorTransformer, spec.prior_id, **kw).to(device).eval()
                 self.check_dims("text embedding size vs prior input size", self.text.projection_dim,
-                                _prior_in_dim(self.prior))
-            out_dim = _prior_out_dim(self.prior) if self.prior is not None else self.text.projection_dim
+                                prior_in_dim(self.prior))
+            out_dim = prior_out_dim(self.prior) if self.prior is not None else self.text.projection_dim
             if decoder_dim is not None:
                 self.check_dims("prior output size vs decoder embedding size", out_dim, decoder_dim)
             self.stages = ("text_encoder", "prior", "decoder")
@@ -71,7 +71,7 @@ class KandinskyGenerator(Generator):
             self.prior_pipe = self.load(KandinskyV22PriorPipeline, spec.prior_pipeline_id, **kw).to(device)
             self.prior_pipe.set_progress_bar_config(disable=True)
             if decoder_dim is not None:
-                self.check_dims("prior output size vs decoder embedding size", _prior_out_dim(self.prior_pipe.prior),
+                self.check_dims("prior output size vs decoder embedding size", prior_out_dim(self.prior_pipe.prior),
                                 decoder_dim)
             self.text = ClipTextEncoder(self.prior_pipe.tokenizer, self.prior_pipe.text_encoder, device)
             self.stages = ("prior", "decoder")  # the prior pipeline encodes the text itself
@@ -86,7 +86,7 @@ class KandinskyGenerator(Generator):
                 if self.prior is None:
                     embeds = cond.embeds
                 else:
-                    noise = _randn((B, self.prior.config["embedding_dim"]), gens, self.device, self.dtype)
+                    noise = seeded_randn((B, self.prior.config["embedding_dim"]), gens, self.device, self.dtype)
                     embeds = self.prior(noise, cond.embeds, cond.hidden, cond.mask)
                 negative = None if self.prior_only else self.negative.expand(B, -1)
             return cond.embeds, embeds, negative
@@ -115,7 +115,7 @@ class KandinskyGenerator(Generator):
                                   guidance_scale=float(s["decoder_guidance"]), height=int(s["height"]),
                                   width=int(s["width"]), output_type="pt").images
         # output_type="pt" is the raw decoder output in [-1, 1]; diffusers rescales only for "np"/"pil"
-        return _to_pil(images * 0.5 + 0.5)
+        return to_pil(images * 0.5 + 0.5)
 
 
 @torch.no_grad()
@@ -137,9 +137,9 @@ def build_clip_text(out: Path) -> None:
     import torch
     from transformers import CLIPConfig, CLIPModel
 
-    from eclipse_bench.models.tokenizers import build_clip_tokenizer
+    from eclipse_bench.bench.core.tokenizers import build_clip_tokenizer
 
-    text = _clip_text().config.to_dict()
+    text = tiny_clip_text().config.to_dict()
     torch.manual_seed(0)
     model = CLIPModel(CLIPConfig(text_config=text, projection_dim=HIDDEN, vision_config=dict(
         hidden_size=HIDDEN, image_size=32, patch_size=8, num_hidden_layers=1, num_attention_heads=4,
@@ -164,7 +164,7 @@ def build_kandinsky_prior(out: Path) -> None:
     from diffusers import KandinskyV22PriorPipeline, UnCLIPScheduler
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    from eclipse_bench.models.tokenizers import build_clip_tokenizer
+    from eclipse_bench.bench.core.tokenizers import build_clip_tokenizer
 
     torch.manual_seed(0)
     image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
@@ -174,7 +174,7 @@ def build_kandinsky_prior(out: Path) -> None:
                                    image_mean=[0.48145466, 0.4578275, 0.40821073],
                                    image_std=[0.26862954, 0.26130258, 0.27577711], resample=3, size=224)
     pipe = KandinskyV22PriorPipeline(
-        prior=_diffusion_prior(), image_encoder=image_encoder, text_encoder=_clip_text(),
+        prior=tiny_diffusion_prior(), image_encoder=image_encoder, text_encoder=tiny_clip_text(),
         tokenizer=build_clip_tokenizer(), image_processor=processor,
         scheduler=UnCLIPScheduler(variance_type="fixed_small_log", prediction_type="sample",
                                   num_train_timesteps=1000, clip_sample=True, clip_sample_range=10.0),
@@ -209,7 +209,7 @@ def build_kandinsky_decoder(out: Path) -> None:
                    in_channels=3, latent_channels=4, layers_per_block=1, norm_num_groups=8, norm_type="spatial",
                    num_vq_embeddings=12, out_channels=3, up_block_types=["AttnUpDecoderBlock2D", "UpDecoderBlock2D"],
                    vq_embed_dim=4)
-    # the real scheduler config, but x0 ("sample") prediction: see TWIN_PREDICTION in eclipse_bench.models.tiny
+    # the real scheduler config, but x0 ("sample") prediction: see TWIN_PREDICTION in eclipse_bench.bench.core.tiny
     scheduler = DDPMScheduler.from_config({**KANDINSKY_DECODER_SCHEDULER, "prediction_type": TWIN_PREDICTION})
     KandinskyV22Pipeline(unet=unet, scheduler=scheduler, movq=movq).save_pretrained(out)
 
@@ -224,7 +224,7 @@ register_tiny("kandinsky-decoder", build_kandinsky_decoder)
 def checkpoints(spec: PairingSpec, prior_only: bool = False) -> list:
     """What KandinskyGenerator loads: the decoder, and per prior kind the ECLIPSE prior with the bigG text tower, the
     2.2 prior pipeline (its image encoder gives the negative embedding), or the text tower alone."""
-    from eclipse_bench.keys import Checkpoint
+    from eclipse_bench.bench.core.keys import Checkpoint
 
     out = [] if prior_only else [Checkpoint("decoder", spec.decoder_id)]
     if spec.prior == "diffusion":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable, Dict, Generic, Iterator, TypeVar
 
-from eclipse_bench.errors import unknown_name
+from eclipse_bench.bench.core.errors import unknown_name
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """Pairings: a prior and a decoder that share a CLIP image-embedding space.
 
 Each pairing is a declarative entry (hub ids + generation settings) registered by its family's module in
-eclipse_bench.families; loading happens only when a run needs the models. Tiny twins use `tiny:` ids that are
+eclipse_bench.bench.generation.families; loading happens only when a run needs the models. Tiny twins use `tiny:` ids that are
 materialised once into the user cache and then loaded through the same loader as hub ids.
 """
 
@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
-from eclipse_bench.registry import Registry
+from eclipse_bench.bench.core.registry import Registry
 
 @dataclass(frozen=True)
 class FamilyDef:
@@ -21,7 +21,7 @@ class FamilyDef:
     defaults: dict[str, Any]                          # generation settings of the real pairings
     min_steps: int = 1                                # the least steps its schedulers can run
     prior_checkpoint: dict[str, Optional[str]] = field(default_factory=dict)  # prior kind -> field --prior-checkpoint sets
-    # (spec, prior_only) -> the checkpoints (eclipse_bench.keys.Checkpoint) its generator loads; prior_only: prior-eval
+    # (spec, prior_only) -> the checkpoints (eclipse_bench.bench.core.keys.Checkpoint) its generator loads; prior_only: prior-eval
     checkpoints: Any = None
 
 
@@ -40,7 +40,7 @@ class PairingSpec:
 
     def with_checkpoints(self, prior: Optional[str] = None, decoder: Optional[str] = None) -> "PairingSpec":
         """The same pairing with another prior and/or decoder checkpoint (a path or a hub id)."""
-        from eclipse_bench.errors import UserError
+        from eclipse_bench.bench.core.errors import UserError
 
         spec = self
         if prior:
@@ -64,7 +64,7 @@ class PairingSpec:
 
     def validate_settings(self) -> None:
         """Setting values a pipeline can run with; Karlo's UnCLIP scheduler needs at least 2 steps."""
-        from eclipse_bench.errors import UserError
+        from eclipse_bench.bench.core.errors import UserError
 
         min_steps = FAMILIES.get(self.family).min_steps
         for key, value in self.settings.items():
@@ -85,9 +85,9 @@ class PairingSpec:
         return self.decoder_id.startswith("tiny:")
 
 
-# Families and pairings register themselves in their own modules (eclipse_bench.families.*), found lazily.
-FAMILIES: Registry[FamilyDef] = Registry("pairing family", packages=("eclipse_bench.families",))
-PAIRINGS: Registry[PairingSpec] = Registry("pairing", packages=("eclipse_bench.families",))
+# Families and pairings register themselves in their own modules (eclipse_bench.bench.generation.families.*), found lazily.
+FAMILIES: Registry[FamilyDef] = Registry("pairing family", packages=("eclipse_bench.bench.generation.families",))
+PAIRINGS: Registry[PairingSpec] = Registry("pairing", packages=("eclipse_bench.bench.generation.families",))
 
 
 def register_family(fam: FamilyDef) -> FamilyDef:
@@ -117,7 +117,7 @@ def load_pairings_file(path: str) -> list[str]:
 
     import yaml
 
-    from eclipse_bench.errors import UserError
+    from eclipse_bench.bench.core.errors import UserError
 
     p = Path(path).expanduser()
     try:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Optional
 
-from eclipse_bench.errors import UserError
+from eclipse_bench.bench.core.errors import UserError
 
 
 @functools.lru_cache(maxsize=1)
@@ -54,19 +54,19 @@ def _looks_local(model_id: str) -> bool:
 
 def pairing_checkpoints(spec, prior_only: bool = False) -> list:
     """Every checkpoint a pairing loads (with prior_only: what prior-eval loads), from its family."""
-    from eclipse_bench.pairings import FAMILIES
+    from eclipse_bench.bench.generation.pairings import FAMILIES
 
     return FAMILIES.get(spec.family).checkpoints(spec, prior_only)
 
 
 def missing(ck) -> Optional[str]:
-    """Why a checkpoint (eclipse_bench.keys.Checkpoint) cannot be had locally, or None when it can."""
-    from eclipse_bench.keys import hub_revision
+    """Why a checkpoint (eclipse_bench.bench.core.keys.Checkpoint) cannot be had locally, or None when it can."""
+    from eclipse_bench.bench.core.keys import hub_revision
 
     if ck.id.startswith("tiny:"):
         return None
     if ck.kind == "detector":
-        from eclipse_bench.paths import cache_dir, weights_path
+        from eclipse_bench.bench.core.paths import cache_dir, weights_path
 
         return None if weights_path(ck.id) else f"not in {cache_dir() / 'weights'}"
     if ck.kind == "open_clip":
@@ -107,7 +107,7 @@ def preflight(checkpoints: Iterable = ()) -> None:
         fixes.append("pre-download on a connected machine" + (f" (`hf download {first}` ...)" if first else "") +
                      " and copy ~/.cache/huggingface here")
     if "detector" in kinds:
-        from eclipse_bench.paths import cache_dir
+        from eclipse_bench.bench.core.paths import cache_dir
 
         fixes.append(f"put detector weights in {cache_dir() / 'weights'}")
     raise UserError(f"{len(absent)} checkpoint(s) missing and {reason}: {names}; {'; '.join(fixes)} "

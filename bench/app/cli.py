@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from eclipse_bench.errors import UserError
+from eclipse_bench.bench.app.options import RunOptions, add_arguments, from_namespace
+from eclipse_bench.bench.core.errors import UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,57 +29,14 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=".*deprecated.*")
 
 
-def _parse_set(values: Sequence[str]) -> dict:
-    out = {}
-    for v in values or ():
-        key, sep, raw = v.partition("=")
-        if not sep or not key:
-            raise UserError(f"--set {v!r}: expected key=value, e.g. --set decoder_steps=50")
-        try:
-            import json
-
-            out[key] = json.loads(raw)
-        except ValueError:
-            out[key] = raw
-    return out
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="eclipse-bench", description="Compositional text-to-image evaluation of prior + decoder pairings.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     r = sub.add_parser("run", help="generate images for a suite with a pairing, score them, write a report")
-    r.add_argument("--config", type=Path, help="YAML file of run options (keys as the long flags); flags override it")
-    r.add_argument("--prior", "--pairing", dest="pairing",
-                   help="pairing name (eclipse-karlo, eclipse-kandinsky, karlo, kandinsky, tiny-*); see `list priors`")
-    r.add_argument("--suite", help="suite name (color, builtin/color, hrs/spatial, geneval, ...) or a JSONL file")
-    r.add_argument("--split", choices=["val", "train", "all"],
-                   help="T2I-CompBench file to use (default val, the 300 scored prompts)")
-    r.add_argument("--out", type=Path, help="run directory (default runs/<pairing>/<suite>)")
-    r.add_argument("--limit", type=int, help="only N prompts (a stratified sample: every category, tag and level)")
-    r.add_argument("--limit-mode", choices=["stratified", "first"],
-                   help="how --limit picks prompts (default stratified; 'first' takes the first N)")
-    r.add_argument("--images-per-prompt", type=int,
-                   help="images per prompt (default: the benchmark's protocol, e.g. 10 for T2I-CompBench)")
-    r.add_argument("--seed", type=int, help="base seed; image n uses seed + n (default 42: seeds 42..51 for 10 images)")
-    r.add_argument("--batch-size", help="images per generation batch, or 'auto' (default 4)")
-    r.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    r.add_argument("--dtype", choices=["fp32", "fp16", "bf16"])
-    r.add_argument("--channels-last", action="store_true", default=None,
-                   help="UNets and MoVQ in channels_last memory format: faster convolutions, float rounding may "
-                        "differ (the images get their own cache keys)")
-    r.add_argument("--metric", help="override the suite's default metric; see `list metrics`")
-    r.add_argument("--scorers", choices=["real", "tiny"], help="scorer models (default: tiny with tiny-* pairings)")
-    r.add_argument("--reference-compat", action="store_true", default=None,
-                   help="reproduce the reference tools' rules exactly (bugs included)")
-    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a pairing setting (e.g. decoder_steps=50)")
-    r.add_argument("--prior-checkpoint", help="another prior checkpoint (directory or hub id) for the pairing")
-    r.add_argument("--decoder-checkpoint", help="another decoder checkpoint (directory or hub id) for the pairing")
-    r.add_argument("--pairings", type=Path, help="YAML file declaring more pairings")
-    r.add_argument("--shard", help="I/N: do the I-th of N parts (job arrays); run once more without it to merge")
-    r.add_argument("--no-progress", action="store_true", default=None, help="no progress bars")
+    add_arguments(r, RunOptions)
 
-    from eclipse_bench.prior_run import add_parser as add_prior_eval_parser
+    from eclipse_bench.bench.app.prior_eval import add_parser as add_prior_eval_parser
 
     add_prior_eval_parser(sub)
     d = sub.add_parser("demo", help="offline demo: tiny ECLIPSE-Karlo on builtin/color (4 prompts x 2 images)")
@@ -138,39 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from eclipse_bench.run_config import RUN_DEFAULTS, RunConfig, load_config_file, parse_shard
-    from eclipse_bench.runner import Runner
+    from eclipse_bench.bench.app.runner import Runner
 
-    conf = load_config_file(a.config)
-    opt = lambda k: getattr(a, k) if getattr(a, k) is not None else conf.get(k, RUN_DEFAULTS.get(k))  # noqa: E731
-    if opt("pairings"):
-        from eclipse_bench.pairings import load_pairings_file
+    if a.pairings is not None or a.config is not None:   # pairings declared in a file must exist before the name is
+        from eclipse_bench.bench.app.options import load_config  # checked
 
-        load_pairings_file(str(opt("pairings")))
-    if not opt("pairing"):
-        raise UserError("--prior is required (a pairing name; see `eclipse-bench list priors`)")
-    if not opt("suite"):
-        raise UserError("--suite is required (see `eclipse-bench list suites`)")
-    bs = opt("batch_size")
-    if bs != "auto":
-        try:
-            bs = int(bs)
-        except (TypeError, ValueError):
-            raise UserError(f"--batch-size {bs!r}: expected a positive integer or 'auto'") from None
-    conf_set = conf.get("set") or {}  # a mapping, or a list of "key=value" like --set
-    overrides = dict(conf_set) if isinstance(conf_set, dict) else _parse_set(
-        [conf_set] if isinstance(conf_set, str) else list(conf_set))
-    overrides.update(_parse_set(a.set))  # flags override the config file
-    cfg = RunConfig(pairing=opt("pairing"), suite=str(opt("suite")), split=opt("split"),
-                    out=Path(opt("out")) if opt("out") else None, limit=opt("limit"), limit_mode=opt("limit_mode"),
-                    images_per_prompt=opt("images_per_prompt"), seed=int(opt("seed")), batch_size=bs,
-                    device=opt("device"), dtype=opt("dtype"), channels_last=bool(opt("channels_last")),
-                    metric=opt("metric"), scorers=opt("scorers"),
-                    reference_compat=bool(opt("reference_compat")), progress=not opt("no_progress"),
-                    overrides=overrides, prior_checkpoint=opt("prior_checkpoint"),
-                    decoder_checkpoint=opt("decoder_checkpoint"),
-                    shard=parse_shard(str(opt("shard"))) if opt("shard") else None)
-    out, results = Runner(cfg).run()
+        path = a.pairings or load_config(a.config, RunOptions).get("pairings")
+        if path:
+            from eclipse_bench.bench.generation.pairings import load_pairings_file
+
+            load_pairings_file(str(path))
+    opts = from_namespace(RunOptions, a)
+    out, results = Runner(opts).run()
     if results is None:
         print(f"shard done: {out}; run the same command without --shard to merge and score")
         return 0
@@ -187,7 +124,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 def cmd_list(a: argparse.Namespace) -> int:
     from eclipse_bench.metrics.registry import METRICS
-    from eclipse_bench.pairings import PAIRINGS
+    from eclipse_bench.bench.generation.pairings import PAIRINGS
     from eclipse_bench.prompts.registry import ALIASES, SUITES
 
     what = "pairings" if a.what == "priors" else a.what
@@ -208,25 +145,25 @@ def cmd_list(a: argparse.Namespace) -> int:
     return 0
 
 
-def _print_results(results: dict) -> None:
-    lo, hi = results["ci95"]
-    score = "n/a" if results["score"] is None else f"{results['score']:.4f}"
+def _print_results(results) -> None:
+    lo, hi = results.ci95
+    score = "n/a" if results.score is None else f"{results.score:.4f}"
     ci = "" if lo is None else f" (95% CI {lo:.4f}-{hi:.4f})"
-    extra = f", {results['n_unscorable']} unscorable" if results.get("n_unscorable") else ""
-    print(f"{results['pairing']} on {results['suite']}: {results['metric']} = {score}{ci}, "
-          f"{results['n_images']} images of {results['n_prompts']} prompts{extra}")
+    extra = f", {results.n_unscorable} unscorable" if results.n_unscorable else ""
+    print(f"{results.pairing} on {results.suite}: {results.metric} = {score}{ci}, "
+          f"{results.n_images} images of {results.n_prompts} prompts{extra}")
 
 
 def cmd_rescore(a: argparse.Namespace) -> int:
-    from eclipse_bench.scoring import rescore
-    from eclipse_bench.store import read_json
+    from eclipse_bench.bench.app.scoring import rescore
+    from eclipse_bench.bench.core.schema import read_manifest
 
     if not (a.run_dir / "manifest.json").is_file():
         raise UserError(f"{a.run_dir} is not a run directory (no manifest.json)")
     results = rescore(a.run_dir, a.metric, a.reference_compat)
     _print_results(results)
-    own = read_json(a.run_dir / "manifest.json", "manifest")["metric"]["name"] == results["metric"]
-    report = a.run_dir / ("report.html" if own else f"report.{results['metric']}.html")
+    own = read_manifest(a.run_dir).metric.name == results.metric
+    report = a.run_dir / ("report.html" if own else f"report.{results.metric}.html")
     print(f"report: {report.resolve()}")
     return 0
 
@@ -264,22 +201,21 @@ def cmd_suites(a: argparse.Namespace) -> int:
         suite = load(a.file)
         print(f"{a.file}: {len(suite.items)} prompts OK (metric {suite.default_metric}, hash {suite.hash[:12]})")
         return 0
-    if a.suites_command == "fetch":
-        from eclipse_bench.prompts.fetch import locate, pinned
-        from eclipse_bench.prompts.registry import SUITES, canonical
+    # "fetch": argparse admits no other sub-command
+    from eclipse_bench.prompts.fetch import locate, pinned
+    from eclipse_bench.prompts.registry import SUITES, canonical
 
-        if a.name == "all":
-            wanted = list(pinned())
-        else:
-            wanted = [] if a.name not in SUITES and canonical(a.name) not in SUITES else \
-                list(SUITES.get(canonical(a.name)).files)
-        if not wanted:
-            raise UserError(f"no official files belong to suite {a.name!r}; use a t2i-compbench/, hrs/ or geneval "
-                            f"suite name, or 'all'")
-        for rel in wanted:
-            print(f"{rel}: {locate(rel)}")
-        return 0
-    return 2
+    if a.name == "all":
+        wanted = list(pinned())
+    else:
+        wanted = [] if a.name not in SUITES and canonical(a.name) not in SUITES else \
+            list(SUITES.get(canonical(a.name)).files)
+    if not wanted:
+        raise UserError(f"no official files belong to suite {a.name!r}; use a t2i-compbench/, hrs/ or geneval "
+                        f"suite name, or 'all'")
+    for rel in wanted:
+        print(f"{rel}: {locate(rel)}")
+    return 0
 
 
 def cmd_report(a: argparse.Namespace) -> int:
@@ -336,7 +272,7 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_prior_eval(a: argparse.Namespace) -> int:
-    from eclipse_bench.prior_run import command
+    from eclipse_bench.bench.app.prior_eval import command
 
     return command(a)
 
@@ -374,7 +310,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"(finished work is kept)", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - the last guard: no raw traceback for a user
-        from eclipse_bench.errors import write_crash_log
+        from eclipse_bench.bench.core.errors import write_crash_log
 
         log = write_crash_log(exc)
         first = str(exc).splitlines()[0] if str(exc) else ""

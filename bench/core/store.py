@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from eclipse_bench.errors import UserError
+from eclipse_bench.bench.core.errors import UserError
 
 
 def _current_umask() -> int:
@@ -119,6 +119,12 @@ def _torn_fault(path: Path) -> bool:
 def read_jsonl(path: Path) -> Iterator[dict]:
     """Records of a JSONL file. A torn last line (no newline: a writer killed mid-line) is skipped, and only that;
     any other line that is not a JSON object is damage, an error naming file:line (never silently dropped)."""
+    for _, rec in jsonl_lines(path):
+        yield rec
+
+
+def jsonl_lines(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, record) of a JSONL file, read as read_jsonl reads it."""
     if not path.is_file():
         return
     with open(path, "rb") as fh:
@@ -135,7 +141,7 @@ def read_jsonl(path: Path) -> Iterator[dict]:
             if not isinstance(rec, dict):
                 raise UserError(f"{path}:{lineno}: damaged record (not a JSON object); restore the file, or delete "
                                 f"the line to have that work redone by the next run")
-            yield rec
+            yield lineno, rec
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -190,12 +196,10 @@ class RunLock:
         self.handles = []
 
 
-def read_records(out: Path, stem: str) -> Iterator[dict]:
-    """Records of `stem`.jsonl and of every shard's `stem`.shard-I-of-N.jsonl."""
-    base = out / f"{stem}.jsonl"
-    yield from read_jsonl(base)
-    for shard_file in sorted(base.parent.glob(f"{base.stem}.shard-*.jsonl")):
-        yield from read_jsonl(shard_file)
+def shard_files(folder: Path, stem: str) -> list[Path]:
+    """`stem`.jsonl and every shard's `stem`.shard-I-of-N.jsonl in `folder` (those that exist)."""
+    base = Path(folder) / f"{stem}.jsonl"
+    return ([base] if base.is_file() else []) + sorted(base.parent.glob(f"{base.stem}.shard-*.jsonl"))
 
 
 def fault(point: str, count: int) -> None:

@@ -1,5 +1,0 @@
-import sys
-
-from eclipse_bench.cli import main
-
-sys.exit(main())

@@ -1,0 +1,384 @@
+"""The run directory's schema: typed, versioned records for manifest.json, results.json and the JSONL records
+(images, evidence, samples). Every reader and writer goes through it: the runner, scoring and rescore, compare,
+reports, export, prior-eval and the tests' fixtures.
+
+Version 2 (eclipse-bench 0.2) writes `schema_version`; a file without it is version 1 (eclipse-bench 0.1), read by
+migrating it in memory (the fields 0.2 added get their defaults; its evidence keys cannot be rebuilt, so `rescore`
+refuses it with one line). A file of a newer version than this one is refused with one line naming the version.
+Anything that does not match is a UserError naming the file (and line), the field and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from eclipse_bench.bench.core.errors import UserError
+
+SCHEMA_VERSION = 2
+MIGRATABLE = (1,)   # older versions read by migrating in memory
+
+
+class SchemaError(UserError):
+    """A run file that does not match the schema."""
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return f"{_describe(inner[0])} or null"
+    if origin in (list, tuple):
+        return "a list"
+    if origin is dict or tp is dict:
+        return "an object"
+    if dataclasses.is_dataclass(tp):
+        return "an object"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """`value` checked against the annotation `tp` (nested records built); SchemaError naming `where` otherwise."""
+    if tp is Any:
+        return value
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where)
+    bad = SchemaError(f"{where} must be {_describe(tp)} (got {json.dumps(value)[:60]})")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise bad
+        return tp.from_json(value, where)
+    if origin in (list, tuple) or tp in (list, tuple):
+        if not isinstance(value, list):
+            raise bad
+        args = typing.get_args(tp)
+        return [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else list(value)
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise bad
+        args = typing.get_args(tp)
+        if args:
+            return {str(k): _coerce(v, args[1], f"{where}.{k}") for k, v in value.items()}
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise bad
+        return value
+    if tp is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise bad
+        return float(value) if isinstance(value, int) else value
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise TypeError(f"unsupported annotation {tp!r}")   # pragma: no cover - a schema bug, not a data error
+
+
+class Record:
+    """A typed record: from_json checks every field against its annotation; unknown keys are kept in `extra` (a
+    newer writer's additions survive a read-modify-write by an older reader of the same version)."""
+
+    def to_json(self) -> dict:
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.name == "extra":
+                continue
+            v = getattr(self, f.name)
+            if v is None and f.metadata.get("omit_none"):
+                continue
+            out[f.name] = _plain(v)
+        return {**getattr(self, "extra", {}), **out}
+
+    @classmethod
+    def from_json(cls, d: Any, where: str = "record") -> Any:
+        if not isinstance(d, dict):
+            raise SchemaError(f"{where or 'the record'} must be a JSON object (got {json.dumps(d)[:60]})")
+        hints = typing.get_type_hints(cls)
+        values, known = {}, set()
+        for f in dataclasses.fields(cls):
+            if f.name == "extra":
+                continue
+            known.add(f.name)
+            if f.name in d:
+                values[f.name] = _coerce(d[f.name], hints[f.name], f"{where}.{f.name}" if where else f.name)
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise SchemaError(f"{where + '.' if where else ''}{f.name} is missing")
+        rec = cls(**values)
+        if "extra" in {f.name for f in dataclasses.fields(cls)}:
+            rec.extra = {k: v for k, v in d.items() if k not in known}
+        return rec
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, Record):
+        return v.to_json()
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
+# -- the records ---------------------------------------------------------------------------------------------
+
+@dataclass
+class SuiteInfo(Record):
+    name: str
+    source: str
+    hash: str
+    n_prompts: int
+    reference_images: Optional[str] = None   # "module:function" the suite's reference scripts score by (HRS)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class MetricInfo(Record):
+    name: str
+    version: str
+    scorers: str
+    models: dict
+    identities: dict = field(default_factory=dict)     # provider -> identity (what its evidence keys hash)
+    reference_compat: bool = False
+    equivalence: str = "reference"
+    reference_models: str = ""
+    thresholds: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Manifest(Record):
+    """manifest.json: what a run is (pairing, suite, metric, settings) and how to key it (identities)."""
+    pairing: dict
+    suite: SuiteInfo
+    metric: MetricInfo
+    settings: dict
+    schema_version: int = SCHEMA_VERSION
+    tool: str = "eclipse-bench"
+    version: str = ""
+    git_revision: Optional[str] = None
+    created: str = ""
+    identities: dict = field(default_factory=dict)     # checkpoints: {id: identity}; providers: {scorers: {...}}
+    specs: dict = field(default_factory=dict)
+    source: dict = field(default_factory=lambda: {"kind": "generated"})
+    versions: dict = field(default_factory=dict)
+    platform: str = ""
+    command: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def pairing_name(self) -> str:
+        return str(self.pairing.get("name", ""))
+
+    @property
+    def images_per_prompt(self) -> int:
+        return int(self.settings.get("images_per_prompt") or 0)
+
+
+@dataclass
+class Results(Record):
+    """results.json: the aggregate of one metric over a run."""
+    pairing: str
+    suite: str
+    metric: str
+    score: Optional[float]
+    ci95: list
+    n_prompts: int
+    n_images: int
+    n_unscorable: int = 0
+    schema_version: int = SCHEMA_VERSION
+    aggregate: str = "mean"
+    scale: str = "0-1"
+    metric_version: str = ""
+    reference_compat: bool = False
+    evidence_models: dict = field(default_factory=dict)
+    equivalence: str = "reference"
+    reference_models: str = ""
+    thresholds: dict = field(default_factory=dict)
+    specs: dict = field(default_factory=dict)
+    suite_hash: str = ""
+    scorers: str = "real"
+    images_per_prompt: int = 0
+    seed: Optional[int] = None
+    limit: Optional[int] = None
+    timings: dict = field(default_factory=dict)
+    pooled: Optional[float] = field(default=None, metadata={"omit_none": True})       # HRS: one pooled figure
+    by_level: Optional[dict] = field(default=None, metadata={"omit_none": True})
+    by_category: Optional[dict] = field(default=None, metadata={"omit_none": True})
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class ImageRecord(Record):
+    """images.jsonl: one generated (or imported) image, stored at `image` under its sample key."""
+    key: str
+    prompt_id: str
+    n: int
+    image: str
+    seed: Optional[int] = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class EvidenceRecord(Record):
+    """evidence/<provider>.jsonl: one provider's model outputs for one image, under its evidence key."""
+    key: str
+    evidence: dict
+    sample: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Sample(Record):
+    """samples.jsonl: one scored image."""
+    key: str
+    prompt_id: str
+    prompt: str
+    n: int
+    image: str
+    seed: Optional[int] = None
+    category: str = ""
+    level: Optional[str] = None
+    spec: dict = field(default_factory=dict)
+    score: Optional[float] = None
+    reason: str = ""
+    details: dict = field(default_factory=dict)
+    evidence: dict = field(default_factory=dict)
+    evidence_keys: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class PriorResults(Record):
+    """prior_eval/results.json: prior-only metrics of a pairing's prior and its baselines on a suite."""
+    pairing: str
+    suite: str
+    n_prompts: int
+    seeds: list
+    models: dict                     # model name -> summary (alignment, contrast, margin, diversity, ...)
+    prior: str = ""                  # the name of the evaluated prior among `models`
+    schema_version: int = SCHEMA_VERSION
+    limit: Optional[int] = None
+    device: str = ""
+    dtype: str = "fp32"
+    run_dir: str = ""
+    identities: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+# -- reading ---------------------------------------------------------------------------------------------------
+
+def _version_of(d: dict, path: Path) -> int:
+    v = d.get("schema_version", 1)
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise SchemaError(f"{path}: schema_version must be an integer (got {v!r}); the file is damaged")
+    if v > SCHEMA_VERSION:
+        raise SchemaError(f"{path} was written with run schema {v} by a newer eclipse-bench (this one reads up to "
+                          f"{SCHEMA_VERSION}); upgrade eclipse-bench to read it")
+    if v != SCHEMA_VERSION and v not in MIGRATABLE:
+        raise SchemaError(f"{path}: run schema {v} is not supported; re-run `eclipse-bench run` into a new directory")
+    return v
+
+
+def _load(path: Path, what: str) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path} not found: is {path.parent} a run directory written by `eclipse-bench run`?") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a directory, not the run's {what}; the run directory is damaged") from None
+    except UnicodeDecodeError:
+        raise SchemaError(f"{path}: {what} is not UTF-8 text; the run directory is damaged: re-run to rewrite it") \
+            from None
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        line = getattr(exc, "lineno", "?")
+        raise SchemaError(f"{path}:{line}: {what} is not valid JSON; re-run to rewrite it") from None
+    if not isinstance(doc, dict):
+        raise SchemaError(f"{path}: {what} must be a JSON object (got {type(doc).__name__}); re-run to rewrite it")
+    return doc
+
+
+def _checked(cls: Any, doc: dict, path: Path, what: str) -> Any:
+    try:
+        return cls.from_json(doc, "")
+    except SchemaError as exc:
+        raise SchemaError(f"{path}: {what}: {exc}; re-run to rewrite it") from None
+
+
+def migrate_manifest(doc: dict) -> dict:
+    """Version 1 (eclipse-bench 0.1) -> 2, in memory: the fields 0.2 added, with the values 0.1 implied."""
+    doc = dict(doc)
+    suite = dict(doc.get("suite") or {})
+    if isinstance(suite.get("name"), str) and suite["name"].startswith("hrs/"):
+        suite.setdefault("reference_images", "eclipse_bench.prompts.suites.hrs:reference_image")
+    doc["suite"] = suite
+    doc.setdefault("identities", {})
+    doc["schema_version"] = SCHEMA_VERSION
+    doc["migrated_from"] = 1
+    return doc
+
+
+def read_manifest(run_dir: Path) -> Manifest:
+    path = Path(run_dir) / "manifest.json"
+    doc = _load(path, "manifest")
+    if _version_of(doc, path) == 1:
+        doc = migrate_manifest(doc)
+    return _checked(Manifest, doc, path, "manifest")
+
+
+def read_results(run_dir: Path, name: str = "results.json") -> Results:
+    path = Path(run_dir) / name
+    doc = _load(path, "results")
+    if _version_of(doc, path) == 1:
+        doc = {**doc, "schema_version": SCHEMA_VERSION, "migrated_from": 1}
+    return _checked(Results, doc, path, "results")
+
+
+def read_prior_results(folder: Path) -> PriorResults:
+    path = Path(folder) / "results.json"
+    doc = _load(path, "prior-eval results")
+    if _version_of(doc, path) == 1:
+        doc = {**doc, "schema_version": SCHEMA_VERSION, "migrated_from": 1}
+    return _checked(PriorResults, doc, path, "prior-eval results")
+
+
+def migrated(record: Record) -> Optional[int]:
+    """The version a record was migrated from in memory, or None."""
+    return getattr(record, "extra", {}).get("migrated_from")
+
+
+def read_records(path: Path, cls: Any) -> Iterator[Any]:
+    """Typed records of one JSONL run file (store.read_jsonl: a torn last line is skipped, any other damage is an
+    error naming file:line)."""
+    from eclipse_bench.bench.core.store import jsonl_lines
+
+    for lineno, doc in jsonl_lines(path):
+        try:
+            yield cls.from_json(doc, "")
+        except SchemaError as exc:
+            raise SchemaError(f"{path}:{lineno}: {exc}; restore the file, or delete the line to have that work redone "
+                              f"by the next run") from None
+
+
+def read_all(folder: Path, stem: str, cls: Any) -> Iterator[Any]:
+    """Typed records of `stem`.jsonl and of every shard's `stem`.shard-I-of-N.jsonl in `folder`."""
+    from eclipse_bench.bench.core.store import shard_files
+
+    for path in shard_files(folder, stem):
+        yield from read_records(path, cls)

@@ -1,1 +1,0 @@
-"""Model code: the ECLIPSE prior, loaders for the real hub ids and their tiny offline twins."""
