@@ -225,7 +225,8 @@ def color_reads(item) -> dict:
 
 
 register_provider(ProviderDef("clip", "eclipse_bench.metrics.clip:ClipScorer", REAL_CLIPSCORE, "tiny:clip",
-                              "open_clip image-prompt cosine", view=clip_view, reads=clip_reads))
+                              "open_clip image-prompt cosine", view=clip_view, reads=clip_reads,
+                              record_fields=(("cosine", (int, float)), ("cosine_no_adjectives", (int, float)))))
 register_provider(ProviderDef("color", "eclipse_bench.metrics.clip:ColorClassifier", REAL_COLOR_CLIP, "tiny:clip",
                               "open_clip zero-shot colour of detected objects (GenEval)", needs=("detect",),
-                              view=color_view, reads=color_reads))
+                              view=color_view, reads=color_reads, record_fields=(("colors", dict),)))

@@ -136,4 +136,4 @@ def build_dpt_hybrid(out: Path) -> None:
 register_tiny("dpt-hybrid", build_dpt_hybrid)
 register_provider(ProviderDef("depth", "eclipse_bench.metrics.depth:DepthEstimator", REAL_DEPTH, "tiny:dpt-hybrid",
                               "DPT-Hybrid MiDaS relative depth; mean depth per detection box", needs=("detect",),
-                              view=report_view))
+                              view=report_view, record_fields=(("means", dict), ("size", list))))

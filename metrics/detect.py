@@ -358,4 +358,5 @@ def reads(item) -> dict:
 register_provider(ProviderDef("detect", "eclipse_bench.metrics.detect:Detector", REAL_DETECTOR,
                               "tiny:yolo-seg|tiny:yolo-world",
                               "YOLO boxes, classes, confidences, mask hues; YOLO-World for nouns outside COCO",
-                              view=report_view, reads=reads))
+                              view=report_view, reads=reads,
+                              record_fields=(("detections", list), ("classes", dict), ("image_size", list))))

@@ -25,6 +25,19 @@ class ProviderDef:
     # item -> the fields of the prompt and its spec this provider reads: exactly those enter its evidence keys, so an
     # edited spec recomputes the evidence that read it and nothing else
     reads: Callable[[Any], dict] = _reads_nothing
+    # (key, type) every record of this provider holds: a stored record without them is damage, never "no answer"
+    record_fields: tuple = ()
+
+    def check_record(self, evidence: Any) -> Optional[str]:
+        """Why a stored evidence record is not one of this provider's, or None."""
+        if not isinstance(evidence, dict):
+            return "the evidence is not an object"
+        for key, kind in self.record_fields:
+            if key not in evidence:
+                return f"it lacks {key!r}"
+            if not isinstance(evidence[key], kind) or isinstance(evidence[key], bool) and kind is not bool:
+                return f"its {key!r} is not {getattr(kind, '__name__', kind)}"
+        return None
 
     def model(self, scorers: str) -> str:
         return self.tiny_model if scorers == "tiny" else self.real_model

@@ -46,7 +46,7 @@ def collect_evidence(out: Path, samples: list[dict], metric: Any, scorers: str, 
         with tqdm(total=len(todo), desc=f"evidence {pname}", unit="img", disable=not progress) as bar, \
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="eclipse-bench-decode") as pool:
             def load(b: list[dict]) -> list:
-                return [load_image(out, s["image"]) for s in b]
+                return [load_image(out, s["image"], s.get("sha256")) for s in b]
 
             ahead = pool.submit(load, batches[0])
             for i, batch in enumerate(batches):
@@ -65,17 +65,28 @@ def collect_evidence(out: Path, samples: list[dict], metric: Any, scorers: str, 
     return total_seconds, scored
 
 
-def load_image(run_dir: Path, relpath: str):
-    """An image of the run as RGB; a missing or damaged file is a one-line error naming it and the fix."""
+def load_image(run_dir: Path, relpath: str, sha256: str | None = None):
+    """An image of the run as RGB, checked against the sha256 its record names (the bytes scored are the bytes its
+    evidence keys hash); a missing, changed or damaged file is a one-line error naming it and the fix."""
+    import hashlib
+    import io
+
     from PIL import Image, UnidentifiedImageError
 
     path = inside(run_dir, relpath)
+    fix = "re-run the same command: a generated image is made again, an imported one must be restored"
     try:
-        with Image.open(path) as im:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the image ({exc.strerror or exc}); {fix}") from None
+    if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+        raise UserError(f"{path}: the image changed after it was made (sha256 differs); {fix}")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
             return im.convert("RGB")
-    except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise UserError(f"{path}: unreadable image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
-                        f"delete it and re-run the same command to regenerate it") from None
+                        f"{fix}") from None
 
 
 def assign_evidence_keys(samples: list[dict], metric: Any, identities: dict[str, dict]) -> None:
@@ -90,4 +101,6 @@ def assign_evidence_keys(samples: list[dict], metric: Any, identities: dict[str,
         for p in metric.providers:
             pdef = PROVIDERS.get(p)
             upstream = [keys[q] for q in pdef.needs if q in keys]
-            keys[p] = evidence_key(s["key"], identities[p], upstream, pdef.reads(s["item"]))
+            # an image not made yet has no bytes to key by: its evidence is missing by definition
+            keys[p] = None if not s.get("sha256") or None in upstream else \
+                evidence_key(s["key"], s["sha256"], identities[p], upstream, pdef.reads(s["item"]))

@@ -212,4 +212,5 @@ def reads(item) -> dict:
 
 
 register_provider(ProviderDef("vqa", "eclipse_bench.metrics.vqa:BlipVqa", REAL_BLIP_VQA, "tiny:blip-vqa",
-                              "BLIP VQA P(yes) per noun phrase", view=report_view, reads=reads))
+                              "BLIP VQA P(yes) per noun phrase", view=report_view, reads=reads,
+                              record_fields=(("questions", list),)))

@@ -27,7 +27,8 @@ KNOWN_RELATIONS = frozenset({
 
 
 def is_user_suite(name: str) -> bool:
-    return name.endswith(".jsonl") or (Path(name).expanduser().is_file() and "/" in name)
+    """A file path (anything ending in .jsonl, or an existing path with a folder part), not a registered name."""
+    return name.endswith(".jsonl") or ("/" in name and Path(name).expanduser().exists())
 
 
 def _fail(path: Path, lineno: int, msg: str) -> UserError:
@@ -94,6 +95,8 @@ def parse_line(path: Path, lineno: int, line: str) -> Item | None:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         raise _fail(path, lineno, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise _fail(path, lineno, "JSON nested too deeply; each line is one flat item object") from None
     if not isinstance(obj, dict):
         raise _fail(path, lineno, "each line must be a JSON object like {\"prompt\": \"a red car\"}")
     prompt = obj.get("prompt")
@@ -104,6 +107,13 @@ def parse_line(path: Path, lineno: int, line: str) -> Item | None:
     category = obj.get("category") or ""
     if not isinstance(category, str):
         raise _fail(path, lineno, "'category' must be a string")
+    if category and category not in known_categories():
+        import difflib
+
+        close = difflib.get_close_matches(category, sorted(known_categories()), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise _fail(path, lineno, f"unknown category {category!r}{hint}; use one of "
+                                  f"{', '.join(sorted(known_categories()))}, or leave it out")
     level = obj.get("level")
     if level is not None and not isinstance(level, str):
         raise _fail(path, lineno, "'level' must be a string or null")
@@ -115,8 +125,32 @@ def parse_line(path: Path, lineno: int, line: str) -> Item | None:
     return Item(id=item_id, prompt=prompt.strip(), category=category, level=level, spec=spec)
 
 
+def known_categories() -> frozenset:
+    """Every category a suite family scores (their category -> metric tables)."""
+    from eclipse_bench.prompts.registry import SUITE_FAMILIES
+
+    return frozenset(c for name in SUITE_FAMILIES.names() for c in SUITE_FAMILIES.get(name).category_metrics)
+
+
+def metric_for_category(category: str) -> str:
+    """The metric a benchmark scores a category with: T2I-CompBench's table first (its categories are the common
+    ones), then the other families'; no category: BLIP-VQA over the noun phrases."""
+    from eclipse_bench.prompts.registry import SUITE_FAMILIES
+
+    names = sorted(SUITE_FAMILIES.names(), key=lambda n: n != "t2i-compbench")
+    for name in names:
+        table = SUITE_FAMILIES.get(name).category_metrics
+        if category in table:
+            return table[category]
+    return "blip-vqa"
+
+
 def load(path_str: str) -> Suite:
     path = Path(path_str).expanduser()
+    if path.is_dir():
+        raise UserError(f"suite file {path} is a directory; give a JSONL file of {{\"prompt\": ...}} lines")
+    if path.exists() and not path.is_file():
+        raise UserError(f"suite file {path} is not a regular file (a pipe or a device); give a JSONL file")
     if not path.is_file():
         raise UserError(f"suite file {path} not found; give a JSONL file of {{\"prompt\": ...}} lines or a suite "
                         f"name from `eclipse-bench list suites`")
@@ -132,7 +166,7 @@ def load(path_str: str) -> Suite:
             if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
                 raise _fail(path, lineno, f"line longer than {MAX_LINE} bytes; is this a JSONL suite file?")
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")   # a UTF-8 BOM is accepted
             except UnicodeDecodeError:
                 raise _fail(path, lineno, "not UTF-8 text") from None
             item = parse_line(path, lineno, line)
@@ -146,9 +180,7 @@ def load(path_str: str) -> Suite:
         raise UserError(f"{path}: no prompts (empty file)")
     cats = {i.category for i in items}
     if len(cats) == 1:
-        from eclipse_bench.prompts.registry import SUITE_FAMILIES
-
-        metric = SUITE_FAMILIES.get("t2i-compbench").category_metrics.get(cats.pop(), "blip-vqa")
+        metric = metric_for_category(cats.pop())
     else:
         metric = "per-category"   # each prompt with its own category's metric (others: unscorable, with why)
     return Suite(name=f"file:{path.name}", source=str(path.resolve()), default_metric=metric, items=items,

@@ -20,7 +20,8 @@ import numpy as np
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.keys import inside
 from eclipse_bench.metrics.aggregate import bootstrap_ci, per_prompt_stats
-from eclipse_bench.bench.core.schema import Results, Sample, read_manifest, read_records, read_results
+from eclipse_bench.bench.core.schema import Results, read_manifest, read_results
+from eclipse_bench.bench.core.finished import read_samples
 
 
 @dataclass
@@ -94,7 +95,8 @@ class Comparison:
                 "groups": [{k: v for k, v in g.__dict__.items() if k != "changed"} for g in self.groups]}
 
 
-ALLOWABLE = ("suite", "prompts", "metric", "metric-version", "compat", "images-per-prompt", "seeds", "scorers")
+ALLOWABLE = ("suite", "prompts", "metric", "metric-version", "compat", "images-per-prompt", "seeds", "scorers",
+             "unfinished")
 
 
 def _check_comparable(base: Path, cand: Path, allow: tuple = ()) -> tuple[Results, Results]:
@@ -120,7 +122,8 @@ def _check_comparable(base: Path, cand: Path, allow: tuple = ()) -> tuple[Result
 
 
 def _samples(run_dir: Path) -> list[dict]:
-    return [r.to_json() for r in read_records(Path(run_dir) / "samples.jsonl", Sample)]
+    """Every sample of a run (a cut samples.jsonl is an error: a gate must not pass on fewer prompts)."""
+    return [r.to_json() for r in read_samples(Path(run_dir))]
 
 
 def min_wilcoxon_p(n: int) -> float:
@@ -140,10 +143,16 @@ def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha
 
     from eclipse_bench.metrics.registry import METRICS
 
+    from eclipse_bench.bench.core.finished import unfinished_reason
+
     base, cand = Path(base), Path(cand)
     for d in (base, cand):
-        if not (d / "results.json").is_file():
-            raise UserError(f"{d} is not a finished run directory (no results.json)")
+        why = unfinished_reason(d)
+        if why is None and (d / "manifest.next.json").is_file():   # a gate must not pass on stale results
+            why = "a rerun of it has not finished; its results are those of the run before"
+        if why is not None and ("unfinished" not in allow or not (d / "results.json").is_file()):
+            raise UserError(f"{d} is unfinished ({why}): rerun the same `eclipse-bench run` command to finish it, then "
+                            f"compare (or pass --allow unfinished to compare the results it has)")
     rb, rc = _check_comparable(base, cand, tuple(allow))
     metric = METRICS.get(rb.metric)
     agg = metric.aggregator()

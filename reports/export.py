@@ -7,21 +7,28 @@ from eclipse_bench.bench.core.keys import inside
 from pathlib import Path
 
 from eclipse_bench.bench.core.errors import UserError
-from eclipse_bench.bench.core.schema import Sample, read_records, read_results
+from eclipse_bench.bench.core.schema import read_results
+from eclipse_bench.bench.core.finished import require_finished
 
 SAMPLE_COLUMNS = ("pairing", "suite", "metric", "prompt_id", "prompt", "category", "level", "n", "seed", "image",
                   "score", "reason", "run")
 
 
-def export_frame(run_dirs: list[Path], level: str = "sample"):
+def export_frame(run_dirs: list[Path], level: str = "sample", allow_incomplete: bool = False):
+    """One row per sample (or per group of the results) of finished runs; an incomplete run (samples or images
+    missing) is an error unless allow_incomplete."""
     import pandas as pd
+
+    from eclipse_bench.reports.html import completeness
 
     rows = []
     for d in run_dirs:
         d = Path(d)
+        samples, _ = completeness(d, allow_incomplete=allow_incomplete, what="export") if level == "sample" else \
+            (require_finished(d, what="export"), [])
         r = read_results(d).to_json()
         if level == "sample":
-            for rec in read_records(d / "samples.jsonl", Sample):
+            for rec in samples:
                 s = rec.to_json()
                 rows.append({"pairing": r["pairing"], "suite": r["suite"], "metric": r["metric"],
                              **{k: s.get(k) for k in SAMPLE_COLUMNS[3:-1]}, "image": str(inside(d, rec.image)),
@@ -38,19 +45,22 @@ def export_frame(run_dirs: list[Path], level: str = "sample"):
     return pd.DataFrame(rows)
 
 
-def export(run_dirs: list[Path], out: Path, fmt: str, level: str = "sample") -> Path:
-    for d in run_dirs:
-        if not (Path(d) / "results.json").is_file():
-            raise UserError(f"{d} is not a finished run directory (no results.json)")
-    df = export_frame(run_dirs, level)
+def export(run_dirs: list[Path], out: Path, fmt: str, level: str = "sample", allow_incomplete: bool = False) -> Path:
+    import io
+
+    from eclipse_bench.bench.core.store import atomic_write_bytes
+
+    df = export_frame(run_dirs, level, allow_incomplete)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
-        df.to_csv(out, index=False)
+        data = df.to_csv(index=False).encode("utf-8")
     elif fmt == "parquet":
-        df.to_parquet(out, index=False)
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        data = buf.getvalue()
     elif fmt == "json":
-        df.to_json(out, orient="records", indent=1, force_ascii=False)
+        data = df.to_json(orient="records", indent=1, force_ascii=False).encode("utf-8")
     else:
         raise UserError(f"unknown --format {fmt!r}; use csv, parquet or json")
+    atomic_write_bytes(out, data, make_parents=False)   # whole or nothing, into a folder that exists
     return out

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from eclipse_bench.bench.core.keys import inside
+from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.schema import Sample, read_manifest, read_records, read_results
+from eclipse_bench.bench.core.finished import image_problems, read_samples, require_finished
 from eclipse_bench.bench.core.store import atomic_write_bytes
 
 THUMB = 160
@@ -108,21 +110,52 @@ def _evidence_view(ev: dict, metric: str) -> dict:
     return view
 
 
-def render_run(run_dir: Path, out: Path, link_images: bool = False, suffix: str = "") -> Path:
-    """The drill-down: every prompt (worst first) with its images, scores, evidence and the rule's reason.
-    `suffix` ".M" renders the results of metric M written beside the run's own (rescore --metric M)."""
+def completeness(run_dir: Path, suffix: str = "", allow_incomplete: bool = False, what: str = "report") -> tuple:
+    """(samples, [notes]) of a finished run: every sample with an intact image, or (allow_incomplete) what there is
+    with a note for each thing missing; otherwise one error naming what is missing and the fix."""
     run_dir = Path(run_dir)
+    require_finished(run_dir, suffix, what)
+    notes = []
+    try:
+        samples = read_samples(run_dir, suffix)
+    except UserError as exc:
+        if not allow_incomplete or not (run_dir / f"samples{suffix}.jsonl").is_file():
+            raise
+        samples = list(read_records(run_dir / f"samples{suffix}.jsonl", Sample))
+        notes.append(str(exc).split("; rerun")[0])
+    problems = image_problems(run_dir, samples)
+    if problems and not allow_incomplete:
+        shown = ", ".join(f"{p} ({why})" for p, why in problems[:3])
+        raise UserError(f"{run_dir}: {len(problems)} of {len(samples)} images are missing or damaged: {shown}"
+                        f"{', ...' if len(problems) > 3 else ''}; rerun the same `eclipse-bench run` command to make "
+                        f"them again, or pass --allow-incomplete to {what} without them (listed as missing)")
+    notes += [f"image {p}: {why}" for p, why in problems]
+    if (run_dir / "manifest.next.json").is_file():
+        notes.append("a rerun of this directory has not finished (manifest.next.json): these are the results of "
+                     "its last finished run")
+    return samples, notes
+
+
+def render_run(run_dir: Path, out: Path, link_images: bool = False, suffix: str = "",
+               allow_incomplete: bool = False) -> Path:
+    """The drill-down: every prompt (worst first) with its images, scores, evidence and the rule's reason.
+    `suffix` ".M" renders the results of metric M written beside the run's own (rescore --metric M). A run that is
+    unfinished, or misses samples or images, is an error (allow_incomplete: rendered, stating what is missing)."""
+    from eclipse_bench.metrics.registry import METRICS
+
+    run_dir = Path(run_dir)
+    samples, notes = completeness(run_dir, suffix, allow_incomplete)
     results = read_results(run_dir, f"results{suffix}.json")
     manifest = read_manifest(run_dir)
-    samples = list(read_records(run_dir / f"samples{suffix}.jsonl", Sample))
-    from eclipse_bench.metrics.registry import METRICS
+    missing = {p for p, _ in image_problems(run_dir, samples)} if notes else set()
 
     metric = results.metric
     prompts: dict[str, dict[str, Any]] = {}
     for s in samples:
         p = prompts.setdefault(s.prompt_id, {"id": s.prompt_id, "prompt": s.prompt, "images": [], "spec": s.spec,
                                              "level": s.level, "category": s.category, "scores": []})
-        p["images"].append({"uri": image_uri(inside(run_dir, s.image), link=link_images, base=Path(out).parent),
+        uri = "" if s.image in missing else image_uri(inside(run_dir, s.image), link=link_images, base=Path(out).parent)
+        p["images"].append({"uri": uri,
                             "score": _fmt(s.score), "seed": s.seed, "reason": s.reason, "path": s.image,
                             "unscorable": s.score is None, "ev": _evidence_view(s.evidence, metric)})
         if s.score is not None:
@@ -145,7 +178,7 @@ def render_run(run_dir: Path, out: Path, link_images: bool = False, suffix: str 
     html = template_env().get_template("run.html.j2").render(
         results=results.to_json(), manifest=manifest.to_json(), prompts=ordered, csp=csp(), ci=results.ci95,
         settings_json=json.dumps(manifest.settings, indent=1), timings=results.timings,
-        compat_note=METRICS.get(metric).compat_note if metric in METRICS else "")
+        compat_note=METRICS.get(metric).compat_note if metric in METRICS else "", notes=notes)
     atomic_write_bytes(Path(out), html.encode("utf-8"))
     return Path(out)
 
@@ -155,6 +188,8 @@ def leaderboard_data(run_dirs: list[Path]) -> dict:
     rows), one column per suite and metric with its scale, published reference rows where the protocol matches."""
     from eclipse_bench.reports.published import SOURCE, published
 
+    for d in run_dirs:
+        require_finished(Path(d), what="put on a leaderboard")
     runs = [(Path(d), read_results(Path(d)).to_json()) for d in run_dirs]
     columns: list[tuple[str, str]] = []
     meta: dict[tuple[str, str], dict] = {}

@@ -71,7 +71,8 @@ def make_run(out: Path, scores: dict, *, suite: str = "builtin/color", metric: s
     import numpy as np
     from PIL import Image
 
-    from eclipse_bench.bench.core.schema import Manifest, MetricInfo, Results, Sample, SuiteInfo
+    from eclipse_bench.bench.core.schema import ImageRecord, Manifest, MetricInfo, Results, Sample, SuiteInfo
+    from eclipse_bench.bench.core.finished import file_sha256, write_finished
     from eclipse_bench.metrics.aggregate import summarise
     from eclipse_bench.metrics.registry import METRICS
 
@@ -94,6 +95,10 @@ def make_run(out: Path, scores: dict, *, suite: str = "builtin/color", metric: s
     with open(out / "samples.jsonl", "w") as fh:
         for r in rows:
             fh.write(json.dumps(r.to_json()) + "\n")
+    with open(out / "images.jsonl", "w") as fh:
+        for r in rows:
+            fh.write(json.dumps(ImageRecord(r.key, r.prompt_id, r.n, r.image, r.seed, file_sha256(out / r.image))
+                                .to_json()) + "\n")
     m = METRICS.get(metric)
     summary = summarise([r.to_json() for r in rows], m.aggregator())
     manifest = Manifest(
@@ -112,6 +117,7 @@ def make_run(out: Path, scores: dict, *, suite: str = "builtin/color", metric: s
                       images_per_prompt=images_per_prompt, seed=42, by_category=summary.get("by_category"),
                       by_level=summary.get("by_level"))
     (out / "results.json").write_text(json.dumps(results.to_json()))
+    write_finished(out, len(rows))
     return out
 
 

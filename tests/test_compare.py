@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from eclipse_bench.bench.app.cli import main
+from eclipse_bench.bench.core.finished import write_finished
 
 
 def _scores(n_prompts=40, base=0.6, shift=0.0, noise=0.0, seed=0):
@@ -142,11 +143,14 @@ def test_unscorable_increase_within_the_allowance(fake_run, tmp_path, capsys):
 
 def test_empty_candidate_is_not_a_pass(fake_run, tmp_path, capsys):
     a = fake_run(tmp_path / "a", _scores())
-    b = fake_run(tmp_path / "b", _scores())
-    (b / "samples.jsonl").write_text("")
+    b = fake_run(tmp_path / "b", {k: [None, None] for k in _scores()})   # every sample unscorable
     assert main(["compare", str(a), str(b)]) == 2
     err = capsys.readouterr().err.strip()
     assert "no scored sample" in err and "\n" not in err
+    (a / "samples.jsonl").write_text("")                                  # a baseline whose scores were cut
+    assert main(["compare", str(a), str(a)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds 0 of the run's 80 samples" in err and "\n" not in err
 
 
 @pytest.mark.parametrize("change, allow", [
@@ -166,6 +170,7 @@ def test_protocol_differences_exit_2_unless_allowed(fake_run, tmp_path, capsys, 
             manifest["metric"]["models"] = v
     (b / "results.json").write_text(json.dumps(results))
     (b / "manifest.json").write_text(json.dumps(manifest))
+    write_finished(b, 80)   # a run finished with these settings
     assert main(["compare", str(a), str(b)]) == 2
     err = capsys.readouterr().err.strip()
     assert "cannot compare" in err and f"--allow {allow}" in err and "\n" not in err

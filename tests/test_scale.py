@@ -245,9 +245,12 @@ def test_channels_last_images_within_rounding_and_keyed_apart(reference_bs1, ses
     assert manifest["settings"]["memory_format"] == "channels_last"
 
 
-def test_damaged_image_is_named_then_regenerated(reference_bs1, session_tmp, capsys):
-    """Images are decoded on a thread ahead of the model: a damaged one is still a one-line error naming it."""
+def test_damaged_image_is_named_then_regenerated(reference_bs1, session_tmp, capsys, monkeypatch):
+    """A damaged image is named and made again before any evidence; and one damaged after that check (while the
+    decoding thread reads ahead of the model) is a one-line error naming it."""
     import shutil
+
+    import eclipse_bench.bench.generation.stage as stage
 
     out = session_tmp / "damaged-image"
     shutil.copytree(reference_bs1, out)
@@ -256,12 +259,21 @@ def test_damaged_image_is_named_then_regenerated(reference_bs1, session_tmp, cap
     victim = out / sorted(_samples(out).values(), key=lambda s: s["key"])[3]["image"]
     victim.write_bytes(b"not a png")
     capsys.readouterr()
+    assert main([*RUN, "--batch-size", "1", "--out", str(out)]) == 0
+    assert victim.name in capsys.readouterr().err
+    _assert_same_run(reference_bs1, out, exact=True)
+    shutil.rmtree(out / "evidence")
+    real = stage.mark_verified
+
+    def then_damage(folder, samples):   # the image breaks after the check, before the evidence stage reads it
+        found = real(folder, samples)
+        victim.write_bytes(b"not a png")
+        return found
+
+    monkeypatch.setattr(stage, "mark_verified", then_damage)
     assert main([*RUN, "--batch-size", "1", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and str(victim) in err[0] and "delete it and re-run" in err[0]
-    victim.unlink()
-    assert main([*RUN, "--batch-size", "1", "--out", str(out)]) == 0
-    _assert_same_run(reference_bs1, out, exact=True)
+    assert len(err) == 1 and str(victim) in err[0] and "re-run the same command" in err[0]
 
 
 def test_config_file_and_flags_override_it(session_tmp, tmp_path):

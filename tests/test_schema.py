@@ -19,6 +19,7 @@ def _as_version_1(run):
         doc.pop("schema_version", None)
         doc.pop("identities", None)
         (run / name).write_text(json.dumps(doc))
+    (run / "finished.json").unlink()   # 0.1 wrote no marker
     rows = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
     for r in rows:
         r.pop("evidence_keys", None)

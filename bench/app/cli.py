@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from eclipse_bench.bench.app.options import RunOptions, add_arguments, from_namespace
-from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.errors import Terminated, UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", type=Path, required=True, help="the HTML file to write")
     rep.add_argument("--link-images", action="store_true",
                      help="link full-size images instead of embedding thumbnails (big runs)")
+    rep.add_argument("--allow-incomplete", action="store_true",
+                     help="render a run whose samples or images are missing, stating each (default: an error)")
 
     cp = sub.add_parser("compare", help="compare a candidate run with a baseline; exit 1 on a regression")
     cp.add_argument("baseline", type=Path)
@@ -92,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", default="csv", choices=["csv", "parquet", "json"])
     ex.add_argument("--level", default="sample", choices=["sample", "category"])
     ex.add_argument("--out", type=Path, required=True)
+    ex.add_argument("--allow-incomplete", action="store_true",
+                    help="export a run whose samples or images are missing (default: an error)")
     return p
 
 
@@ -218,14 +222,22 @@ def cmd_suites(a: argparse.Namespace) -> int:
     return 0
 
 
+def _output(path: Path, flag: str) -> Path:
+    """A file to write: not a directory, in a folder that exists (nothing is created silently)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a directory; give a file name (e.g. {path / 'report.html'})")
+    if not path.parent.is_dir():
+        raise UserError(f"{flag} {path}: its folder {path.parent} does not exist; create it first")
+    return path
+
+
 def cmd_report(a: argparse.Namespace) -> int:
     from eclipse_bench.reports.html import render_leaderboard, render_run
 
-    for r in a.runs:
-        if not (r / "results.json").is_file():
-            raise UserError(f"{r} is not a finished run directory (no results.json); run `eclipse-bench run` first")
-    path = (render_run(a.runs[0], a.out, link_images=a.link_images) if len(a.runs) == 1
-            else render_leaderboard(a.runs, a.out))
+    out = _output(a.out, "--out")
+    path = (render_run(a.runs[0], out, link_images=a.link_images, allow_incomplete=a.allow_incomplete)
+            if len(a.runs) == 1 else render_leaderboard(a.runs, out))
     print(f"report: {Path(path).resolve()}")
     return 0
 
@@ -245,8 +257,10 @@ def cmd_compare(a: argparse.Namespace) -> int:
         raise UserError(f"--max-unscorable-increase must be >= 0 (got {a.max_unscorable_increase})")
     if a.min_prompts is not None and a.min_prompts < 1:
         raise UserError(f"--min-prompts must be >= 1 (got {a.min_prompts})")
+    html = _output(a.html or (a.candidate / "compare.html"), "--html")
     c = compare_runs(a.baseline, a.candidate, a.max_drop, a.alpha, max_unscorable_increase=a.max_unscorable_increase,
                      min_prompts=a.min_prompts, allow=tuple(a.allow))
+    render_compare(c, html)   # first: a failure to write it must not follow a printed verdict
     if a.format == "json":
         print(json.dumps(c.to_json(), indent=2))
     elif a.format == "junit":
@@ -256,8 +270,6 @@ def cmd_compare(a: argparse.Namespace) -> int:
     for w in c.warnings:
         if a.format != "text":
             print(f"eclipse-bench: warning: {w}", file=sys.stderr)
-    html = a.html or (a.candidate / "compare.html")
-    render_compare(c, html)
     if a.format == "text":
         print(f"report: {Path(html).resolve()}")
     return 1 if c.regressed else 0
@@ -266,7 +278,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
 def cmd_export(a: argparse.Namespace) -> int:
     from eclipse_bench.reports.export import export
 
-    path = export(a.runs, a.out, a.format, a.level)
+    path = export(a.runs, _output(a.out, "--out"), a.format, a.level, a.allow_incomplete)
     print(f"wrote {path}")
     return 0
 
@@ -288,6 +300,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Exit codes: 0 ok, 1 regression (compare), 2 a user or data error (one line naming the input and the fix),
     3 an internal error (one line plus the path of a log file holding the traceback)."""
     _quiet_libraries()
+    restore = _terminate_on_signals()
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
@@ -298,6 +311,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("eclipse-bench: interrupted; finished work is kept in the run directory, re-run to resume",
               file=sys.stderr)
         return 130
+    except Terminated as exc:
+        import signal
+
+        print(f"eclipse-bench: terminated by {signal.Signals(exc.signum).name}; finished work is kept in the run "
+              f"directory, re-run to resume", file=sys.stderr)
+        return 128 + exc.signum
     except BrokenPipeError:  # `eclipse-bench list | head`: the reader left, nothing is wrong
         try:
             sys.stdout = open(os.devnull, "w")
@@ -317,6 +336,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"eclipse-bench: internal error: {type(exc).__name__}: {first[:300]}; traceback in "
               f"{log or '(no log could be written)'}; please report it (finished work is kept)", file=sys.stderr)
         return INTERNAL_ERROR
+    finally:
+        restore()
+
+
+def _terminate_on_signals():
+    """SIGTERM and SIGHUP (a scheduler's time limit, a closed terminal) unwind like Ctrl-C: what is being written is
+    finished and recorded, then one line. Returns what puts the previous handlers back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {}
+
+    def handler(signum, frame):
+        raise Terminated(signum)
+
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            previous[sig] = signal.signal(sig, handler)
+
+    def restore():
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+    return restore
 
 
 if __name__ == "__main__":  # pragma: no cover

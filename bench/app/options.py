@@ -142,6 +142,15 @@ class CommonOptions:
                 raise UserError(f"{name} {value!r}: use one of {', '.join(map(str, meta['choices']))}")
             if meta.get("check") is not None and value is not None:
                 meta["check"](value, name)
+        for f in fields(self):   # paths and names go into JSON files and logs: they must be text
+            value = getattr(self, f.name)
+            if isinstance(value, (str, Path)):
+                try:
+                    str(value).encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    bad = str(value)[exc.start:exc.end].encode("utf-8", "surrogateescape")
+                    raise UserError(f"{f.metadata['flags'][0]}: {str(value).encode('utf-8', 'backslashreplace').decode()}"
+                                    f" holds the byte {bad!r}, which is not UTF-8 text; use a name in UTF-8") from None
         if not self.pairing:
             raise UserError("--prior is required (a pairing name; see `eclipse-bench list priors`)")
         if not self.suite:

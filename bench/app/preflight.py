@@ -49,7 +49,7 @@ def go_offline() -> None:
 
 
 def _looks_local(model_id: str) -> bool:
-    return model_id.startswith((".", "/", "~")) or os.path.isdir(os.path.expanduser(model_id))
+    return model_id.startswith((".", "/", "~")) or os.path.exists(os.path.expanduser(model_id))
 
 
 def pairing_checkpoints(spec, prior_only: bool = False) -> list:
@@ -76,7 +76,15 @@ def missing(ck) -> Optional[str]:
         repo = ((open_clip.get_pretrained_cfg(name, tag) or {}).get("hf_hub") or "").strip("/")
         return None if not repo or hub_revision(repo) else f"not in the Hugging Face cache (as {repo})"
     if _looks_local(ck.id):
-        return None if Path(ck.id).expanduser().exists() else "no such directory"
+        path = Path(ck.id).expanduser()
+        if not path.exists():
+            return "no such directory"
+        if not path.is_dir():
+            return "is a file, not a checkpoint directory (a folder saved with save_pretrained)"
+        lacking = [e for e in ck.expect if not (path / e).is_file()]
+        if lacking:
+            return f"not a checkpoint of this kind: it lacks {lacking[0]} (a folder saved with save_pretrained)"
+        return None
     return None if hub_revision(ck.id) else "not in the Hugging Face cache"
 
 

@@ -11,6 +11,8 @@ from typing import Any, Optional
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.schema import Manifest, read_manifest
 
+PENDING_MANIFEST = "manifest.next.json"   # the plan of a run in progress (manifest.json: the last finished one)
+
 
 def default_out(pairing: str, suite: Any) -> Path:
     """runs/<pairing>/<suite>; a user suite file adds a hash of its resolved path, so two files with one name
@@ -23,18 +25,34 @@ def default_out(pairing: str, suite: Any) -> Path:
     return Path("runs") / pairing / name
 
 
-def existing_manifest(out: Path) -> Optional[Manifest]:
-    """The manifest of a run directory, or None where there is none yet."""
-    return read_manifest(out) if (Path(out) / "manifest.json").is_file() else None
+def manifests(out: Path) -> list[Manifest]:
+    """The directory's finished manifest and the plan of an unfinished rerun, those that exist."""
+    out = Path(out)
+    return [read_manifest(out, name) for name in ("manifest.json", PENDING_MANIFEST) if (out / name).is_file()]
 
 
 def check_owner(out: Path, pairing: str, suite: str) -> Optional[Manifest]:
-    """A run directory belongs to one pairing and one suite; returns its manifest (None for a new directory)."""
-    m = existing_manifest(out)
-    if m is not None and (m.pairing_name, m.suite.name) != (pairing, suite):
-        raise UserError(f"{out} holds a run of pairing {m.pairing_name!r} on suite {m.suite.name!r}, not {pairing!r} "
-                        f"on {suite!r}; use another --out (images and evidence are never mixed across runs)")
-    return m
+    """A run directory belongs to one pairing and one suite; returns its finished manifest (None where none)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a directory; choose a directory")
+    found = manifests(out)
+    for m in found:
+        if (m.pairing_name, m.suite.name) != (pairing, suite):
+            raise UserError(f"{out} holds a run of pairing {m.pairing_name!r} on suite {m.suite.name!r}, not "
+                            f"{pairing!r} on {suite!r}; use another --out (images and evidence are never mixed)")
+    return found[0] if found and (out / "manifest.json").is_file() else None
+
+
+def recorded_identities(out: Path) -> dict:
+    """Every identity the directory recorded (finished and pending manifests), for keys (eclipse_bench.bench.core.keys
+    .Identities) and rescore."""
+    merged: dict = {"checkpoints": {}, "providers": {}}
+    for m in manifests(out):
+        merged["checkpoints"].update(m.identities.get("checkpoints") or {})
+        for scorers, idents in (m.identities.get("providers") or {}).items():
+            merged["providers"].setdefault(scorers, {}).update(idents or {})
+    return merged
 
 
 def merge_provider_identities(previous: Optional[dict], scorers: str, current: dict) -> dict:

@@ -9,6 +9,7 @@ interrupted one continues where it stopped.
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 import time
@@ -17,16 +18,29 @@ from typing import Any, Optional
 
 from eclipse_bench.bench.app.distributed import Distributed
 from eclipse_bench.bench.app.options import RunOptions
-from eclipse_bench.bench.app.rundir import (check_owner, default_out, git_revision, merge_provider_identities,
-                                            package_versions)
+from eclipse_bench.bench.app.rundir import (PENDING_MANIFEST, check_owner, default_out, git_revision,
+                                            merge_provider_identities, package_versions, recorded_identities)
 from eclipse_bench.bench.app.scoring import score_run
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.keys import Identities, image_seed
-from eclipse_bench.bench.core.schema import (EvidenceRecord, ImageRecord, Manifest, MetricInfo, Results, SuiteInfo,
-                                             read_all)
-from eclipse_bench.bench.core.store import RunLock, atomic_write_json, fault
+from eclipse_bench.bench.core.schema import EvidenceRecord, Manifest, MetricInfo, Results, SuiteInfo, read_all
+from eclipse_bench.bench.core.finished import write_finished
+from eclipse_bench.bench.core.store import RunLock, atomic_write_json, fault, remove_stale_temporaries
 from eclipse_bench.bench.core.version import __version__
 from eclipse_bench.bench.generation.stage import peak_rss_mb
+
+
+def check_disk(out: Path, todo: list[dict], spec) -> None:
+    """Refuse, before any work, images the disk cannot hold (estimated as uncompressed RGB, the PNGs' upper bound)."""
+    import shutil
+
+    side = int(spec.settings.get("height") or 256) * int(spec.settings.get("width") or 256)
+    need = len(todo) * side * 3
+    probe = next((p for p in (Path(out), *Path(out).absolute().parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(probe).free
+    if need > free:
+        raise UserError(f"{out}: {len(todo)} images need up to {need / 2**30:.1f} GiB and {probe} has "
+                        f"{free / 2**30:.1f} GiB free; free space, choose another --out, or use --limit")
 
 
 class Runner:
@@ -38,6 +52,7 @@ class Runner:
         cfg.validate()
         self.cfg = cfg
         self.spec = PAIRINGS.get(cfg.pairing)   # unknown names fail here, before any loading
+        self.base_is_tiny = self.spec.is_tiny
         get_suite_def(cfg.suite)
         if cfg.metric:
             METRICS.get(cfg.metric)
@@ -53,6 +68,7 @@ class Runner:
         self.generator = None
         self.providers: dict[str, Any] = {}
         self.identities = Identities()   # resolved in run(), from the machine and the run directory
+        self.provider_identities: dict = {}
         self.model_calls = {"generate": 0, "evidence": 0}
         self.png_seconds = 0.0       # PNG encoding + writing, on the writer thread (overlaps generation)
         self.png_wait_seconds = 0.0  # of which the generating thread waited for (on the critical path)
@@ -83,10 +99,11 @@ class Runner:
         ipp = cfg.images_per_prompt or suite.images_per_prompt
         out = Path(cfg.out) if cfg.out else default_out(self.spec.name, suite)
         self.out = out
-        scorers = cfg.scorers or ("tiny" if self.spec.is_tiny else "real")
+        # a twin pairing scores with twin scorers, also with a checkpoint of the user's swapped in
+        scorers = cfg.scorers or ("tiny" if self.base_is_tiny else "real")
         self.dist = dist = Distributed.detect(cfg.shard)
         before = check_owner(out, self.spec.name, suite.name)
-        recorded = before.identities if before is not None else {}
+        recorded = recorded_identities(out)
         self.identities = Identities(recorded.get("checkpoints"))
         samples, provider_ids = self.plan(suite, ipp, scorers, dist)
         mine = samples[dist.rank::dist.world]
@@ -107,23 +124,29 @@ class Runner:
                       "memory_format": "channels_last" if cfg.channels_last else "contiguous",
                       "limit_mode": cfg.limit_mode if cfg.limit else None},
             versions=package_versions(), platform=platform.platform(), command=list(sys.argv))
+        # This invocation's plan is manifest.next.json until it finishes: the directory's finished state (manifest,
+        # results, samples and their marker) stays readable, and consistent, until the new one replaces it.
+        pending = out / PENDING_MANIFEST
         if dist.world > 1:
             with RunLock(out, shard=dist.suffix):
-                if dist.is_main or not (out / "manifest.json").is_file():
-                    atomic_write_json(out / "manifest.json", manifest.to_json())
+                if dist.is_main or not pending.is_file():
+                    atomic_write_json(pending, manifest.to_json())
                 self.generate(mine, dist.suffix)
                 self.collect_evidence(mine, scorers, dist.suffix)
             dist.barrier()
             if not dist.launched or not dist.is_main:
                 return out, None  # a job-array shard, or a worker: the main process (or a plain run) merges
         with RunLock(out):
-            atomic_write_json(out / "manifest.json", manifest.to_json())
+            remove_stale_temporaries(out)   # left by a killed writer; no writer is alive while we hold the lock
+            atomic_write_json(pending, manifest.to_json())
             gen_seconds, n_generated = self.generate(samples)
             ev_seconds, n_scored = self.collect_evidence(samples, scorers)
             timings = self.timings(gen_seconds, n_generated, ev_seconds, n_scored)
             fault("score", 1)
             results = score_run(out, samples=samples, metric=self.metric, reference_compat=cfg.reference_compat,
-                                timings=timings, reference_images=suite.reference_images)
+                                timings=timings, reference_images=suite.reference_images, manifest=manifest)
+            os.replace(pending, out / "manifest.json")
+            write_finished(out, len(samples))
             from eclipse_bench.reports.html import render_run
 
             render_run(out, out / "report.html")
@@ -155,6 +178,7 @@ class Runner:
         one that is neither here nor recorded is downloaded (by loading it) before any key is made, so keys never
         depend on what the cache held. Returns the samples (with evidence keys) and the providers' identities."""
         from eclipse_bench.bench.core.keys import plan_samples
+        from eclipse_bench.bench.generation.stage import mark_verified
         from eclipse_bench.metrics.registry import PROVIDERS
         from eclipse_bench.bench.app.preflight import pairing_checkpoints, preflight
         from eclipse_bench.metrics.stage import assign_evidence_keys
@@ -167,6 +191,12 @@ class Runner:
 
         def make_plan():
             samples = plan_samples(suite, self.spec, ipp, cfg.seed, ids, cfg.dtype, cfg.channels_last)
+            # the images already here and intact get their bytes' sha256 (evidence keys hash it); the others are
+            # made again: a deleted, truncated or replaced PNG is never reused
+            damaged = mark_verified(self.out, samples)
+            if damaged:
+                print(f"eclipse-bench: {len(damaged)} image(s) of this directory are missing or damaged and will be "
+                      f"made again ({', '.join(damaged[:3])}{', ...' if len(damaged) > 3 else ''})", file=sys.stderr)
             idents = {p: PROVIDERS.get(p).identity(scorers, ids) for p in metric.providers}
             if all(v is not None for v in idents.values()):
                 assign_evidence_keys(samples, metric, idents)
@@ -174,12 +204,14 @@ class Runner:
 
         samples, idents = make_plan() if not pairing_open else (None, {})
         mine = samples[dist.rank::dist.world] if samples is not None else None
-        need_images = mine is None or any(s["key"] not in self.images_done() for s in mine)
+        need_images = mine is None or any(not s.get("sha256") for s in mine)
         need = list(pairing_cks) if need_images else []
         for p in metric.providers:
             if mine is None or idents.get(p) is None or self.evidence_missing(p, mine):
                 need += provider_cks[p]
         preflight(need)
+        if need_images and mine is not None:
+            check_disk(self.out, [s for s in mine if not s.get("sha256")], self.spec)
         if pairing_open:  # not here and not recorded: download it now (the loader fetches what it loads)
             self.load_generator()
             for c in pairing_open:
@@ -195,20 +227,15 @@ class Runner:
                         raise UserError(f"{c.role} {c.id}: loaded, but its identity cannot be resolved afterwards")
         if pairing_open or any(provider_open.values()):
             samples, idents = make_plan()
+        self.provider_identities = idents
         return samples, idents
 
     def revisions(self, checkpoints) -> dict:
         return {c.id: r for c in checkpoints if (r := self.identities.revision(c.id))}
 
-    def images_done(self) -> set:
-        if not hasattr(self, "_images_done"):
-            self._images_done = {r.key for r in read_all(self.out, "images", ImageRecord)
-                                 if (self.out / r.image).is_file()} if self.out.exists() else set()
-        return self._images_done
-
     def evidence_missing(self, provider: str, samples: list[dict]) -> bool:
         have = {r.key for r in read_all(self.out / "evidence", provider, EvidenceRecord)} if self.out.exists() else set()
-        return any(s["evidence_keys"][provider] not in have for s in samples)
+        return any(s["evidence_keys"].get(provider) not in have for s in samples)
 
     def load_generator(self):
         from eclipse_bench.bench.generation.generator import load_generator
@@ -221,9 +248,11 @@ class Runner:
         return self.generator
 
     def generate(self, samples: list[dict], suffix: str = "") -> tuple[float, int]:
-        from eclipse_bench.bench.generation.stage import generate_images, missing_images
+        """Make the images the plan found missing or damaged; then every sample's evidence keys are known."""
+        from eclipse_bench.bench.generation.stage import generate_images
+        from eclipse_bench.metrics.stage import assign_evidence_keys
 
-        todo = missing_images(self.out, samples)
+        todo = [s for s in samples if not s.get("sha256")]
         if not todo:
             return 0.0, 0
         device = self.device()
@@ -233,6 +262,8 @@ class Runner:
         self.png_seconds += done["png_seconds"]
         self.png_wait_seconds += done["png_wait_seconds"]
         self.batch_size_used = done["batch_size"]
+        if all(v is not None for v in self.provider_identities.values()):
+            assign_evidence_keys(todo, self.metric, self.provider_identities)   # their bytes are known now
         return done["seconds"], len(todo)
 
     def collect_evidence(self, samples: list[dict], scorers: str, suffix: str = "") -> tuple[float, int]:

@@ -8,8 +8,9 @@ from typing import Optional
 
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.keys import inside
-from eclipse_bench.bench.core.schema import (EvidenceRecord, Manifest, Results, Sample, migrated, read_manifest,
-                                             read_records, read_results)
+from eclipse_bench.bench.core.schema import (EvidenceRecord, ImageRecord, Manifest, Results, Sample, migrated, read_all,
+                                             read_manifest, read_records, read_results)
+from eclipse_bench.bench.core.finished import read_samples, require_finished, write_finished
 from eclipse_bench.bench.core.store import RunLock, atomic_write_json, atomic_write_jsonl, shard_files
 from eclipse_bench.metrics.stage import assign_evidence_keys
 
@@ -21,16 +22,36 @@ def output_names(suffix: str = "") -> tuple[str, str, str]:
 
 
 def stored_evidence(out: Path, provider: str) -> dict[str, dict]:
-    """evidence key -> record of one provider (every shard's file too), each record checked against the schema."""
-    return {r.key: r.evidence for path in shard_files(out / "evidence", provider)
-            for r in read_records(path, EvidenceRecord)}
+    """evidence key -> record of one provider (every shard's file too), each record checked against the schema and
+    against the provider's own record shape: a record without its fields is damage (never "nothing detected")."""
+    from eclipse_bench.bench.core.schema import SchemaError
+    from eclipse_bench.bench.core.store import jsonl_lines
+    from eclipse_bench.metrics.registry import PROVIDERS
+
+    pdef = PROVIDERS.get(provider)
+    out_: dict[str, dict] = {}
+    for path in shard_files(out / "evidence", provider):
+        for lineno, doc in jsonl_lines(path):
+            try:
+                rec = EvidenceRecord.from_json(doc, "")
+            except SchemaError as exc:
+                raise UserError(f"{path}:{lineno}: {exc}; delete the line to have that evidence computed again") \
+                    from None
+            why = pdef.check_record(rec.evidence)
+            if why:
+                raise UserError(f"{path}:{lineno}: not a {provider} evidence record ({why}); delete the line to have "
+                                f"that evidence computed again")
+            out_[rec.key] = rec.evidence
+    return out_
 
 
 def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, timings: dict,
-              suffix: str = "", scorers: Optional[str] = None, reference_images: Optional[str] = None) -> Results:
+              suffix: str = "", scorers: Optional[str] = None, reference_images: Optional[str] = None,
+              manifest: Optional[Manifest] = None) -> Results:
     """Apply the metric's rule to stored evidence; write samples.jsonl and results.json (or their .M variants).
     `reference_images`: the suite's "module:function" naming the image its reference scripts score for a sample,
-    applied under --reference-compat to the metrics that follow it (HRS-Bench's)."""
+    applied under --reference-compat to the metrics that follow it (HRS-Bench's). `manifest`: the run's (default:
+    the directory's manifest.json)."""
     from eclipse_bench.bench.core.registry import import_string
     from eclipse_bench.metrics.aggregate import summarise
 
@@ -57,7 +78,13 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
             verdict_score, reason, details = None, f"no {', '.join(missing)} evidence", {}
         else:
             extra = {"category": s["item"].category} if metric.takes_category else {}
-            v = rule(ev, s["item"].spec, reference_compat=reference_compat, **extra)
+            try:
+                v = rule(ev, s["item"].spec, reference_compat=reference_compat, **extra)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+                raise UserError(f"{out / 'evidence'}: the {'/'.join(metric.providers)} evidence of image {s['image']} "
+                                f"does not have the shape metric {metric.name} reads ({type(exc).__name__}: {exc}); "
+                                f"delete its record (key {keys.get(metric.providers[0])}) to have it computed again"
+                                ) from None
             verdict_score, reason, details = v.score, v.reason, v.details
         rows.append(Sample(key=s["key"], prompt_id=s["prompt_id"], prompt=s["prompt"], n=s["n"], image=s["image"],
                            seed=s["seed"], category=s["item"].category, level=s["item"].level,
@@ -70,7 +97,7 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
     summary = summarise(plain, agg)
     scored = [r for r in rows if r.score is not None]
     previous = read_results(out, results_name) if (out / results_name).is_file() else None
-    manifest = read_manifest(out)
+    manifest = manifest or read_manifest(out)
     scorers = scorers or manifest.metric.scorers
     results = Results(
         pairing=manifest.pairing_name, suite=manifest.suite.name, metric=metric.name, score=summary["score"],
@@ -101,24 +128,30 @@ def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: 
     from eclipse_bench.reports.html import render_run
 
     run_dir = Path(run_dir)
+    require_finished(run_dir, what="rescore")
     manifest = read_manifest(run_dir)
     if migrated(manifest):
         raise UserError(f"{run_dir} was made by eclipse-bench 0.1 (run schema {migrated(manifest)}), whose evidence "
                         f"keys this version cannot rebuild; run `eclipse-bench run` with the same options into it once "
                         f"(images are reused where their keys match), then rescore")
-    rows = list(read_records(run_dir / "samples.jsonl", Sample))
+    rows = read_samples(run_dir)   # all of them, or an error: a rescore never drops a record
     if not rows:
         raise UserError(f"{run_dir} has no samples.jsonl records; finish the run with `eclipse-bench run` first")
+    hashes = {r.key: r.sha256 for r in read_all(run_dir, "images", ImageRecord)}
     metric = METRICS.get(metric_name or manifest.metric.name)
     scorers = manifest.metric.scorers
     compat = manifest.metric.reference_compat if reference_compat is None else reference_compat
     samples = []
-    for r in rows:
-        item = Item(id=r.prompt_id, prompt=r.prompt, category=r.category or "", spec=Spec.from_json(r.spec),
-                    level=r.level)
+    for i, r in enumerate(rows, 1):
+        try:
+            spec = Spec.from_json(r.spec)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UserError(f"{run_dir / 'samples.jsonl'}:{i}: its spec is not a spec ({type(exc).__name__}: {exc}); "
+                            f"restore the file or rerun `eclipse-bench run` to rewrite it") from None
+        item = Item(id=r.prompt_id, prompt=r.prompt, category=r.category or "", spec=spec, level=r.level)
         inside(run_dir, r.image)
         samples.append({"key": r.key, "prompt_id": r.prompt_id, "prompt": r.prompt, "n": r.n, "seed": r.seed,
-                        "image": r.image, "item": item})
+                        "image": r.image, "item": item, "sha256": hashes.get(r.key)})
     # Evidence keys from the run itself, never from this machine's model cache: the providers' identities recorded
     # in the manifest (identities.providers, filled by every run into this directory)
     recorded = ((manifest.identities or {}).get("providers") or {}).get(scorers) or {}
@@ -129,9 +162,14 @@ def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: 
     assign_evidence_keys(samples, metric, {p: recorded[p] for p in metric.providers})
     for p in metric.providers:
         have = stored_evidence(run_dir, p)
-        if not any(s["evidence_keys"][p] in have for s in samples):
+        lacking = [s for s in samples if s["evidence_keys"][p] not in have]
+        if len(lacking) == len(samples):
             raise UserError(f"{run_dir} holds no {p!r} evidence, which metric {metric.name!r} needs; collect it with "
                             f"`eclipse-bench run ... --out {run_dir} --metric {metric.name}` (images are reused)")
+        if lacking:   # a cut file, a torn last line: rescore computes nothing, so it would score them unscorable
+            raise UserError(f"{run_dir / 'evidence' / (p + '.jsonl')} lacks the records of {len(lacking)} of "
+                            f"{len(samples)} images (e.g. {lacking[0]['image']}); rerun `eclipse-bench run` with the "
+                            f"run's options to compute them (nothing else is redone), then rescore")
     own = metric.name == manifest.metric.name
     suffix = "" if own else f".{metric.name}"
     _, results_name, report_name = output_names(suffix)
@@ -145,7 +183,8 @@ def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: 
             atomic_write_json(run_dir / "manifest.json", manifest.to_json())
         timings = read_results(run_dir).timings if (run_dir / "results.json").is_file() else {}
         results = score_run(run_dir, samples, metric, compat, timings, suffix, scorers,
-                            reference_images=manifest.suite.reference_images)
+                            reference_images=manifest.suite.reference_images, manifest=manifest)
+        write_finished(run_dir, len(samples), suffix)   # the manifest and results this rescore rewrote
         render_run(run_dir, run_dir / report_name, suffix=suffix)
     return results
 

@@ -12,6 +12,14 @@ class UserError(Exception):
     exit_code = 2
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C (writers finish what they hold), then one line and 128 + signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 def unknown_name(kind: str, name: str, valid: Iterable[str]) -> UserError:
     """Build the error for an unknown registry name, with close matches first."""
     valid = sorted(valid)
@@ -36,8 +44,9 @@ def write_crash_log(exc: BaseException):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"eclipse-bench-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-            path.write_text(f"eclipse-bench {' '.join(sys.argv)}\n{text}", encoding="utf-8")
+            # the command line may hold bytes that are not UTF-8 (a path's name): written escaped, never raised
+            path.write_text(f"eclipse-bench {' '.join(sys.argv)}\n{text}", encoding="utf-8", errors="backslashreplace")
             return path
-        except OSError:
+        except Exception:  # noqa: BLE001 - the crash log must never be what crashes
             continue
     return None

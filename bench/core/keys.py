@@ -110,6 +110,7 @@ class Checkpoint:
     role: str
     id: str
     kind: str = "hub"      # hub | detector | open_clip
+    expect: tuple = ()     # files a local directory of this checkpoint must hold (preflight names the first missing)
 
 
 class Identities:
@@ -174,10 +175,13 @@ def sample_key(pairing_ident: dict, prompt: str, seed: int) -> str:
     return digest({"pairing": pairing_ident, "prompt": prompt, "seed": seed})
 
 
-def evidence_key(sample: str, provider_identity: dict, upstream: Sequence[str] = (), inputs: Optional[dict] = None) -> str:
-    """An evidence record's key: the image (sample key), the provider's identity, the keys of the evidence it builds
-    on, and exactly the fields of the prompt's spec the provider reads (`inputs`)."""
-    return digest({"sample": sample, "provider": provider_identity, "upstream": list(upstream), "inputs": inputs or {}})
+def evidence_key(sample: str, image_sha256: str, provider_identity: dict, upstream: Sequence[str] = (),
+                 inputs: Optional[dict] = None) -> str:
+    """An evidence record's key: the image (its sample key and the sha256 of its bytes: a regenerated image that
+    rounds differently gets new evidence), the provider's identity, the keys of the evidence it builds on, and
+    exactly the fields of the prompt's spec the provider reads (`inputs`)."""
+    return digest({"sample": sample, "image": image_sha256, "provider": provider_identity, "upstream": list(upstream),
+                   "inputs": inputs or {}})
 
 
 def plan_samples(suite: Any, spec: Any, images_per_prompt: int, base_seed: int, identities: Identities,

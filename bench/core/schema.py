@@ -223,12 +223,14 @@ class Results(Record):
 
 @dataclass
 class ImageRecord(Record):
-    """images.jsonl: one generated (or imported) image, stored at `image` under its sample key."""
+    """images.jsonl: one generated (or imported) image, stored at `image` under its sample key, with the sha256 of
+    its bytes (checked whenever it is reused or scored; evidence keys hash it)."""
     key: str
     prompt_id: str
     n: int
     image: str
     seed: Optional[int] = None
+    sha256: Optional[str] = None    # None only in run schema 1 (eclipse-bench 0.1)
     extra: dict = field(default_factory=dict)
 
 
@@ -243,17 +245,17 @@ class EvidenceRecord(Record):
 
 @dataclass
 class Sample(Record):
-    """samples.jsonl: one scored image."""
+    """samples.jsonl: one scored image (score null: unscorable, `reason` says why)."""
     key: str
     prompt_id: str
     prompt: str
     n: int
     image: str
+    score: Optional[float]
     seed: Optional[int] = None
     category: str = ""
     level: Optional[str] = None
     spec: dict = field(default_factory=dict)
-    score: Optional[float] = None
     reason: str = ""
     details: dict = field(default_factory=dict)
     evidence: dict = field(default_factory=dict)
@@ -294,7 +296,7 @@ def _version_of(d: dict, path: Path) -> int:
     return v
 
 
-def _load(path: Path, what: str) -> dict:
+def load_json(path: Path, what: str) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -334,9 +336,9 @@ def migrate_manifest(doc: dict) -> dict:
     return doc
 
 
-def read_manifest(run_dir: Path) -> Manifest:
-    path = Path(run_dir) / "manifest.json"
-    doc = _load(path, "manifest")
+def read_manifest(run_dir: Path, name: str = "manifest.json") -> Manifest:
+    path = Path(run_dir) / name
+    doc = load_json(path, "manifest")
     if _version_of(doc, path) == 1:
         doc = migrate_manifest(doc)
     return _checked(Manifest, doc, path, "manifest")
@@ -344,7 +346,7 @@ def read_manifest(run_dir: Path) -> Manifest:
 
 def read_results(run_dir: Path, name: str = "results.json") -> Results:
     path = Path(run_dir) / name
-    doc = _load(path, "results")
+    doc = load_json(path, "results")
     if _version_of(doc, path) == 1:
         doc = {**doc, "schema_version": SCHEMA_VERSION, "migrated_from": 1}
     return _checked(Results, doc, path, "results")
@@ -352,7 +354,7 @@ def read_results(run_dir: Path, name: str = "results.json") -> Results:
 
 def read_prior_results(folder: Path) -> PriorResults:
     path = Path(folder) / "results.json"
-    doc = _load(path, "prior-eval results")
+    doc = load_json(path, "prior-eval results")
     if _version_of(doc, path) == 1:
         doc = {**doc, "schema_version": SCHEMA_VERSION, "migrated_from": 1}
     return _checked(PriorResults, doc, path, "prior-eval results")

@@ -29,9 +29,23 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+TEMP_INFIX = ".tmp-"   # atomic writes go through DIR/.<name>.tmp-<random>, then a rename
+
+
+def atomic_write_bytes(path: Path, data: bytes, make_parents: bool = True) -> None:
+    """Write a whole file or nothing: a temporary beside it, fsync, rename. Errors name `path` (never the
+    temporary): a directory in the way, a missing folder, a full or read-only disk."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a directory; give a file name (remove the directory if it is in the way)")
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise UserError(f"{path}: its folder {path.parent} does not exist; create it first or choose another path")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TEMP_INFIX}")
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are meant to be shared
         with os.fdopen(fd, "wb") as fh:
@@ -39,10 +53,25 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename in (None, tmp):
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete the temporaries a killed atomic write left in `folder` and its images/ and evidence/ (only while the
+    run directory is held exclusively: no writer is alive). Returns how many."""
+    n = 0
+    for sub in (folder, folder / "images", folder / "evidence", folder / "prior_eval"):
+        if sub.is_dir():
+            for p in sub.glob(f".*{TEMP_INFIX}*"):
+                if p.is_file():
+                    p.unlink()
+                    n += 1
+    return n
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -92,15 +121,20 @@ def append_jsonl(path: Path, rows: Iterable[dict]) -> None:
     if not payload:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    cut_torn_tail(path)
-    with open(path, "a", encoding="utf-8") as fh:
-        if _torn_fault(path):  # fault injection for the kill tests: half a batch, then SIGKILL
-            fh.write(payload[: len(payload) // 2 + 1])
+    try:
+        cut_torn_tail(path)
+        with open(path, "a", encoding="utf-8") as fh:
+            if _torn_fault(path):  # fault injection for the kill tests: half a batch, then SIGKILL
+                fh.write(payload[: len(payload) // 2 + 1])
+                fh.flush()
+                os.kill(os.getpid(), 9)
+            fh.write(payload)
             fh.flush()
-            os.kill(os.getpid(), 9)
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
 
 
 _APPENDS: dict[str, int] = {}
@@ -203,9 +237,13 @@ def shard_files(folder: Path, stem: str) -> list[Path]:
 
 
 def fault(point: str, count: int) -> None:
-    """Fault injection for the kill/resume tests: ECLIPSE_BENCH_FAULT=point:N kills this process (SIGKILL)."""
+    """The fault-injection hook of the kill/resume tests: ECLIPSE_BENCH_FAULT=point:N sends this process SIGKILL the
+    N-th time `point` is reached; SIGNAL@point:N sends that signal instead (SIGTERM@generate:1)."""
     spec = os.environ.get("ECLIPSE_BENCH_FAULT")
-    if spec and spec == f"{point}:{count}":
+    if not spec:
+        return
+    name, _, where = spec.rpartition("@")
+    if where == f"{point}:{count}":
         import signal
 
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), getattr(signal, name) if name else signal.SIGKILL)

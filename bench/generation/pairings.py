@@ -124,6 +124,10 @@ def load_pairings_file(path: str) -> list[str]:
         doc = yaml.safe_load(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"--pairings {p}: file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"--pairings {p}: is a directory; pass a YAML file") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"--pairings {p}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise UserError(f"--pairings {p}: not valid YAML ({str(exc).splitlines()[0]})") from None
     entries = doc.get("pairings") if isinstance(doc, dict) else None

@@ -13,9 +13,39 @@ from eclipse_bench.bench.core.schema import ImageRecord, read_all
 from eclipse_bench.bench.core.store import append_jsonl, atomic_write_bytes, fault
 
 
-def missing_images(out: Path, samples: list[dict]) -> list[dict]:
-    done = {r.key for r in read_all(out, "images", ImageRecord) if (out / r.image).is_file()}
-    return [s for s in samples if s["key"] not in done]
+def verified_images(out: Path) -> tuple[dict[str, str], list[str]]:
+    """({sample key: sha256} of the images on disk whose bytes match their record, [damaged or vanished images]).
+    An image is reused only when its bytes are the ones recorded (a truncated or replaced PNG is made again, never
+    reused); a record of run schema 1 (no sha256) is taken when the file decodes."""
+    from eclipse_bench.bench.core.keys import inside
+    from eclipse_bench.bench.core.finished import decodable, file_sha256
+
+    good: dict[str, str] = {}
+    bad: list[str] = []
+    for r in read_all(out, "images", ImageRecord) if Path(out).is_dir() else ():
+        path = inside(out, r.image)
+        if path.exists() and not path.is_file():
+            raise UserError(f"{path} is a directory (or another non-file) where image {r.key} belongs; remove it "
+                            f"and re-run to make the image again")
+        if not path.is_file():
+            bad.append(r.image)
+            continue
+        sha = file_sha256(path)
+        if (r.sha256 is None and decodable(path)) or sha == r.sha256:
+            good[r.key] = sha
+        else:
+            bad.append(r.image)
+    return good, [b for b in dict.fromkeys(bad) if b not in {f"images/{k}.png" for k in good}]
+
+
+def mark_verified(out: Path, samples: list[dict]) -> list[str]:
+    """Give every sample whose image is here and intact the sha256 of its bytes (`sha256`; the others are to be
+    made); returns the images found missing or damaged."""
+    good, damaged = verified_images(out)
+    for s in samples:
+        if s["key"] in good:
+            s["sha256"] = good[s["key"]]
+    return damaged
 
 
 def generate_images(out: Path, todo: list[dict], gen: Any, batch_size: int, device: str, progress: bool = True,
@@ -92,14 +122,21 @@ class _Writer:
             self.waited += time.perf_counter() - t
 
     def _write(self, batch: list[dict], images: list, n: int) -> None:
+        import hashlib
+
         t = time.perf_counter()
+        hashes = []
         for i, (s, im) in enumerate(zip(batch, images)):
-            atomic_write_bytes(self.out / s["image"], _png_bytes(im))
+            data = _png_bytes(im)
+            atomic_write_bytes(self.out / s["image"], data)
+            hashes.append(hashlib.sha256(data).hexdigest())
             if i == 0:
                 fault("generate-mid", n)
         append_jsonl(self.out / f"images{self.suffix}.jsonl", [
-            {"key": s["key"], "prompt_id": s["prompt_id"], "n": s["n"], "seed": s["seed"], "image": s["image"]}
-            for s in batch])
+            ImageRecord(s["key"], s["prompt_id"], s["n"], s["image"], s["seed"], sha).to_json()
+            for s, sha in zip(batch, hashes)])
+        for s, sha in zip(batch, hashes):   # recorded: the sample's evidence is keyed by these bytes
+            s["sha256"] = sha
         fault("generate", n)
         self.seconds += time.perf_counter() - t
 

@@ -53,7 +53,8 @@ def load(tag: Optional[str] = None) -> Suite:
                  default_metric="geneval", items=items, images_per_prompt=4)
 
 
-register_suite_family(SuiteFamily("geneval", FILES, "GenEval (Ghosh et al.), 553 prompts in 6 tags"))
+register_suite_family(SuiteFamily("geneval", FILES, "GenEval (Ghosh et al.), 553 prompts in 6 tags",
+                                  category_metrics={tag: "geneval" for tag in TAGS}))
 register_suite("geneval", SuiteDef("eclipse_bench.prompts.suites.geneval:load", (), "GenEval, 553 prompts in 6 tags",
                                    files=tuple(FILES)))
 for _tag in TAGS:

@@ -134,7 +134,8 @@ def reference_image(prompt_id: str, n: int) -> "tuple[str, int] | str":
     return f"{skill}-{src:04d}", n
 
 
-register_suite_family(SuiteFamily("hrs", PINNED_FILES, "HRS-Bench (Bakr et al.) compositional skills"))
+register_suite_family(SuiteFamily("hrs", PINNED_FILES, "HRS-Bench (Bakr et al.) compositional skills",
+                                  category_metrics=dict(METRICS)))
 for _skill, _n in (("counting", 3000), ("spatial", 1002), ("size", 501), ("color", 501)):
     register_suite(f"hrs/{_skill}", SuiteDef("eclipse_bench.prompts.suites.hrs:load", (_skill,),
                                              f"HRS-Bench {_skill}, {_n} prompts in easy/medium/hard thirds",

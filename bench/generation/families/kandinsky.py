@@ -226,14 +226,16 @@ def checkpoints(spec: PairingSpec, prior_only: bool = False) -> list:
     2.2 prior pipeline (its image encoder gives the negative embedding), or the text tower alone."""
     from eclipse_bench.bench.core.keys import Checkpoint
 
-    out = [] if prior_only else [Checkpoint("decoder", spec.decoder_id)]
+    out = [] if prior_only else [Checkpoint("decoder", spec.decoder_id, expect=("unet/config.json", "movq/config.json"))]
     if spec.prior == "diffusion":
-        return out + [Checkpoint("prior pipeline", spec.prior_pipeline_id)]
+        return out + [Checkpoint("prior pipeline", spec.prior_pipeline_id,
+                                 expect=("prior/config.json", "text_encoder/config.json"))]
     if not prior_only:
-        out.append(Checkpoint("image encoder (negative embedding)", spec.prior_pipeline_id))
-    out.append(Checkpoint("text encoder", spec.text_encoder_id))
+        out.append(Checkpoint("image encoder (negative embedding)", spec.prior_pipeline_id,
+                              expect=("image_encoder/config.json",)))
+    out.append(Checkpoint("text encoder", spec.text_encoder_id, expect=("config.json",)))
     if spec.prior == "eclipse":
-        out.append(Checkpoint("prior", spec.prior_id))
+        out.append(Checkpoint("prior", spec.prior_id, expect=("config.json",)))
     return out
 
 

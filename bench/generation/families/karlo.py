@@ -224,9 +224,13 @@ def checkpoints(spec: PairingSpec, prior_only: bool = False) -> list:
     """The UnCLIP repository (text encoder, text_proj and the diffusion prior live in it too) and an ECLIPSE prior."""
     from eclipse_bench.bench.core.keys import Checkpoint
 
-    out = [Checkpoint("decoder" if not prior_only else "text encoder", spec.decoder_id)]
+    parts = ["text_encoder", "text_proj"] + ([] if prior_only else ["decoder", "super_res_first", "super_res_last"])
+    if spec.prior == "diffusion":
+        parts.append("prior")
+    out = [Checkpoint("decoder" if not prior_only else "text encoder", spec.decoder_id,
+                      expect=tuple(f"{p}/config.json" for p in parts))]
     if spec.prior == "eclipse":
-        out.append(Checkpoint("prior", spec.prior_id))
+        out.append(Checkpoint("prior", spec.prior_id, expect=("config.json",)))
     return out
 
 
