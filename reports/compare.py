@@ -99,7 +99,7 @@ ALLOWABLE = ("suite", "prompts", "metric", "metric-version", "compat", "images-p
              "unfinished")
 
 
-def _check_comparable(base: Path, cand: Path, allow: tuple = ()) -> tuple[Results, Results]:
+def _check_comparable(base: Path, cand: Path, allow: tuple = ()) -> tuple[Results, Results, list]:
     mb, mc = read_manifest(base), read_manifest(cand)
     rb, rc = read_results(base), read_results(cand)
     scorer = lambda m: m.metric.identities or m.metric.models  # noqa: E731
@@ -113,12 +113,17 @@ def _check_comparable(base: Path, cand: Path, allow: tuple = ()) -> tuple[Result
         ("seeds", "seeds", mb.settings.get("seeds"), mc.settings.get("seeds")),
         ("scorers", "scorer models", scorer(mb), scorer(mc)),
     ]
+    notes = []
     for key, what, a, b in checks:
+        if key == "seeds" and (a is None or b is None):   # images imported without seeds: nothing to compare
+            unknown = [str(d) for d, v in ((base, a), (cand, b)) if v is None]
+            notes.append(f"seeds not compared: {' and '.join(unknown)} holds images imported without seeds")
+            continue
         if a != b and key not in allow:
             shown = (a, b) if key != "scorers" else (mb.metric.models, mc.metric.models)
             raise UserError(f"cannot compare {base} and {cand}: different {what} ({shown[0]} vs {shown[1]}); re-run "
                             f"the candidate with the baseline's settings, or pass --allow {key} to compare anyway")
-    return rb, rc
+    return rb, rc, notes
 
 
 def _samples(run_dir: Path) -> list[dict]:
@@ -153,7 +158,7 @@ def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha
         if why is not None and ("unfinished" not in allow or not (d / "results.json").is_file()):
             raise UserError(f"{d} is unfinished ({why}): rerun the same `eclipse-bench run` command to finish it, then "
                             f"compare (or pass --allow unfinished to compare the results it has)")
-    rb, rc = _check_comparable(base, cand, tuple(allow))
+    rb, rc, notes = _check_comparable(base, cand, tuple(allow))
     metric = METRICS.get(rb.metric)
     agg = metric.aggregator()
     if max_drop is None:
@@ -169,7 +174,7 @@ def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha
                         sum(r.get("score") is None for r in rows_b), sum(r.get("score") is None for r in rows_c),
                         max_unscorable_increase)
     n_common = len(sb_ids & sc_ids)
-    warnings = []
+    warnings = list(notes)
     if min_prompts is not None and n_common < min_prompts:
         raise UserError(f"only {n_common} prompts are scored in both runs, fewer than --min-prompts {min_prompts}; "
                         f"run more prompts (drop --limit) or lower --min-prompts")

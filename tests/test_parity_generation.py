@@ -67,7 +67,20 @@ def _stock_kandinsky(spec, prompt, seed):
     return oracle.kandinsky_image(decoder, spec, prompt, seed, prior_pipe=prior_pipe, text=text, eclipse_prior=eclipse)
 
 
-STOCK = {"karlo": _stock_karlo, "kandinsky": _stock_kandinsky}   # family -> its stock-pipeline oracle
+def _stock_diffusers(spec, prompt, seed):
+    """The pipeline class the twin's model_index.json names, loaded by diffusers itself, called for one image with a
+    freshly seeded generator and the pairing's settings under the pipeline's own argument names."""
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(resolve(spec.decoder_id))
+    pipe.set_progress_bar_config(disable=True)
+    s = spec.settings
+    out = pipe(prompt=prompt, num_inference_steps=s["steps"], guidance_scale=s["guidance"], height=s["height"],
+               width=s["width"], generator=torch.Generator("cpu").manual_seed(seed), output_type="np").images[0]
+    return (out * 255).round().astype("uint8")
+
+
+STOCK = {"karlo": _stock_karlo, "kandinsky": _stock_kandinsky, "diffusers": _stock_diffusers}   # family -> oracle
 
 
 def _stock(name, prompt, seed):
@@ -115,6 +128,8 @@ EXPECTED_SLICES = {  # recipe v6 (listening twins)
     "tiny-kandinsky": [[0.502, 0.5137, 0.4471], [0.498, 0.5059, 0.4392], [0.4941, 0.5059, 0.4471]],
     "tiny-text-embed-karlo": [[0.3451, 0.2667, 0.4118], [0.4078, 0.3529, 0.3843], [0.4118, 0.4118, 0.4353]],
     "tiny-text-embed-kandinsky": [[0.5137, 0.4784, 0.4471], [0.5176, 0.4902, 0.4431], [0.5294, 0.5294, 0.4471]],
+    "tiny-stable-diffusion": [[0.5451, 0.5608, 0.5412], [0.5098, 0.5451, 0.5686], [0.451, 0.5412, 0.5569]],
+    "tiny-stable-diffusion-xl": [[0.4941, 0.4745, 0.4706], [0.5294, 0.5059, 0.4824], [0.4902, 0.4863, 0.4784]],
 }
 
 

@@ -1,4 +1,5 @@
 """The application: the command line, run options, the orchestration of a run (preflight, several processes), the
-scoring stage and rescore, prior-eval."""
+import of images made elsewhere (their layouts), the scoring stage and rescore, prior-eval."""
 
-__all__ = ["cli", "distributed", "options", "preflight", "prior_eval", "rundir", "runner", "scoring"]
+__all__ = ["cli", "distributed", "importer", "layouts", "options", "preflight", "prior_eval", "rundir", "runner",
+           "scoring"]

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from eclipse_bench.bench.app.options import RunOptions, add_arguments, from_namespace
+from eclipse_bench.bench.app.options import RunOptions, ScoreOptions, add_arguments, from_namespace
 from eclipse_bench.bench.core.errors import Terminated, UserError
 
 
@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="generate images for a suite with a pairing, score them, write a report")
     add_arguments(r, RunOptions)
+
+    sc = sub.add_parser("score", help="score images made anywhere (a folder in a benchmark's layout, a GenEval 2 "
+                                      ".json, a .jsonl manifest) as a generated run is scored")
+    add_arguments(sc, ScoreOptions)
 
     from eclipse_bench.bench.app.prior_eval import add_parser as add_prior_eval_parser
 
@@ -289,7 +293,13 @@ def cmd_prior_eval(a: argparse.Namespace) -> int:
     return command(a)
 
 
-COMMANDS = {"run": cmd_run, "prior-eval": cmd_prior_eval, "demo": cmd_demo, "list": cmd_list, "suites": cmd_suites, "rescore": cmd_rescore,
+def cmd_score(a: argparse.Namespace) -> int:
+    from eclipse_bench.bench.app.importer import command
+
+    return command(a)
+
+
+COMMANDS = {"run": cmd_run, "score": cmd_score, "prior-eval": cmd_prior_eval, "demo": cmd_demo, "list": cmd_list, "suites": cmd_suites, "rescore": cmd_rescore,
             "report": cmd_report, "compare": cmd_compare, "export": cmd_export}
 
 

@@ -109,9 +109,46 @@ def parse_set(values: Any) -> dict:
 
 # -- the options -------------------------------------------------------------------------------------------------
 
+class Options:
+    """What every options dataclass does: check each field (its own check, its choices, text paths) and the
+    required ones (REQUIRED: field -> the message), and list itself for the manifest."""
+
+    REQUIRED: dict = {}
+
+    def validate(self) -> None:
+        """Every field's own check (flags name the value), plus the choices."""
+        for f in fields(self):
+            value, meta = getattr(self, f.name), f.metadata
+            name = meta["flags"][0] if meta.get("flags") else f.name
+            if meta.get("choices") and value not in meta["choices"]:
+                raise UserError(f"{name} {value!r}: use one of {', '.join(map(str, meta['choices']))}")
+            if meta.get("check") is not None and value is not None:
+                meta["check"](value, name)
+        for f in fields(self):   # paths and names go into JSON files and logs: they must be text
+            value = getattr(self, f.name)
+            if isinstance(value, (str, Path)):
+                try:
+                    str(value).encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    bad = str(value)[exc.start:exc.end].encode("utf-8", "surrogateescape")
+                    raise UserError(f"{f.metadata['flags'][0]}: {str(value).encode('utf-8', 'backslashreplace').decode()}"
+                                    f" holds the byte {bad!r}, which is not UTF-8 text; use a name in UTF-8") from None
+        for name, message in self.REQUIRED.items():
+            if not getattr(self, name):
+                raise UserError(message)
+
+    def settings(self) -> dict:
+        """Every option as the manifest records it (paths as text)."""
+        return {f.name: (str(v) if isinstance(v := getattr(self, f.name), Path) else v) for f in fields(self)}
+
+
 @dataclass
-class CommonOptions:
+class CommonOptions(Options):
     """The options run and prior-eval share."""
+
+    REQUIRED = {"pairing": "--prior is required (a pairing name; see `eclipse-bench list priors`)",
+                "suite": "--suite is required (see `eclipse-bench list suites`)"}
+
     pairing: Optional[str] = option(None, "--prior", "--pairing", yaml_key="prior",
                                     help="pairing name (eclipse-karlo, eclipse-kandinsky, karlo, kandinsky, tiny-*); "
                                          "see `list priors`")
@@ -132,33 +169,6 @@ class CommonOptions:
     dtype: str = option("fp32", "--dtype", choices=("fp32", "fp16", "bf16"), help="model precision (default fp32)")
     prior_checkpoint: Optional[str] = option(None, "--prior-checkpoint",
                                              help="another prior checkpoint (directory or hub id) for the pairing")
-
-    def validate(self) -> None:
-        """Every field's own check (flags name the value), plus the choices."""
-        for f in fields(self):
-            value, meta = getattr(self, f.name), f.metadata
-            name = meta["flags"][0] if meta.get("flags") else f.name
-            if meta.get("choices") and value not in meta["choices"]:
-                raise UserError(f"{name} {value!r}: use one of {', '.join(map(str, meta['choices']))}")
-            if meta.get("check") is not None and value is not None:
-                meta["check"](value, name)
-        for f in fields(self):   # paths and names go into JSON files and logs: they must be text
-            value = getattr(self, f.name)
-            if isinstance(value, (str, Path)):
-                try:
-                    str(value).encode("utf-8")
-                except UnicodeEncodeError as exc:
-                    bad = str(value)[exc.start:exc.end].encode("utf-8", "surrogateescape")
-                    raise UserError(f"{f.metadata['flags'][0]}: {str(value).encode('utf-8', 'backslashreplace').decode()}"
-                                    f" holds the byte {bad!r}, which is not UTF-8 text; use a name in UTF-8") from None
-        if not self.pairing:
-            raise UserError("--prior is required (a pairing name; see `eclipse-bench list priors`)")
-        if not self.suite:
-            raise UserError("--suite is required (see `eclipse-bench list suites`)")
-
-    def settings(self) -> dict:
-        """Every option as the manifest records it (paths as text)."""
-        return {f.name: (str(v) if isinstance(v := getattr(self, f.name), Path) else v) for f in fields(self)}
 
 
 @dataclass
@@ -207,6 +217,39 @@ class PriorEvalOptions(CommonOptions):
         return chosen
 
 
+@dataclass
+class ScoreOptions(Options):
+    """`eclipse-bench score IMAGES --suite S`: images made anywhere, imported and scored as a generated run is."""
+
+    REQUIRED = {"images": "IMAGES is required: a folder of images, a GenEval 2 .json or a .jsonl manifest",
+                "suite": "--suite is required (see `eclipse-bench list suites`)"}
+
+    images: Optional[Path] = option(None, "images", kind="path",
+                                    help="the images: a T2I-CompBench samples/ folder, a GenEval output folder, a GenEval "
+                                         "2 {prompt: image} .json, or a .jsonl manifest")
+    suite: Optional[str] = option(None, "--suite", help="the suite the images were made for (name or JSONL file)")
+    split: str = option("val", "--split", choices=("val", "train", "all"), help="T2I-CompBench file (default val)")
+    limit: Optional[int] = option(None, "--limit", kind="int", check=_at_least_one,
+                                  help="the images are of N prompts of the suite, picked as `run --limit N` picks them")
+    limit_mode: str = option("stratified", "--limit-mode", choices=("stratified", "first"),
+                             help="how --limit picks prompts (default stratified, as run)")
+    layout: str = option("auto", "--layout", choices=("auto", "t2i-compbench", "geneval", "geneval2", "manifest"),
+                         help="how the images are laid out (default auto: recognised, and said)")
+    name: Optional[str] = option(None, "--name", help="the model's name on reports and leaderboards (default: the "
+                                                      "folder's name)")
+    out: Optional[Path] = option(None, "--out", kind="path", help="run directory (default runs/<name>/<suite>)")
+    metric: Optional[str] = option(None, "--metric", help="override the suite's default metric; see `list metrics`")
+    scorers: str = option("real", "--scorers", choices=("real", "tiny"), help="scorer models (default real)")
+    reference_compat: bool = option(False, "--reference-compat", kind="bool",
+                                    help="reproduce the reference tools' rules exactly (bugs included)")
+    allow_missing: bool = option(False, "--allow-missing", kind="bool",
+                                 help="score the prompts that have images; the others are recorded as missing (the "
+                                      "compare gate counts them)")
+    device: Optional[str] = option(None, "--device", check=check_device,
+                                   help="torch device for the scorers (default: cuda if available, else cpu)")
+    progress: bool = option(True, "--no-progress", kind="negated", yaml_key="no_progress", help="no progress bars")
+
+
 # -- deriving argparse and --config from the fields --------------------------------------------------------------
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type, config: bool = True) -> None:
@@ -216,6 +259,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, config: bool = Tru
                                                         "'-' or '_'); flags override it")
     for f in fields(cls):
         meta = f.metadata
+        if not meta["flags"][0].startswith("-"):   # a positional argument
+            parser.add_argument(f.name, type=Path if meta["kind"] == "path" else str, help=meta["help"])
+            continue
         kw: dict[str, Any] = {"dest": f.name, "help": meta["help"], "default": None}
         kind = meta["kind"]
         if kind == "bool":

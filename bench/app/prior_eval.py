@@ -192,15 +192,19 @@ def run_prior_eval(opts: "PriorEvalOptions") -> "PriorResults":
     from eclipse_bench.bench.core.keys import Identities, image_seed
     from eclipse_bench.bench.core.store import RunLock, atomic_write_json, atomic_write_jsonl
     from eclipse_bench.bench.generation.generator import default_device
-    from eclipse_bench.bench.generation.pairings import PAIRINGS
+    from eclipse_bench.bench.generation.pairings import get_pairing
     from eclipse_bench.prompts.registry import load_suite
 
     opts.validate()
     baselines = opts.baseline_list()
-    spec = PAIRINGS.get(opts.pairing).with_checkpoints(opts.prior_checkpoint, None)
+    spec = get_pairing(opts.pairing)
     if spec.prior == "text":
         raise UserError(f"pairing {opts.pairing!r} has no prior (it feeds the text embedding); prior-eval shows that "
                         f"baseline beside every prior: evaluate a pairing with a prior")
+    if spec.prior == "none":
+        raise UserError(f"pairing {opts.pairing!r} is a text-to-image pipeline without a separate prior; prior-eval "
+                        f"judges the prior of an unCLIP pairing (eclipse-karlo, eclipse-kandinsky, karlo, kandinsky)")
+    spec = spec.with_checkpoints(opts.prior_checkpoint, None)
     device, dtype, limit, batch_size = opts.device or default_device(), opts.dtype, opts.limit, opts.batch_size
     suite = load_suite(opts.suite, opts.split).limit(limit)
     ipp = opts.images_per_prompt or suite.images_per_prompt

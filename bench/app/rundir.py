@@ -17,12 +17,13 @@ PENDING_MANIFEST = "manifest.next.json"   # the plan of a run in progress (manif
 def default_out(pairing: str, suite: Any) -> Path:
     """runs/<pairing>/<suite>; a user suite file adds a hash of its resolved path, so two files with one name
     (two prompts.jsonl) never share a run directory."""
-    name = suite.name.replace("/", "__").replace("@", "_").replace(":", "_")
+    safe = lambda text: text.replace("/", "__").replace("@", "_").replace(":", "_")  # noqa: E731
+    name = safe(suite.name)
     if suite.name.startswith("file:"):
         from eclipse_bench.bench.core.keys import digest
 
         name += f"-{digest(str(suite.source), 8)}"
-    return Path("runs") / pairing / name
+    return Path("runs") / safe(pairing) / name
 
 
 def manifests(out: Path) -> list[Manifest]:

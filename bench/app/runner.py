@@ -43,15 +43,45 @@ def check_disk(out: Path, todo: list[dict], spec) -> None:
                         f"{free / 2**30:.1f} GiB free; free space, choose another --out, or use --limit")
 
 
+def unresolved(ids: Identities, provider_cks: dict) -> dict:
+    """provider -> its checkpoints that are neither on this machine nor recorded by the run directory."""
+    return {p: [c for c in cks if ids(c.id, c.kind) is None] for p, cks in provider_cks.items()}
+
+
+def resolve_by_loading(ids: Identities, open_cks: dict, scorers: str, device: str, providers: dict) -> None:
+    """Load the providers whose checkpoints are unresolved (the loaders download what they load), kept in
+    `providers` for the evidence stage, and identify their checkpoints now that they are here."""
+    from eclipse_bench.metrics.registry import PROVIDERS
+
+    for p, cks in open_cks.items():
+        if cks:
+            providers[p] = PROVIDERS.get(p).load(scorers, device=device)
+            for c in cks:
+                if ids.refresh(c.id, c.kind) is None:
+                    raise UserError(f"{c.role} {c.id}: loaded, but its identity cannot be resolved afterwards")
+
+
+def provider_identities(ids: Identities, metric, scorers: str, device: str, providers: dict) -> dict:
+    """The identities of the metric's providers for evidence keys: every checkpoint preflighted in one error, the
+    unresolved ones downloaded (by loading them) and identified first."""
+    from eclipse_bench.bench.app.preflight import preflight
+    from eclipse_bench.metrics.registry import PROVIDERS
+
+    cks = {p: PROVIDERS.get(p).checkpoints(scorers) for p in metric.providers}
+    preflight([c for group in cks.values() for c in group])
+    resolve_by_loading(ids, unresolved(ids, cks), scorers, device, providers)
+    return {p: PROVIDERS.get(p).identity(scorers, ids) for p in metric.providers}
+
+
 class Runner:
     def __init__(self, cfg: RunOptions):
         from eclipse_bench.metrics.registry import METRICS
-        from eclipse_bench.bench.generation.pairings import PAIRINGS
+        from eclipse_bench.bench.generation.pairings import get_pairing
         from eclipse_bench.prompts.registry import get_suite_def
 
         cfg.validate()
         self.cfg = cfg
-        self.spec = PAIRINGS.get(cfg.pairing)   # unknown names fail here, before any loading
+        self.spec = get_pairing(cfg.pairing)   # unknown names fail here, before any loading
         self.base_is_tiny = self.spec.is_tiny
         get_suite_def(cfg.suite)
         if cfg.metric:
@@ -187,7 +217,7 @@ class Runner:
         pairing_cks = pairing_checkpoints(self.spec)
         provider_cks = {p: PROVIDERS.get(p).checkpoints(scorers) for p in metric.providers}
         pairing_open = [c for c in pairing_cks if ids(c.id, c.kind) is None]
-        provider_open = {p: [c for c in cks if ids(c.id, c.kind) is None] for p, cks in provider_cks.items()}
+        provider_open = unresolved(ids, provider_cks)
 
         def make_plan():
             samples = plan_samples(suite, self.spec, ipp, cfg.seed, ids, cfg.dtype, cfg.channels_last)
@@ -219,12 +249,7 @@ class Runner:
                     raise UserError(f"{c.role} checkpoint {c.id}: loaded, but not found in the Hugging Face cache "
                                     f"afterwards; is HF_HUB_CACHE writable?")
             self.generator.revisions.update(self.revisions(pairing_cks))
-        for p, open_cks in provider_open.items():
-            if open_cks:
-                self.providers[p] = PROVIDERS.get(p).load(scorers, device=self.device())
-                for c in open_cks:
-                    if ids.refresh(c.id, c.kind) is None:
-                        raise UserError(f"{c.role} {c.id}: loaded, but its identity cannot be resolved afterwards")
+        resolve_by_loading(ids, provider_open, scorers, self.device(), self.providers)
         if pairing_open or any(provider_open.values()):
             samples, idents = make_plan()
         self.provider_identities = idents

@@ -47,7 +47,7 @@ def stored_evidence(out: Path, provider: str) -> dict[str, dict]:
 
 def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, timings: dict,
               suffix: str = "", scorers: Optional[str] = None, reference_images: Optional[str] = None,
-              manifest: Optional[Manifest] = None) -> Results:
+              manifest: Optional[Manifest] = None, coverage: Optional[dict] = None) -> Results:
     """Apply the metric's rule to stored evidence; write samples.jsonl and results.json (or their .M variants).
     `reference_images`: the suite's "module:function" naming the image its reference scripts score for a sample,
     applied under --reference-compat to the metrics that follow it (HRS-Bench's). `manifest`: the run's (default:
@@ -107,7 +107,8 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
         suite_hash=manifest.suite.hash, scorers=scorers, images_per_prompt=manifest.images_per_prompt,
         seed=manifest.settings.get("seed"), limit=manifest.settings.get("limit"),
         timings=timings or (previous.timings if previous is not None else {}),
-        pooled=summary.get("pooled"), by_level=summary.get("by_level"), by_category=summary.get("by_category"))
+        pooled=summary.get("pooled"), by_level=summary.get("by_level"), by_category=summary.get("by_category"),
+        coverage=coverage if coverage is not None else (previous.coverage if previous is not None else None))
     atomic_write_json(out / results_name, results.to_json())
     return results
 

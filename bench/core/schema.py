@@ -218,6 +218,8 @@ class Results(Record):
     pooled: Optional[float] = field(default=None, metadata={"omit_none": True})       # HRS: one pooled figure
     by_level: Optional[dict] = field(default=None, metadata={"omit_none": True})
     by_category: Optional[dict] = field(default=None, metadata={"omit_none": True})
+    # imported runs scored with --allow-missing: {"n_prompts": the suite's, "missing_prompts": [ids without images]}
+    coverage: Optional[dict] = field(default=None, metadata={"omit_none": True})
     extra: dict = field(default_factory=dict)
 
 

@@ -21,8 +21,11 @@ class FamilyDef:
     defaults: dict[str, Any]                          # generation settings of the real pairings
     min_steps: int = 1                                # the least steps its schedulers can run
     prior_checkpoint: dict[str, Optional[str]] = field(default_factory=dict)  # prior kind -> field --prior-checkpoint sets
-    # (spec, prior_only) -> the checkpoints (eclipse_bench.bench.core.keys.Checkpoint) its generator loads; prior_only: prior-eval
+    # (spec, prior_only) -> the checkpoints (eclipse_bench.bench.core.keys.Checkpoint) its generator loads (prior_only:
+    # what prior-eval loads)
     checkpoints: Any = None
+    # name -> a PairingSpec made on the fly for names the registry does not hold (diffusers:<id>), or None
+    pairing_for: Any = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,9 @@ class PairingSpec:
         spec = self
         if prior:
             slot = FAMILIES.get(self.family).prior_checkpoint.get(self.prior)
+            if slot is None and self.prior == "none":
+                raise UserError(f"--prior-checkpoint: pairing {self.name!r} has no separate prior; pass another "
+                                f"pipeline with --decoder-checkpoint")
             if slot is None:
                 raise UserError(f"--prior-checkpoint: pairing {self.name!r} takes its {self.prior} prior from the "
                                 f"decoder repository; use --decoder-checkpoint for a whole {self.family} checkpoint")
@@ -68,11 +74,16 @@ class PairingSpec:
 
         min_steps = FAMILIES.get(self.family).min_steps
         for key, value in self.settings.items():
-            if key.endswith("_steps"):
+            if value is None and key in ("steps", "guidance", "height", "width", "negative_prompt"):
+                continue   # the pipeline's own default (diffusers pairings)
+            if key == "negative_prompt":
+                if not isinstance(value, str):
+                    raise UserError(f"pairing {self.name!r}: setting negative_prompt must be a string")
+            elif key == "steps" or key.endswith("_steps"):
                 if not isinstance(value, int) or isinstance(value, bool) or value < min_steps:
                     raise UserError(f"pairing {self.name!r}: setting {key}={value!r} must be an integer >= {min_steps} "
                                     f"({self.family} schedulers); change it with --set {key}=N")
-            elif key.endswith("_guidance"):
+            elif key == "guidance" or key.endswith("_guidance"):
                 if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
                         or value < 0:
                     raise UserError(f"pairing {self.name!r}: setting {key}={value!r} must be a finite number >= 0")
@@ -88,6 +99,18 @@ class PairingSpec:
 # Families and pairings register themselves in their own modules (eclipse_bench.bench.generation.families.*), found lazily.
 FAMILIES: Registry[FamilyDef] = Registry("pairing family", packages=("eclipse_bench.bench.generation.families",))
 PAIRINGS: Registry[PairingSpec] = Registry("pairing", packages=("eclipse_bench.bench.generation.families",))
+
+
+def get_pairing(name: str) -> PairingSpec:
+    """A registered pairing, or one a family makes for the name (diffusers:<hub id or directory>); else an error
+    listing the close matches."""
+    if name not in PAIRINGS:
+        for fam in FAMILIES.names():
+            make = FAMILIES.get(fam).pairing_for
+            spec = make(name) if make is not None else None
+            if spec is not None:
+                return spec
+    return PAIRINGS.get(name)
 
 
 def register_family(fam: FamilyDef) -> FamilyDef:
