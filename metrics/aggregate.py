@@ -31,6 +31,8 @@ def _mean_combine(s: np.ndarray) -> np.ndarray:
 
 MEAN = Aggregate("mean", lambda r: [r["score"], 1.0], _mean_combine)
 PERCENT = Aggregate("accuracy x100", lambda r: [r["score"], 1.0], lambda s: 100 * _mean_combine(s), "0-100")
+# a soft score (GenEval 2's Soft-TIFA, VQAScore): the mean of per-image values in 0..1, x100 as the benchmark reports
+MEAN100 = Aggregate("mean x100", lambda r: [r["score"], 1.0], lambda s: 100 * _mean_combine(s), "0-100")
 
 
 def _f1(s: np.ndarray) -> np.ndarray:
@@ -109,7 +111,7 @@ LEVEL_F1 = level_mean(MICRO_F1, 3)
 LEVEL_ACCURACY = level_mean(PERCENT, 2)
 LEVEL_OBJECT_ACCURACY = level_mean(OBJECT_ACCURACY, 2)
 
-AGGREGATES = {a.name: a for a in (MEAN, PERCENT, MICRO_F1, OBJECT_ACCURACY, GENEVAL_OVERALL, LEVEL_F1, LEVEL_ACCURACY,
+AGGREGATES = {a.name: a for a in (MEAN, PERCENT, MEAN100, MICRO_F1, OBJECT_ACCURACY, GENEVAL_OVERALL, LEVEL_F1, LEVEL_ACCURACY,
                                   LEVEL_OBJECT_ACCURACY, CATEGORY_MEANS)}
 
 
@@ -156,7 +158,9 @@ def summarise(rows: list[dict], agg: Aggregate, n_resamples: int = 2000, seed: i
     else:
         out["ci95"] = [out["score"], out["score"]]
     for key in ("level", "category"):
-        groups = sorted({r.get(key) for r in rows if r.get(key)})
+        # numeric levels in numeric order (GenEval 2's atom counts 3..10), names alphabetically
+        groups = sorted({r.get(key) for r in rows if r.get(key)},
+                        key=lambda g: (0, int(g), "") if str(g).isdigit() else (1, 0, str(g)))
         if len(groups) > 1 or (key == "level" and groups):
             out[f"by_{key}"] = {}
             for g in groups:

@@ -3,7 +3,7 @@ module of eclipse_bench.metrics (discovered when a registry is first read); noth
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from eclipse_bench.bench.core.registry import Registry, import_string
@@ -11,6 +11,19 @@ from eclipse_bench.bench.core.registry import Registry, import_string
 
 def _reads_nothing(item: Any) -> dict:
     return {}
+
+
+@dataclass(frozen=True)
+class ProviderVariant:
+    """Another implementation of a provider's evidence, chosen by its option (--detector mask2former): its class, its
+    real and tiny checkpoints, and how its evidence relates to the benchmark's ("reference-family": the benchmark's
+    architecture with other weights)."""
+    cls: str
+    real_model: str
+    tiny_model: str
+    equivalence: str = ""
+    reference_models: str = ""
+    help: str = ""
 
 
 @dataclass(frozen=True)
@@ -27,6 +40,12 @@ class ProviderDef:
     reads: Callable[[Any], dict] = _reads_nothing
     # (key, type) every record of this provider holds: a stored record without them is damage, never "no answer"
     record_fields: tuple = ()
+    # the run option that picks this provider's model (--judge ID, --detector NAME), its named variants, the name of
+    # the default implementation, and whether any checkpoint id is accepted (of the default class)
+    option: str = ""
+    variants: dict = field(default_factory=dict)
+    default_variant: str = ""
+    any_model: bool = False
 
     def check_record(self, evidence: Any) -> Optional[str]:
         """Why a stored evidence record is not one of this provider's, or None."""
@@ -39,27 +58,47 @@ class ProviderDef:
                 return f"its {key!r} is not {getattr(kind, '__name__', kind)}"
         return None
 
-    def model(self, scorers: str) -> str:
-        return self.tiny_model if scorers == "tiny" else self.real_model
+    def pick(self, scorers: str, choice: Optional[str] = None) -> tuple[str, str, Optional[str]]:
+        """(class, model id, variant name or None) for the scorers and the option's value (`choice`: a variant's
+        name, or any checkpoint id where the provider takes one; None: the default)."""
+        if not choice or choice == self.default_variant:
+            return self.cls, (self.tiny_model if scorers == "tiny" else self.real_model), None
+        if choice in self.variants:
+            v = self.variants[choice]
+            return v.cls, (v.tiny_model if scorers == "tiny" else v.real_model), choice
+        if self.any_model:
+            return self.cls, choice, None
+        from eclipse_bench.bench.core.errors import UserError
 
-    def load(self, scorers: str = "real", device: str = "cpu", batch_size: int = 64, revision: Optional[str] = None):
+        names = [self.default_variant, *self.variants] if self.default_variant else list(self.variants)
+        raise UserError(f"--{self.option} {choice!r}: use one of {', '.join(names)}")
+
+    def model(self, scorers: str, choice: Optional[str] = None) -> str:
+        return self.pick(scorers, choice)[1]
+
+    def load(self, scorers: str = "real", device: str = "cpu", batch_size: int = 64, revision: Optional[str] = None,
+             choice: Optional[str] = None):
         """The provider's model; `revision` pins a hub checkpoint to the commit its evidence keys name."""
+        cls, model, _ = self.pick(scorers, choice)
         kw = {"revision": revision} if revision else {}
-        return import_string(self.cls)(self.model(scorers), device=device, batch_size=batch_size, **kw)
+        return import_string(cls)(model, device=device, batch_size=batch_size, **kw)
 
-    def checkpoints(self, scorers: str) -> list:
+    def checkpoints(self, scorers: str, choice: Optional[str] = None) -> list:
         """The checkpoints this provider loads (eclipse_bench.bench.core.keys.Checkpoint), known without loading them."""
-        return list(import_string(self.cls).checkpoints(self.model(scorers)))
+        cls, model, _ = self.pick(scorers, choice)
+        return list(import_string(cls).checkpoints(model))
 
-    def identity(self, scorers: str, identities: Any) -> Optional[dict]:
+    def identity(self, scorers: str, identities: Any, choice: Optional[str] = None) -> Optional[dict]:
         """The provider's model, each checkpoint's identity and every setting that changes its output, without
         loading the model; None while a checkpoint's identity is unresolved (not downloaded yet)."""
-        model = self.model(scorers)
-        fps = {c.id: identities(c.id, c.kind) for c in self.checkpoints(scorers)}
+        cls, model, variant = self.pick(scorers, choice)
+        fps = {c.id: identities(c.id, c.kind) for c in self.checkpoints(scorers, choice)}
         if any(v is None for v in fps.values()):
             return None
-        return {"provider": self.name, "model": model, "checkpoints": fps,
-                **import_string(self.cls).settings_for(model)}
+        ident = {"provider": self.name, "model": model, "checkpoints": fps, **import_string(cls).settings_for(model)}
+        if variant:   # only for a variant: the default's keys stay as they were
+            ident["implementation"] = variant
+        return ident
 
 
 @dataclass(frozen=True)
@@ -84,9 +123,27 @@ class MetricDef:
     # what a prompt needs for this metric to judge it: (description, predicate(spec, category))
     fits: tuple = ("a prompt", lambda spec, category: True)
 
-    def label(self) -> dict:
-        return {"equivalence": self.equivalence, "reference_models": self.reference_models,
-                "thresholds": dict(self.thresholds)}
+    # "module:function" (label, choices, items) -> label: how the evidence relates to the benchmark's when it depends on
+    # the option chosen (--detector, --judge) or on the prompts (a benchmark's own questions or generated ones)
+    label_for: Any = None
+    # "module:function" (scored rows) -> {title: {group: value}}: the benchmark's own analysis tables (GenEval 2's per
+    # skill and per atom count), written to results.json and shown in the report
+    breakdown: Any = None
+
+    def label(self, choices: Optional[dict] = None, items: Optional[list] = None) -> dict:
+        """equivalence, reference_models and thresholds of this metric's evidence, for the options chosen and the
+        prompts scored."""
+        out = {"equivalence": self.equivalence, "reference_models": self.reference_models,
+               "thresholds": dict(self.thresholds)}
+        if self.label_for is not None:
+            fn = import_string(self.label_for) if isinstance(self.label_for, str) else self.label_for
+            out = fn(out, choices or {}, list(items or ()))
+        return out
+
+    def breakdown_fn(self):
+        if self.breakdown is None:
+            return None
+        return import_string(self.breakdown) if isinstance(self.breakdown, str) else self.breakdown
 
     def rule_fn(self):
         return import_string(self.rule) if isinstance(self.rule, str) else self.rule
@@ -110,6 +167,33 @@ def register_provider(p: ProviderDef) -> ProviderDef:
 def register_metric(m: MetricDef) -> MetricDef:
     METRICS.register(m.name, m, help=m.help)
     return m
+
+
+def choices_from(settings: Optional[dict], metric: Optional["MetricDef"] = None) -> dict:
+    """provider -> the value of the option that picks its model (--judge, --detector), from run options or a
+    manifest's settings; only the providers of `metric` when given, only options that are set."""
+    settings = settings or {}
+    names = metric.providers if metric is not None else PROVIDERS.names()
+    out = {}
+    for p in names:
+        pdef = PROVIDERS.get(p)
+        if pdef.option and settings.get(pdef.option):
+            out[p] = str(settings[pdef.option])
+    return out
+
+
+def check_choices(settings: Optional[dict], metric: "MetricDef") -> None:
+    """An option that picks a provider's model (--judge, --detector) given to a metric without that provider is an
+    error, never silently ignored."""
+    from eclipse_bench.bench.core.errors import UserError
+
+    settings = settings or {}
+    for p in PROVIDERS.names():
+        pdef = PROVIDERS.get(p)
+        if pdef.option and settings.get(pdef.option) and p not in metric.providers:
+            users = [m for m in METRICS.names() if p in METRICS.get(m).providers]
+            raise UserError(f"--{pdef.option} {settings[pdef.option]}: metric {metric.name} does not use the {p} "
+                            f"evidence it picks; it applies to {', '.join(users)}")
 
 
 def metric_fits(metric: str, items) -> tuple[int, str]:

@@ -17,10 +17,11 @@ from eclipse_bench.bench.core.store import append_jsonl, fault
 
 def collect_evidence(out: Path, samples: list[dict], metric: Any, scorers: str, device: str, progress: bool = True,
                      suffix: str = "", providers: dict | None = None, calls: dict | None = None,
-                     revisions: dict | None = None) -> tuple[float, int]:
+                     revisions: dict | None = None, choices: dict | None = None) -> tuple[float, int]:
     """Run each evidence provider of the metric on the samples that lack its evidence (samples carry their
     evidence keys: assign_evidence_keys). `providers` holds models already loaded (reused, and filled);
-    `revisions` pins each provider's hub checkpoint to the commit its keys name."""
+    `revisions` pins each provider's hub checkpoint to the commit its keys name; `choices`: provider -> the value of
+    its option (--judge, --detector)."""
     from tqdm.auto import tqdm
 
     from eclipse_bench.metrics.registry import PROVIDERS
@@ -36,7 +37,8 @@ def collect_evidence(out: Path, samples: list[dict], metric: Any, scorers: str, 
         if not todo:
             continue
         if pname not in providers:
-            providers[pname] = pdef.load(scorers, device=device, revision=(revisions or {}).get(pname))
+            providers[pname] = pdef.load(scorers, device=device, revision=(revisions or {}).get(pname),
+                                         choice=(choices or {}).get(pname))
         provider = providers[pname]
         earlier = {p: {r.key: r.evidence for r in read_all(out / "evidence", p, EvidenceRecord)}
                    for p in metric.providers[: metric.providers.index(pname)]}

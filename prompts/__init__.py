@@ -1,6 +1,6 @@
 """Prompt suites: each item carries a structured spec (objects, attributes, relation, counts)."""
 
-from eclipse_bench.prompts.spec import Item, ObjectSpec, Relation, Spec, Suite
+from eclipse_bench.prompts.spec import Item, ObjectSpec, Question, Relation, Spec, Suite
 
-__all__ = ["Item", "ObjectSpec", "Relation", "Spec", "Suite", "counterfactuals", "extract", "fetch", "registry",
-           "spacy_specs", "spec", "suites", "user", "vocab"]
+__all__ = ["Item", "ObjectSpec", "Question", "Relation", "Spec", "Suite", "counterfactuals", "extract", "fetch",
+           "questions", "registry", "spacy_specs", "spec", "suites", "user", "vocab"]

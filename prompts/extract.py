@@ -191,6 +191,30 @@ def singular(word: str) -> str:
     return " ".join(words[:-1] + [s])
 
 
+_PLURAL = {v: k for k, v in _IRREGULAR.items() if k != v and not k.endswith(("ches", "shes", "xes", "oes"))}
+_SAME_PLURAL = {k for k, v in _IRREGULAR.items() if k == v and k not in ("glass", "bus", "grass", "cactus", "octopus",
+                                                                         "hippopotamus", "lens")}
+
+
+def plural(word: str) -> str:
+    """An English noun's plural ("cat" -> "cats", "bus" -> "buses"; the last word of "teddy bear"); a plural stays."""
+    words = word.split()
+    if not words:
+        return word
+    last = singular(words[-1]).lower()
+    if last in _SAME_PLURAL:
+        p = last
+    elif last in _PLURAL:
+        p = _PLURAL[last]
+    elif last.endswith(("s", "x", "z", "ch", "sh")) or last in ("tomato", "potato", "hero", "echo"):
+        p = last + "es"
+    elif last.endswith("y") and len(last) > 1 and last[-2] not in "aeiou":
+        p = last[:-1] + "ies"
+    else:
+        p = last + "s"
+    return " ".join(words[:-1] + [p])
+
+
 def find_relation(prompt: str, relations: tuple[str, ...] = T2I_RELATIONS) -> Optional[str]:
     low = " ".join(prompt.lower().split())
     for rel in relations:

@@ -21,7 +21,7 @@ from eclipse_bench.bench.core.paths import cache_dir
 class Upstream:
     repo: str
     commit: str
-    path: str  # folder inside the upstream repository
+    path: str  # folder inside the upstream repository ("" for its root)
 
 
 
@@ -43,7 +43,8 @@ def sha256_file(path: Path) -> str:
 def upstream_url(relpath: str) -> str:
     up, _ = pinned()[relpath]
     name = relpath.split("/")[-1]
-    return f"https://raw.githubusercontent.com/{up.repo}/{up.commit}/{up.path}/{name}"
+    inside_repo = f"{up.path.strip('/')}/{name}" if up.path.strip("/") else name   # "" = the repository's root
+    return f"https://raw.githubusercontent.com/{up.repo}/{up.commit}/{inside_repo}"
 
 
 def _check(path: Path, relpath: str, where: str) -> Path:
@@ -102,3 +103,19 @@ def read_lines(relpath: str) -> list[str]:
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def jsonl_objects(path: Path) -> list[tuple[int, dict]]:
+    """(line number, object) of each non-empty line of an official JSONL file; a line that is not JSON is an error
+    naming it."""
+    import json
+
+    out = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if not line.strip():
+            continue
+        try:
+            out.append((i + 1, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}:{i + 1}: not JSON ({exc.msg})") from None
+    return out

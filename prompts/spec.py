@@ -2,7 +2,8 @@
 
 The JSON form of an item is public (README, "User suites"):
 {"id", "prompt", "category", "level", "spec": {"phrases", "objects": [{"noun", "attributes", "count"}],
- "relation": {"name", "subject", "object"} | null, "subcategory", "exclude": [{"noun", "count"}]}}
+ "relation": {"name", "subject", "object"} | null, "subcategory", "exclude": [{"noun", "count"}],
+ "questions": [{"question", "answer", "skill"}] (optional), "atoms": N (optional)}}
 """
 
 from __future__ import annotations
@@ -47,6 +48,24 @@ class Exclusion:
 
 
 @dataclass(frozen=True)
+class Question:
+    """A question a VQA judge is asked about the image, with the answer the prompt implies and the skill it tests
+    (GenEval 2: object, count, attribute, position, verb)."""
+    question: str
+    answer: str
+    skill: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"question": self.question, "answer": self.answer, "skill": self.skill}
+
+    @classmethod
+    def from_json(cls, d: Any) -> "Question":
+        if isinstance(d, (list, tuple)):   # [question, answer, skill]
+            return cls(str(d[0]), str(d[1]), str(d[2]))
+        return cls(str(d["question"]), str(d["answer"]), str(d["skill"]))
+
+
+@dataclass(frozen=True)
 class Spec:
     phrases: tuple[str, ...] = ()
     objects: tuple[ObjectSpec, ...] = ()
@@ -56,6 +75,10 @@ class Spec:
     # Prompts with several relations (HRS-Bench medium/hard) list them all; `relation` is the first.
     extra_relations: tuple[Relation, ...] = ()
     clip_text: Optional[str] = None   # the text CLIPScore compares (complex: the prompt without adjectives)
+    # The benchmark's own questions for a VQA judge (GenEval 2's vqa_list with its skills), and its atom count;
+    # suites without them get questions generated from the spec (eclipse_bench.prompts.questions)
+    questions: tuple[Question, ...] = ()
+    atoms: Optional[int] = None
 
     @property
     def relations(self) -> tuple[Relation, ...]:
@@ -73,6 +96,10 @@ class Spec:
             d["extra_relations"] = [r.to_json() for r in self.extra_relations]
         if self.clip_text is not None:
             d["clip_text"] = self.clip_text
+        if self.questions:   # only when set: the hashes of suites without them stay as they were
+            d["questions"] = [q.to_json() for q in self.questions]
+        if self.atoms is not None:
+            d["atoms"] = self.atoms
         return d
 
     @classmethod
@@ -88,6 +115,8 @@ class Spec:
             exclude=tuple(Exclusion(e["noun"], int(e["count"])) for e in d.get("exclude") or ()),
             extra_relations=tuple(Relation.from_json(r) for r in d.get("extra_relations") or ()),
             clip_text=d.get("clip_text"),
+            questions=tuple(Question.from_json(q) for q in d.get("questions") or ()),
+            atoms=None if d.get("atoms") is None else int(d["atoms"]),
         )
 
 

@@ -79,8 +79,18 @@ def check_spec(path: Path, lineno: int, raw: Any) -> Spec:
         if not isinstance(e, dict) or not isinstance(e.get("noun"), str) or not e["noun"].strip() or \
                 not isinstance(e.get("count"), int) or isinstance(e.get("count"), bool) or e["count"] < 0:
             raise _fail(path, lineno, f"spec.exclude[{j}] must be {{\"noun\": str, \"count\": int >= 0}}")
-    if not (raw.get("objects") or raw.get("phrases")):
-        raise _fail(path, lineno, "the spec names no objects and no phrases: nothing could be checked; "
+    if raw.get("questions") is not None and not isinstance(raw["questions"], list):
+        raise _fail(path, lineno, "spec.questions must be a list")
+    for j, q in enumerate(raw.get("questions") or []):
+        if not isinstance(q, dict) or not all(isinstance(q.get(k), str) and q[k].strip()
+                                              for k in ("question", "answer", "skill")):
+            raise _fail(path, lineno, f"spec.questions[{j}] must be {{\"question\": str, \"answer\": str, "
+                                      f"\"skill\": str}} (e.g. \"How many cats are in the image?\", \"two\", \"count\")")
+    if raw.get("atoms") is not None and (not isinstance(raw["atoms"], int) or isinstance(raw["atoms"], bool)
+                                         or raw["atoms"] < 1):
+        raise _fail(path, lineno, "spec.atoms must be a positive integer or null")
+    if not (raw.get("objects") or raw.get("phrases") or raw.get("questions")):
+        raise _fail(path, lineno, "the spec names no objects, phrases or questions: nothing could be checked; "
                                   "give spec.objects or spec.phrases, or leave the spec out to have it extracted")
     try:
         return Spec.from_json(raw)

@@ -70,3 +70,13 @@ def eclipse_prior(dim: int = 768):
 
 def n_params(model) -> float:
     return sum(p.numel() for p in model.parameters()) / 1e6
+
+# Qwen/Qwen3-VL-8B-Instruct (config.json, transcribed without hub access): the judge of GenEval 2
+QWEN3_VL_8B_TEXT = dict(hidden_size=4096, intermediate_size=12288, num_hidden_layers=36, num_attention_heads=32,
+                        num_key_value_heads=8, head_dim=128, vocab_size=151936, max_position_embeddings=262144,
+                        rms_norm_eps=1e-6, rope_parameters={"rope_type": "default", "rope_theta": 5000000.0,
+                                                            "mrope_section": [24, 20, 20], "mrope_interleaved": True})
+QWEN3_VL_8B_VISION = dict(depth=27, hidden_size=1152, intermediate_size=4304, num_heads=16, patch_size=16,
+                          spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=4096, num_position_embeddings=2304,
+                          deepstack_visual_indexes=[8, 16, 24], hidden_act="gelu_pytorch_tanh")
+QWEN3_VL_PIXELS = dict(patch_size=16, min_pixels=65536, max_pixels=16777216)   # preprocessor_config.json

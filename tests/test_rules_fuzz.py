@@ -61,7 +61,28 @@ def evidence(draw, spec):
     return {"vqa": {"questions": questions}, "depth": {"size": [w, h], "means": means},
             "detect": {"model": "fuzz", "image_size": [w, h], "detections": dets, "classes": classes},
             "clip": {"cosine": draw(st.floats(-1, 1)), "cosine_no_adjectives": draw(st.floats(-1, 1))},
-            "color": {"colors": colors}}
+            "color": {"colors": colors}, "judge": judge_evidence(draw, spec)}
+
+
+def judge_evidence(draw, spec) -> dict:
+    """The judge's record for the spec's questions: each variant's token with a random probability (the variants'
+    tokens of one question never add up to more than 1 in a softmax), a random argmax."""
+    from eclipse_bench.metrics.judge import answer_variants
+    from eclipse_bench.prompts.questions import questions_for
+
+    questions, source = questions_for(spec)
+    rows = [("tifa", q.question, q.answer, q.skill) for q in questions] + [("vqascore", "p", "Yes", "prompt")]
+    out = []
+    for kind, question, answer, skill in rows:
+        default, compat = answer_variants(question, answer), answer_variants(question, answer, True)
+        variants = list(dict.fromkeys(default + compat))
+        ids = {v: draw(st.integers(0, 9)) for v in variants}          # shared ids happen: counted twice
+        share = draw(st.floats(0, 1)) / max(len(variants), 1)
+        out.append({"kind": kind, "question": question, "answer": answer, "skill": skill, "text": question,
+                    "variants": [[v, ids[v]] for v in default], "compat_variants": [[v, ids[v]] for v in compat],
+                    "probs": {str(i): share for i in set(ids.values())},
+                    "argmax": {"id": 0, "token": draw(st.sampled_from(variants + ["no", " No", "cat"])), "p": share}})
+    return {"model": "fuzz", "source": source, "image_size": [64, 64], "questions": out}
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -93,9 +114,13 @@ def test_an_empty_spec_is_never_a_perfect_score(name):
     m = METRICS.get(name)
     ev = {"vqa": {"questions": []}, "depth": {"size": [64, 64], "means": {}},
           "detect": {"model": "t", "image_size": [64, 64], "detections": [], "classes": {}},
-          "clip": {"cosine": 0.3, "cosine_no_adjectives": 0.3}, "color": {"colors": {}}}
+          "clip": {"cosine": 0.3, "cosine_no_adjectives": 0.3}, "color": {"colors": {}},
+          "judge": {"source": "", "questions": [{"kind": "vqascore", "question": "p", "answer": "Yes", "skill": "prompt",
+                                                 "text": "p", "variants": [["Yes", 1]], "probs": {"1": 0.9},
+                                                 "argmax": {"id": 1, "token": "Yes", "p": 0.9}}]}}
     v = m.rule_fn()({p: ev[p] for p in m.providers}, Spec())
-    assert v.score is None or name == "clip-score", (name, v)
+    # a CLIPScore and a VQAScore judge the prompt's text itself, whatever its spec
+    assert v.score is None or name in ("clip-score", "vqascore"), (name, v)
 
 
 def test_unknown_relation_is_refused_by_validation_and_unscorable_in_rules():

@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--limit-mode", default="stratified", choices=["stratified", "first"])
     sh.add_argument("--split", default="val", choices=["val", "train", "all"])
     sh.add_argument("--format", default="text", choices=["text", "jsonl"])
+    sh.add_argument("--questions", action="store_true",
+                    help="also the questions the VQA judge asks (GenEval 2's own; generated from the spec elsewhere)")
     va = ssub.add_parser("validate", help="check a user suite file (JSONL)")
     va.add_argument("file")
     fe = ssub.add_parser("fetch", help="download and verify official suite files into the user cache")
@@ -200,8 +202,16 @@ def cmd_suites(a: argparse.Namespace) -> int:
                              for r in spec.relations)
             level = f" [{item.level}]" if item.level else ""
             sub = f" <{spec.subcategory}>" if spec.subcategory else ""
-            print(f"{item.id}{level}{sub}: {item.prompt}\n    objects: {objs or '-'}"
+            atoms = f"  atoms: {spec.atoms}" if spec.atoms is not None else ""
+            print(f"{item.id}{level}{sub}: {item.prompt}\n    objects: {objs or '-'}{atoms}"
                   f"{'  relation: ' + rels if rels else ''}{'  phrases: ' + ' | '.join(spec.phrases) if spec.phrases else ''}")
+            if spec.questions or a.questions:
+                from eclipse_bench.prompts.questions import questions_for
+
+                questions, source = questions_for(spec)
+                print(f"    questions ({source}):" if questions else f"    questions ({source}): none")
+                for q in questions:
+                    print(f"      [{q.skill}] {q.question} -> {q.answer}")
         return 0
     if a.suites_command == "validate":
         from eclipse_bench.prompts.user import load

@@ -71,7 +71,7 @@ class Importer:
     def run(self) -> tuple[Path, Results]:
         from eclipse_bench.bench.app.runner import provider_identities
         from eclipse_bench.bench.app.scoring import score_run
-        from eclipse_bench.metrics.registry import METRICS, PROVIDERS
+        from eclipse_bench.metrics.registry import METRICS, PROVIDERS, check_choices, choices_from
         from eclipse_bench.metrics.stage import assign_evidence_keys, collect_evidence
         from eclipse_bench.prompts.extract import extractor_info
         from eclipse_bench.prompts.registry import load_suite
@@ -79,6 +79,7 @@ class Importer:
         opts = self.opts
         suite = load_suite(opts.suite, opts.split).limit(opts.limit, opts.limit_mode)
         metric = METRICS.get(opts.metric or suite.default_metric)
+        check_choices(opts.settings(), metric)
         images = Path(opts.images)
         found = read(images, suite, opts.layout)
         good, unreadable = read_images(found)
@@ -117,7 +118,8 @@ class Importer:
                             "data": data})
         samples.sort(key=lambda s: ([i.id for i in suite.items].index(s["prompt_id"]), s["n"]))
         device = opts.device or _default_device()
-        idents = provider_identities(ids, metric, opts.scorers, device, self.providers)
+        choices = choices_from(opts.settings(), metric)   # --judge, --detector
+        idents = provider_identities(ids, metric, opts.scorers, device, self.providers, choices)
         seeds_known = found.seeds_known and all(s["seed"] is not None for s in samples)
         ipp = max([s["n"] + 1 for s in samples] or [0])
         manifest = Manifest(
@@ -125,8 +127,8 @@ class Importer:
             pairing={"name": name, "family": "imported"},
             suite=SuiteInfo(suite.name, suite.source, suite.hash, len(suite.items), suite.reference_images or None),
             metric=MetricInfo(metric.name, metric.version, opts.scorers,
-                              {p: PROVIDERS.get(p).model(opts.scorers) for p in metric.providers}, idents,
-                              opts.reference_compat, **metric.label()),
+                              {p: PROVIDERS.get(p).model(opts.scorers, choices.get(p)) for p in metric.providers},
+                              idents, opts.reference_compat, **metric.label(choices, suite.items)),
             identities={"checkpoints": ids.record(),
                         "providers": merge_provider_identities(recorded.get("providers"), opts.scorers, idents)},
             specs=extractor_info() if suite.extracted else {"backend": "given", "reference_exact": True},
@@ -141,10 +143,10 @@ class Importer:
             atomic_write_json(out / PENDING_MANIFEST, manifest.to_json())
             self.store(out, samples)
             assign_evidence_keys(samples, metric, idents)
-            revisions = {p: r for p in metric.providers for c in PROVIDERS.get(p).checkpoints(opts.scorers)
+            revisions = {p: r for p in metric.providers for c in PROVIDERS.get(p).checkpoints(opts.scorers, choices.get(p))
                          if (r := ids.revision(c.id))}
             collect_evidence(out, samples, metric, opts.scorers, device, opts.progress, "", self.providers,
-                             self.model_calls, revisions)
+                             self.model_calls, revisions, choices)
             coverage = {"n_prompts": len(suite.items), "missing_prompts": [i.id for i in missing]} if missing else None
             if fewer:
                 coverage = {**(coverage or {"n_prompts": len(suite.items), "missing_prompts": []}),

@@ -109,6 +109,18 @@ def parse_set(values: Any) -> dict:
 
 # -- the options -------------------------------------------------------------------------------------------------
 
+def judge_option() -> Any:
+    return option(None, "--judge", metavar="ID",
+                  help="the VQA judge of the soft-tifa, tifa and vqascore metrics: another Qwen3-VL checkpoint (hub id "
+                       "or directory) in place of Qwen/Qwen3-VL-8B-Instruct; recorded in the evidence keys")
+
+
+def detector_option() -> Any:
+    return option(None, "--detector", choices=(None, "yolo", "mask2former"),
+                  help="the detector family of detection metrics: yolo (default) or mask2former (GenEval's "
+                       "architecture, Mask2Former Swin-S COCO instance weights from transformers)")
+
+
 class Options:
     """What every options dataclass does: check each field (its own check, its choices, text paths) and the
     required ones (REQUIRED: field -> the message), and list itself for the manifest."""
@@ -186,6 +198,8 @@ class RunOptions(CommonOptions):
                                     help="scorer models (default: tiny with tiny-* pairings)")
     reference_compat: bool = option(False, "--reference-compat", kind="bool",
                                     help="reproduce the reference tools' rules exactly (bugs included)")
+    judge: Optional[str] = judge_option()
+    detector: Optional[str] = detector_option()
     overrides: dict = option(None, "--set", kind="set", metavar="KEY=VALUE", yaml_key="set",
                              help="override a pairing setting (e.g. decoder_steps=50); repeatable")
     decoder_checkpoint: Optional[str] = option(None, "--decoder-checkpoint",
@@ -242,6 +256,8 @@ class ScoreOptions(Options):
     scorers: str = option("real", "--scorers", choices=("real", "tiny"), help="scorer models (default real)")
     reference_compat: bool = option(False, "--reference-compat", kind="bool",
                                     help="reproduce the reference tools' rules exactly (bugs included)")
+    judge: Optional[str] = judge_option()
+    detector: Optional[str] = detector_option()
     allow_missing: bool = option(False, "--allow-missing", kind="bool",
                                  help="score the prompts that have images; the others are recorded as missing (the "
                                       "compare gate counts them)")

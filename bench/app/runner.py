@@ -48,29 +48,33 @@ def unresolved(ids: Identities, provider_cks: dict) -> dict:
     return {p: [c for c in cks if ids(c.id, c.kind) is None] for p, cks in provider_cks.items()}
 
 
-def resolve_by_loading(ids: Identities, open_cks: dict, scorers: str, device: str, providers: dict) -> None:
+def resolve_by_loading(ids: Identities, open_cks: dict, scorers: str, device: str, providers: dict,
+                       choices: Optional[dict] = None) -> None:
     """Load the providers whose checkpoints are unresolved (the loaders download what they load), kept in
-    `providers` for the evidence stage, and identify their checkpoints now that they are here."""
+    `providers` for the evidence stage, and identify their checkpoints now that they are here. `choices`: provider ->
+    the value of its option (--judge, --detector)."""
     from eclipse_bench.metrics.registry import PROVIDERS
 
     for p, cks in open_cks.items():
         if cks:
-            providers[p] = PROVIDERS.get(p).load(scorers, device=device)
+            providers[p] = PROVIDERS.get(p).load(scorers, device=device, choice=(choices or {}).get(p))
             for c in cks:
                 if ids.refresh(c.id, c.kind) is None:
                     raise UserError(f"{c.role} {c.id}: loaded, but its identity cannot be resolved afterwards")
 
 
-def provider_identities(ids: Identities, metric, scorers: str, device: str, providers: dict) -> dict:
+def provider_identities(ids: Identities, metric, scorers: str, device: str, providers: dict,
+                        choices: Optional[dict] = None) -> dict:
     """The identities of the metric's providers for evidence keys: every checkpoint preflighted in one error, the
     unresolved ones downloaded (by loading them) and identified first."""
     from eclipse_bench.bench.app.preflight import preflight
     from eclipse_bench.metrics.registry import PROVIDERS
 
-    cks = {p: PROVIDERS.get(p).checkpoints(scorers) for p in metric.providers}
+    choices = choices or {}
+    cks = {p: PROVIDERS.get(p).checkpoints(scorers, choices.get(p)) for p in metric.providers}
     preflight([c for group in cks.values() for c in group])
-    resolve_by_loading(ids, unresolved(ids, cks), scorers, device, providers)
-    return {p: PROVIDERS.get(p).identity(scorers, ids) for p in metric.providers}
+    resolve_by_loading(ids, unresolved(ids, cks), scorers, device, providers, choices)
+    return {p: PROVIDERS.get(p).identity(scorers, ids, choices.get(p)) for p in metric.providers}
 
 
 class Runner:
@@ -99,6 +103,7 @@ class Runner:
         self.providers: dict[str, Any] = {}
         self.identities = Identities()   # resolved in run(), from the machine and the run directory
         self.provider_identities: dict = {}
+        self.choices: dict = {}                # provider -> --judge / --detector value
         self.model_calls = {"generate": 0, "evidence": 0}
         self.png_seconds = 0.0       # PNG encoding + writing, on the writer thread (overlaps generation)
         self.png_wait_seconds = 0.0  # of which the generating thread waited for (on the critical path)
@@ -116,7 +121,7 @@ class Runner:
 
     # -- stages -----------------------------------------------------------------------------------
     def run(self) -> tuple[Path, Optional[Results]]:
-        from eclipse_bench.metrics.registry import METRICS, PROVIDERS
+        from eclipse_bench.metrics.registry import METRICS, PROVIDERS, check_choices, choices_from
         from eclipse_bench.prompts.extract import extractor_info
         from eclipse_bench.prompts.registry import load_suite
 
@@ -125,6 +130,8 @@ class Runner:
         if not suite.items:
             raise UserError(f"suite {cfg.suite!r} has no prompts")
         self.metric = METRICS.get(cfg.metric or suite.default_metric)
+        check_choices(cfg.settings(), self.metric)
+        self.choices = choices_from(cfg.settings(), self.metric)   # --judge, --detector
         self.check_fit(suite)
         ipp = cfg.images_per_prompt or suite.images_per_prompt
         out = Path(cfg.out) if cfg.out else default_out(self.spec.name, suite)
@@ -143,8 +150,9 @@ class Runner:
             pairing=self.spec.to_json(),
             suite=SuiteInfo(suite.name, suite.source, suite.hash, len(suite.items), suite.reference_images or None),
             metric=MetricInfo(self.metric.name, self.metric.version, scorers,
-                              {p: PROVIDERS.get(p).model(scorers) for p in self.metric.providers}, provider_ids,
-                              cfg.reference_compat, **self.metric.label()),
+                              {p: PROVIDERS.get(p).model(scorers, self.choices.get(p)) for p in self.metric.providers},
+                              provider_ids, cfg.reference_compat,
+                              **self.metric.label(self.choices, suite.items)),
             identities={"checkpoints": self.identities.record(),
                         "providers": merge_provider_identities(recorded.get("providers"), scorers, provider_ids)},
             specs=extractor_info() if suite.extracted else {"backend": "given", "reference_exact": True,
@@ -215,7 +223,8 @@ class Runner:
 
         ids, cfg, metric = self.identities, self.cfg, self.metric
         pairing_cks = pairing_checkpoints(self.spec)
-        provider_cks = {p: PROVIDERS.get(p).checkpoints(scorers) for p in metric.providers}
+        choices = self.choices
+        provider_cks = {p: PROVIDERS.get(p).checkpoints(scorers, choices.get(p)) for p in metric.providers}
         pairing_open = [c for c in pairing_cks if ids(c.id, c.kind) is None]
         provider_open = unresolved(ids, provider_cks)
 
@@ -227,7 +236,7 @@ class Runner:
             if damaged:
                 print(f"eclipse-bench: {len(damaged)} image(s) of this directory are missing or damaged and will be "
                       f"made again ({', '.join(damaged[:3])}{', ...' if len(damaged) > 3 else ''})", file=sys.stderr)
-            idents = {p: PROVIDERS.get(p).identity(scorers, ids) for p in metric.providers}
+            idents = {p: PROVIDERS.get(p).identity(scorers, ids, choices.get(p)) for p in metric.providers}
             if all(v is not None for v in idents.values()):
                 assign_evidence_keys(samples, metric, idents)
             return samples, idents
@@ -249,7 +258,7 @@ class Runner:
                     raise UserError(f"{c.role} checkpoint {c.id}: loaded, but not found in the Hugging Face cache "
                                     f"afterwards; is HF_HUB_CACHE writable?")
             self.generator.revisions.update(self.revisions(pairing_cks))
-        resolve_by_loading(ids, provider_open, scorers, self.device(), self.providers)
+        resolve_by_loading(ids, provider_open, scorers, self.device(), self.providers, choices)
         if pairing_open or any(provider_open.values()):
             samples, idents = make_plan()
         self.provider_identities = idents
@@ -295,10 +304,11 @@ class Runner:
         from eclipse_bench.metrics.registry import PROVIDERS
         from eclipse_bench.metrics.stage import collect_evidence
 
-        revisions = {p: r for p in self.metric.providers for c in PROVIDERS.get(p).checkpoints(scorers)
+        revisions = {p: r for p in self.metric.providers
+                     for c in PROVIDERS.get(p).checkpoints(scorers, self.choices.get(p))
                      if (r := self.identities.revision(c.id))}
         return collect_evidence(self.out, samples, self.metric, scorers, self.device(), self.cfg.progress, suffix,
-                                self.providers, self.model_calls, revisions)
+                                self.providers, self.model_calls, revisions, self.choices)
 
     def timings(self, gen_seconds: float, n_generated: int, ev_seconds: float, n_scored: int) -> dict:
         out: dict[str, Any] = {}

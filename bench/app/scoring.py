@@ -99,24 +99,31 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
     previous = read_results(out, results_name) if (out / results_name).is_file() else None
     manifest = manifest or read_manifest(out)
     scorers = scorers or manifest.metric.scorers
+    from eclipse_bench.metrics.registry import choices_from
+
+    choices = choices_from(manifest.settings, metric)
+    breakdown = metric.breakdown_fn()
     results = Results(
         pairing=manifest.pairing_name, suite=manifest.suite.name, metric=metric.name, score=summary["score"],
         ci95=summary["ci95"], n_prompts=summary["n_prompts"], n_images=len(scored), n_unscorable=len(rows) - len(scored),
         aggregate=agg.name, scale=agg.scale, metric_version=metric.version, reference_compat=reference_compat,
-        evidence_models=provider_models(metric, scorers), **metric.label(), specs=manifest.specs,
+        evidence_models=provider_models(metric, scorers, choices),
+        **metric.label(choices, [s["item"] for s in samples]), specs=manifest.specs,
         suite_hash=manifest.suite.hash, scorers=scorers, images_per_prompt=manifest.images_per_prompt,
         seed=manifest.settings.get("seed"), limit=manifest.settings.get("limit"),
         timings=timings or (previous.timings if previous is not None else {}),
         pooled=summary.get("pooled"), by_level=summary.get("by_level"), by_category=summary.get("by_category"),
+        breakdowns=breakdown(plain) if breakdown is not None else None,
         coverage=coverage if coverage is not None else (previous.coverage if previous is not None else None))
     atomic_write_json(out / results_name, results.to_json())
     return results
 
 
-def provider_models(metric, scorers: str) -> dict:
+def provider_models(metric, scorers: str, choices: Optional[dict] = None) -> dict:
+    """provider -> the model its evidence comes from (`choices`: the --judge / --detector values)."""
     from eclipse_bench.metrics.registry import PROVIDERS
 
-    return {p: PROVIDERS.get(p).model(scorers) for p in metric.providers}
+    return {p: PROVIDERS.get(p).model(scorers, (choices or {}).get(p)) for p in metric.providers}
 
 
 def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: Optional[bool] = None) -> Results:
@@ -176,9 +183,12 @@ def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: 
     _, results_name, report_name = output_names(suffix)
     with RunLock(run_dir):
         if own:
-            label = metric.label()
+            from eclipse_bench.metrics.registry import choices_from
+
+            choices = choices_from(manifest.settings, metric)
+            label = metric.label(choices, [s["item"] for s in samples])
             manifest.metric.version, manifest.metric.reference_compat = metric.version, compat
-            manifest.metric.models = provider_models(metric, scorers)
+            manifest.metric.models = provider_models(metric, scorers, choices)
             manifest.metric.equivalence, manifest.metric.reference_models = label["equivalence"], label["reference_models"]
             manifest.metric.thresholds = label["thresholds"]
             atomic_write_json(run_dir / "manifest.json", manifest.to_json())

@@ -14,7 +14,7 @@ def _looks_local(model_id: str) -> bool:
     return model_id.startswith((".", "/", "~")) or os.path.isdir(os.path.expanduser(model_id))
 
 
-def _quiet() -> None:
+def quiet() -> None:
     """No per-file loading bars: eclipse-bench shows its own progress per stage."""
     try:
         import transformers.utils.logging as tlog
@@ -36,7 +36,7 @@ def load(cls: Any, model_id: str, subfolder: Optional[str] = None, revision: Opt
          **kwargs: Any) -> Any:
     """cls.from_pretrained(model_id, subfolder=...) with a one-line UserError when weights are missing. `revision`
     pins a hub id to the commit its cache keys name (eclipse_bench.bench.core.keys.Identities.revision)."""
-    _quiet()
+    quiet()
     path = tiny.resolve(model_id)
     if revision and not _looks_local(path):
         kwargs["revision"] = revision

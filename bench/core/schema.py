@@ -220,6 +220,8 @@ class Results(Record):
     by_category: Optional[dict] = field(default=None, metadata={"omit_none": True})
     # imported runs scored with --allow-missing: {"n_prompts": the suite's, "missing_prompts": [ids without images]}
     coverage: Optional[dict] = field(default=None, metadata={"omit_none": True})
+    # the benchmark's own analysis tables (GenEval 2: per skill, per atom count): {title: {group: value}}
+    breakdowns: Optional[dict] = field(default=None, metadata={"omit_none": True})
     extra: dict = field(default_factory=dict)
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
-from eclipse_bench.bench.core.errors import UserError
-from eclipse_bench.prompts.fetch import Upstream, locate
+from eclipse_bench.prompts.fetch import Upstream, jsonl_objects, locate
 from eclipse_bench.prompts.registry import SuiteDef, SuiteFamily, register_suite, register_suite_family
 from eclipse_bench.prompts.spec import Exclusion, Item, ObjectSpec, Relation, Spec, Suite
 
@@ -35,18 +33,11 @@ def spec_from_metadata(meta: dict) -> Spec:
 
 
 def load(tag: Optional[str] = None) -> Suite:
-    path = locate(REL)
     items = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-        if not line.strip():
-            continue
-        try:
-            meta = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{i + 1}: not JSON ({exc.msg})") from None
+    for lineno, meta in jsonl_objects(locate(REL)):
         if tag and meta["tag"] != tag:
             continue
-        items.append(Item(id=f"{meta['tag']}-{i:03d}", prompt=meta["prompt"], category=meta["tag"],
+        items.append(Item(id=f"{meta['tag']}-{lineno - 1:03d}", prompt=meta["prompt"], category=meta["tag"],
                           spec=spec_from_metadata(meta)))
     up = FILES[REL][0]
     return Suite(name="geneval" + (f"/{tag}" if tag else ""), source=f"{up.repo}@{up.commit[:10]}/{up.path}",
