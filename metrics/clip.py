@@ -132,7 +132,11 @@ class ColorClassifier(OpenClip):
 
         box = [int(round(v)) for v in det["box"]]
         mask = Image.new("L", image.size, 0)
-        if det.get("polygon") and len(det["polygon"]) >= 3:
+        if det.get("mask_rle"):   # an instance mask (Mask2Former), as GenEval composites it
+            from eclipse_bench.metrics.mask2former import unrle
+
+            mask = Image.fromarray(unrle(det["mask_rle"]).astype(np.uint8) * 255)
+        elif det.get("polygon") and len(det["polygon"]) >= 3:
             ImageDraw.Draw(mask).polygon([tuple(p) for p in det["polygon"]], fill=255)
         else:
             ImageDraw.Draw(mask).rectangle(box, fill=255)

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from eclipse_bench.bench.core.errors import UserError
-from eclipse_bench.metrics.registry import ProviderDef, register_provider
+from eclipse_bench.metrics.registry import ProviderDef, ProviderVariant, register_provider
 from eclipse_bench.bench.core.tiny import register_tiny
 from eclipse_bench.metrics.vocab import to_class
 
@@ -146,6 +146,18 @@ class OpenVocabulary:
         return out
 
 
+def detection_records(model_id: str, vocabulary: tuple[str, ...], images: Sequence[Any], items: Sequence[Any],
+                      detections: Sequence[list]) -> list[dict]:
+    """The detect provider's records: per image its detections and the detector class of each noun of the spec
+    (objects, then exclusions), whichever detector made them."""
+    records = []
+    for im, item, d in zip(images, items, detections):
+        nouns = [o.noun for o in item.spec.objects] + [e.noun for e in item.spec.exclude]
+        records.append({"model": model_id, "image_size": list(im.size),
+                        "classes": {n: to_class(n, vocabulary) for n in nouns}, "detections": d})
+    return records
+
+
 class Detector:
     """Batched YOLO detection; the noun -> class mapping is part of the evidence (the detector's vocabulary).
 
@@ -225,12 +237,7 @@ class Detector:
         return recs
 
     def evidence(self, images: Sequence[Any], items: Sequence[Any], previous: Sequence[dict] | None = None) -> list[dict]:
-        dets = self.detect(images)
-        records = []
-        for im, item, d in zip(images, items, dets):
-            nouns = [o.noun for o in item.spec.objects] + [e.noun for e in item.spec.exclude]
-            records.append({"model": self.model_id, "image_size": list(im.size),
-                            "classes": {n: to_class(n, self.vocabulary) for n in nouns}, "detections": d})
+        records = detection_records(self.model_id, self.vocabulary, images, items, self.detect(images))
         if self.open is not None:
             self._open_vocabulary(images, records)
         return records
@@ -355,8 +362,16 @@ def reads(item) -> dict:
     return {"nouns": [o.noun for o in item.spec.objects] + [e.noun for e in item.spec.exclude]}
 
 
+MASK2FORMER = ProviderVariant(
+    "eclipse_bench.metrics.mask2former:Mask2FormerDetector", "facebook/mask2former-swin-small-coco-instance",
+    "tiny:mask2former", equivalence="reference-family",
+    reference_models="GenEval's Mask2Former Swin-S (mmdet) as transformers' Mask2Former Swin-S COCO instance weights "
+                     "(another training run) + OpenAI CLIP ViT-L/14",
+    help="Mask2Former Swin-S, COCO instance (GenEval's architecture), mmdet's test pipeline")
 register_provider(ProviderDef("detect", "eclipse_bench.metrics.detect:Detector", REAL_DETECTOR,
                               "tiny:yolo-seg|tiny:yolo-world",
-                              "YOLO boxes, classes, confidences, mask hues; YOLO-World for nouns outside COCO",
-                              view=report_view, reads=reads,
+                              "YOLO boxes, classes, confidences, mask hues; YOLO-World for nouns outside COCO "
+                              "(--detector mask2former: GenEval's Mask2Former family)",
+                              view=report_view, reads=reads, option="detector", default_variant="yolo",
+                              variants={"mask2former": MASK2FORMER},
                               record_fields=(("detections", list), ("classes", dict), ("image_size", list))))

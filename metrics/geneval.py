@@ -106,8 +106,18 @@ def geneval(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False
     return Verdict(1.0 if correct else 0.0, "; ".join(reasons) or "all requirements hold")
 
 
+def label(base: dict, choices: dict, items: list) -> dict:
+    """YOLO stands in for GenEval's detector (proxy); --detector mask2former is its architecture with other weights."""
+    from eclipse_bench.metrics.registry import PROVIDERS
+
+    variant = PROVIDERS.get("detect").variants.get(choices.get("detect") or "")
+    if variant is None:
+        return base
+    return {**base, "equivalence": variant.equivalence, "reference_models": variant.reference_models}
+
+
 register_metric(MetricDef(
-    "geneval", ("detect", "color"), geneval, "mean of tag means",
+    "geneval", ("detect", "color"), geneval, "mean of tag means", label_for=label,
     help="GenEval: counts, colours, positions, exclusions; overall = mean of the tag means",
     reference_models="Mask2Former Swin-S (mmdet) + OpenAI CLIP ViT-L/14", equivalence="proxy",
     thresholds=(("detection", "score > 0.3; counting tag > 0.9"), ("per class", "at most 16")),

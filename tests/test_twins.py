@@ -113,3 +113,39 @@ def test_depth_twin_depends_on_the_image():
     moved = min(_moved(maps[i], maps[j]) for i in range(len(maps)) for j in range(i + 1, len(maps)))
     report_figure(f"tiny DPT: two images' depth maps differ at >= {moved:.0%} of pixels")
     assert moved >= 0.20
+
+
+def test_judge_twin_answers_depend_on_image_and_question():
+    """The tiny Qwen3-VL's P(answer) moves with the image and with the question, over a range the soft metrics see."""
+    from eclipse_bench.metrics.judge import QwenJudge, answer_variants
+
+    judge = QwenJudge("tiny:qwen3-vl")
+    questions = [("How many cats are in the image?", "two"), ("Is the car red?", "Yes"),
+                 ("Are there any dogs in the image?", "Yes"), ("Is the apple to the left of the banana?", "Yes")]
+    ids = [[judge.first_token(v) for v in answer_variants(q, a)] for q, a in questions]
+    p = []
+    for im in _distinct_images():
+        probs, _ = judge.answer(im, [f"{q} Answer in one word." for q, _ in questions])
+        p.append([float(sum(probs[j, t] for t in ids[j])) for j in range(len(questions))])
+    p = np.array(p)
+    by_image, by_question = np.ptp(p, axis=0).min(), np.ptp(p, axis=1).min()
+    report_figure(f"tiny Qwen3-VL: P(answer) spans >= {by_image:.3f} across images, >= {by_question:.3f} across "
+                  f"questions (range {p.min():.3f}-{p.max():.3f})")
+    assert by_image > 0.05 and by_question > 0.01
+    assert p.max() - p.min() > 0.3
+
+
+def test_mask2former_twin_depends_on_the_image():
+    from eclipse_bench.metrics.mask2former import Mask2FormerDetector
+
+    det = Mask2FormerDetector("tiny:mask2former")
+    found = det.detect(_distinct_images())
+    scores = [d["score"] for dets in found for d in dets]
+    labels = [frozenset(d["label"] for d in dets if d["score"] > 0.3) for dets in found]
+    boxes = [sorted(tuple(d["box"]) for d in dets if d["score"] > 0.3) for dets in found]
+    areas = [(d["box"][2] - d["box"][0]) * (d["box"][3] - d["box"][1]) for dets in found for d in dets]
+    report_figure(f"tiny Mask2Former: {len(set(labels))} distinct label sets over 4 images, scores up to "
+                  f"{max(scores):.2f} (std {np.std(scores):.2f}), box areas {min(areas):.0f}-{max(areas):.0f} px")
+    assert len(set(labels)) >= 3 and max(scores) > 0.3 and np.std(scores) > 0.05
+    assert len({tuple(b) for b in boxes}) == len(boxes)          # every image its own boxes
+    assert min(areas) < 0.5 * max(areas)                          # masks are not all the whole image
