@@ -100,12 +100,19 @@ def test_the_scanner_catches_a_planted_upstream_import(tmp_path, folder, planted
 
 
 def test_every_module_imports_as_its_path():
+    """eclipse_bench.a.b is the file a/b.py (a/b/__init__.py for a package): the module imported under that name is
+    this checkout's file, whether it is imported from the source tree, an editable install or the installed wheel
+    (tox), where the layer folders sit inside the eclipse_bench package."""
     import importlib
 
     for mod, path in modules().items():
         if mod == "eclipse_bench.__main__":
             continue
-        assert Path(importlib.import_module(mod).__file__).resolve() == path.resolve(), mod
+        got = Path(importlib.import_module(mod).__file__).resolve()
+        parts = mod.split(".")[1:]
+        tail = (*parts, "__init__.py") if path.name == "__init__.py" else (*parts[:-1], parts[-1] + ".py")
+        assert got.parts[-len(tail):] == tail, (mod, got)
+        assert got.read_bytes() == path.read_bytes(), (mod, f"{got} is not this checkout's {path}")
 
 
 def test_the_wheel_lists_every_package():
