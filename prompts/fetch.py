@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.finished import file_sha256
 from eclipse_bench.bench.core.paths import cache_dir
 
 
@@ -32,12 +33,6 @@ def pinned() -> dict[str, tuple[Upstream, str]]:
     return pinned_files()
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def upstream_url(relpath: str) -> str:
@@ -49,7 +44,7 @@ def upstream_url(relpath: str) -> str:
 
 def _check(path: Path, relpath: str, where: str) -> Path:
     up, expected = pinned()[relpath]
-    if os.environ.get("ECLIPSE_BENCH_VERIFY", "1") != "0" and sha256_file(path) != expected:
+    if os.environ.get("ECLIPSE_BENCH_VERIFY", "1") != "0" and file_sha256(path) != expected:
         raise UserError(
             f"{path} ({where}) does not match the pinned {up.repo}@{up.commit[:10]} file (sha256 differs); "
             f"replace it with the pinned file, or set ECLIPSE_BENCH_VERIFY=0 to use it anyway"
