@@ -332,8 +332,8 @@ def build_yolo_world(out: Path) -> None:
     model.save(str(out / "model.pt"))
 
 
-register_tiny("yolo-seg", build_yolo_seg)
-register_tiny("yolo-world", build_yolo_world)
+register_tiny("yolo-seg", build_yolo_seg, uses=("eclipse_bench.metrics.vocab",))
+register_tiny("yolo-world", build_yolo_world, uses=("eclipse_bench.metrics.vocab",))
 
 SHOW_DETECTIONS = 8          # boxes drawn per image
 

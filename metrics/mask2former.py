@@ -205,4 +205,4 @@ def build_mask2former(out: Path) -> None:
     model.save_pretrained(out)
 
 
-register_tiny("mask2former", build_mask2former)
+register_tiny("mask2former", build_mask2former, uses=("eclipse_bench.metrics.vocab",))

@@ -302,3 +302,45 @@ def _item_with_nouns(*nouns):
     from eclipse_bench.prompts.spec import Item, ObjectSpec, Spec
 
     return Item("x", " and ".join(nouns), "spatial", Spec(objects=tuple(ObjectSpec(n) for n in nouns)))
+
+
+def test_a_twin_is_rebuilt_and_rekeyed_when_the_code_that_builds_it_changes(tmp_path, monkeypatch):
+    """A tiny twin is cached and keyed under the hash of the modules that build it: an edited builder is never served
+    from the cache it filled before, nor its evidence reused under the old key (with a hand-bumped recipe number a
+    changed Mask2Former twin was once loaded from a stale cache)."""
+    import importlib
+    import sys
+
+    from eclipse_bench.bench.core import tiny
+    from eclipse_bench.bench.core.keys import local_fingerprint
+
+    monkeypatch.setenv("ECLIPSE_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = tmp_path / "twin_under_test.py"
+
+    def build(value: int):
+        module.write_text("from eclipse_bench.bench.core.tiny import register_tiny\n"
+                          "def build(out):\n"
+                          f"    (out / 'weights.txt').write_text('{value}')\n"
+                          "register_tiny('under-test', build)\n")
+        sys.modules.pop("twin_under_test", None)
+        importlib.invalidate_caches()
+        importlib.import_module("twin_under_test")
+        tiny.recipe_hash.cache_clear()
+        return tiny.materialise("under-test"), local_fingerprint("tiny:under-test")
+
+    try:
+        first, key1 = build(1)
+        again, key1b = build(1)
+        second, key2 = build(2)
+    finally:
+        tiny.BUILDERS.pop("under-test", None)
+        tiny.USES.pop("under-test", None)
+        sys.modules.pop("twin_under_test", None)
+        tiny.recipe_hash.cache_clear()
+    assert (again, key1b) == (first, key1)                        # unchanged code: the cached twin, the same key
+    assert second != first and key2 != key1                       # edited code: built again, keyed anew
+    assert (first / "weights.txt").read_text() == "1" and (second / "weights.txt").read_text() == "2"
+    assert key1.startswith(f"tiny:under-test@{tiny.RECIPE}-")
+    with pytest.raises(UserError, match="under-test"):            # an unregistered twin has no identity to guess
+        local_fingerprint("tiny:under-test")

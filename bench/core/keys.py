@@ -80,15 +80,15 @@ def content_hash(path: Path) -> str:
 
 
 def local_fingerprint(model_id: Optional[str], kind: str = "hub") -> Optional[str]:
-    """A checkpoint's identity as this machine can tell it without the network: `tiny:` twin + recipe, a local
+    """A checkpoint's identity as this machine can tell it without the network: `tiny:` twin + recipe + the hash of what builds it, a local
     path's content hash, an open_clip release name, or the hub id with the commit the local cache resolves it to;
     None when it is not here (a hub id not downloaded yet, detector weights not fetched yet)."""
     if not model_id:
         return None
     if model_id.startswith("tiny:"):
-        from eclipse_bench.bench.core.tiny import RECIPE
+        from eclipse_bench.bench.core.tiny import identity
 
-        return f"{model_id}@{RECIPE}"
+        return identity(model_id[len("tiny:"):])
     if kind == "open_clip":  # a named release ("ViT-B-32/openai"): fixed weights
         return model_id
     if kind == "detector":

@@ -8,23 +8,67 @@ Same classes as the real checkpoints, tiny dimensions; shapes follow diffusers' 
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import shutil
+import sys
 import tempfile
+from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from eclipse_bench.bench.core.paths import cache_dir
 
-RECIPE = "v6"  # bump when a builder changes: twins are cached by name + recipe
+RECIPE = "v6"  # the twins' generation; the cache key also holds `recipe_hash` (the source that builds them)
 HIDDEN = 32
 BUILDERS: dict[str, Callable[[Path], None]] = {}
+USES: dict[str, tuple[str, ...]] = {}
+# Libraries whose versions change what a builder makes (their random init and save formats).
+LIBRARIES = ("torch", "transformers", "diffusers", "open_clip_torch", "ultralytics", "tokenizers")
 
 
-def register_tiny(name: str, builder: Callable[[Path], None]) -> Callable[[Path], None]:
-    """Make `tiny:NAME` buildable (called by the module that defines the twin, at import)."""
+def register_tiny(name: str, builder: Callable[[Path], None], uses: Sequence[str] = ()) -> Callable[[Path], None]:
+    """Make `tiny:NAME` buildable (called by the module that defines the twin, at import). `uses`: the other
+    modules of ours whose code the builder runs (this one, the tokenizer builders and the builder's own module are
+    always counted), so that editing any of them builds the twin again and changes its identity."""
     BUILDERS[name] = builder
+    USES[name] = (builder.__module__, *uses)
     return builder
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "-"
+
+
+@functools.lru_cache(maxsize=None)
+def recipe_hash(name: str) -> str:
+    """What makes twin `name`'s weights: the bytes of the modules that build it and the versions of the libraries
+    that initialise them. A twin is cached and keyed under it, so a changed builder can never be served from a stale
+    cache, nor its evidence reused under the old key (a hand-bumped recipe number alone once let that happen)."""
+    h = hashlib.sha256()
+    for mod in (__name__, "eclipse_bench.bench.core.tokenizers", *USES[name]):
+        __import__(mod)
+        h.update(f"{mod}\n".encode() + Path(sys.modules[mod].__file__).read_bytes())
+    for dist in LIBRARIES:
+        h.update(f"{dist}={_version(dist)}\n".encode())
+    return h.hexdigest()[:12]
+
+
+def _known(name: str) -> None:
+    if name not in BUILDERS:
+        from eclipse_bench.bench.core.errors import unknown_name
+
+        raise unknown_name("tiny model", name, BUILDERS)  # its defining module registers it when imported
+
+
+def identity(name: str) -> str:
+    """`tiny:NAME`'s identity in cache keys: the recipe and the hash of what builds it."""
+    _known(name)
+    return f"tiny:{name}@{RECIPE}-{recipe_hash(name)}"
 
 
 def tiny_clip_text(seed: int = 0, hidden: int = HIDDEN):
@@ -60,12 +104,9 @@ def tiny_diffusion_prior():
 
 def materialise(name: str) -> Path:
     """Path of the saved tiny twin `name`, building it on first use (atomic: built aside, then renamed)."""
-    if name not in BUILDERS:
-        from eclipse_bench.bench.core.errors import unknown_name
-
-        raise unknown_name("tiny model", name, BUILDERS)  # its defining module registers it when imported
+    _known(name)
     root = cache_dir() / "tiny"
-    target = root / f"{name}-{RECIPE}"
+    target = root / f"{name}-{RECIPE}-{recipe_hash(name)}"
     if (target / ".complete").is_file():
         return target
     root.mkdir(parents=True, exist_ok=True)

@@ -215,7 +215,7 @@ def build_kandinsky_decoder(out: Path) -> None:
 
 
 register_tiny("clip-text", build_clip_text)
-register_tiny("eclipse-kandinsky-prior", build_eclipse_kandinsky_prior)
+register_tiny("eclipse-kandinsky-prior", build_eclipse_kandinsky_prior, uses=(_eclipse_prior.__module__,))
 register_tiny("kandinsky-prior", build_kandinsky_prior)
 register_tiny("kandinsky-decoder", build_kandinsky_decoder)
 

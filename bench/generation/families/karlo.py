@@ -216,7 +216,7 @@ def build_eclipse_karlo_prior(out: Path) -> None:
 
 
 register_tiny("karlo", build_karlo)
-register_tiny("eclipse-karlo-prior", build_eclipse_karlo_prior)
+register_tiny("eclipse-karlo-prior", build_eclipse_karlo_prior, uses=(_eclipse_prior.__module__,))
 
 # -- the family and its pairings ------------------------------------------------------------------------------
 
