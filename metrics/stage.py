@@ -48,7 +48,7 @@ def collect_evidence(out: Path, samples: list[dict], metric: Any, scorers: str, 
         with tqdm(total=len(todo), desc=f"evidence {pname}", unit="img", disable=not progress) as bar, \
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="eclipse-bench-decode") as pool:
             def load(b: list[dict]) -> list:
-                return [load_image(out, s["image"], s.get("sha256")) for s in b]
+                return [load_image(out, s["image"], s.get("sha256"), s.get("orientation")) for s in b]
 
             ahead = pool.submit(load, batches[0])
             for i, batch in enumerate(batches):
@@ -67,13 +67,14 @@ def collect_evidence(out: Path, samples: list[dict], metric: Any, scorers: str, 
     return total_seconds, scored
 
 
-def load_image(run_dir: Path, relpath: str, sha256: str | None = None):
+def load_image(run_dir: Path, relpath: str, sha256: str | None = None, orientation: int | None = None):
     """An image of the run as RGB, checked against the sha256 its record names (the bytes scored are the bytes its
-    evidence keys hash); a missing, changed or damaged file is a one-line error naming it and the fix."""
+    evidence keys hash); a missing, changed or damaged file is a one-line error naming it and the fix. `orientation`
+    (an imported image's EXIF orientation, recorded at import): turned upright first, as it is displayed."""
     import hashlib
     import io
 
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = inside(run_dir, relpath)
     fix = "re-run the same command: a generated image is made again, an imported one must be restored"
@@ -85,7 +86,7 @@ def load_image(run_dir: Path, relpath: str, sha256: str | None = None):
         raise UserError(f"{path}: the image changed after it was made (sha256 differs); {fix}")
     try:
         with Image.open(io.BytesIO(data)) as im:
-            return im.convert("RGB")
+            return (ImageOps.exif_transpose(im) if orientation else im).convert("RGB")
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise UserError(f"{path}: unreadable image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
                         f"{fix}") from None
@@ -105,4 +106,4 @@ def assign_evidence_keys(samples: list[dict], metric: Any, identities: dict[str,
             upstream = [keys[q] for q in pdef.needs if q in keys]
             # an image not made yet has no bytes to key by: its evidence is missing by definition
             keys[p] = None if not s.get("sha256") or None in upstream else \
-                evidence_key(s["key"], s["sha256"], identities[p], upstream, pdef.reads(s["item"]))
+                evidence_key(s["key"], s["sha256"], identities[p], upstream, pdef.reads(s["item"]), s.get("orientation"))

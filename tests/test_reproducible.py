@@ -344,3 +344,19 @@ def test_a_twin_is_rebuilt_and_rekeyed_when_the_code_that_builds_it_changes(tmp_
     assert key1.startswith(f"tiny:under-test@{tiny.RECIPE}-")
     with pytest.raises(UserError, match="under-test"):            # an unregistered twin has no identity to guess
         local_fingerprint("tiny:under-test")
+
+
+def test_an_evidence_key_moves_with_each_thing_that_changes_the_evidence_and_nothing_else():
+    """Each input of an evidence key changes it; an image kept as stored (orientation None) keys exactly as before
+    orientations were recorded, so no existing run's evidence is recomputed."""
+    from eclipse_bench.bench.core.keys import evidence_key
+
+    base = dict(sample="s", image_sha256="a" * 64, provider_identity={"model": "m"}, upstream=["u"],
+                inputs={"phrases": ["a red car"]})
+    key = evidence_key(**base)
+    assert evidence_key(**base, orientation=None) == key
+    assert evidence_key(**{**base, "inputs": dict(base["inputs"])}) == key      # equal values, other objects
+    changed = [dict(base, sample="t"), dict(base, image_sha256="b" * 64), dict(base, provider_identity={"model": "n"}),
+               dict(base, upstream=["v"]), dict(base, inputs={"phrases": ["a green car"]}), dict(base, orientation=6)]
+    keys = {evidence_key(**c) for c in changed}
+    assert key not in keys and len(keys) == len(changed)

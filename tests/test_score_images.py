@@ -228,3 +228,37 @@ def test_a_setting_the_pipeline_does_not_take_is_refused(tmp_path, capsys):
     assert main(["run", "--prior", "tiny-stable-diffusion", "--suite", "builtin/color", "--limit", "1",
                  "--set", "decoder_steps=3", "--no-progress", "--out", str(tmp_path / "x")]) == 2
     assert "not a setting of pairing" in capsys.readouterr().err
+
+
+def test_an_image_with_an_exif_orientation_is_scored_upright(generated, tmp_path, capsys):
+    """An imported file whose EXIF orientation says "turn me" (a camera's or an editor's output) is scored as it is
+    displayed: a PNG holding a generated image turned a quarter, tagged orientation 6 (display turned back, PIL's
+    exif_transpose), scores exactly as the upright original, and the same pixels without the tag score as stored.
+    The orientation is in the record, the evidence keys (rescore keeps them) and the manifest, and said on stderr."""
+    from PIL import Image
+
+    folder = tmp_path / "turned"
+    manifest = write_manifest(generated, folder)
+    first = json.loads(manifest.read_text().splitlines()[0])
+    with Image.open(folder / first["image"]) as im:
+        upright = im.convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    upright.transpose(Image.Transpose.ROTATE_90).save(folder / first["image"], exif=exif)
+    assert _score(manifest, tmp_path / "scored") == 0
+    assert "1 image(s) with an EXIF orientation (img0.png) are scored upright" in capsys.readouterr().err
+    key = (first["prompt_id"], first["n"])
+    assert _scores(tmp_path / "scored") == _scores(generated)
+    assert [r.get("exif_orientation") for r in read_jsonl(tmp_path / "scored" / "images.jsonl")].count(6) == 1
+    assert json.loads((tmp_path / "scored" / "manifest.json").read_text())["source"]["exif_upright"] == 1
+    before = {s["key"]: s["evidence_keys"] for s in _samples(tmp_path / "scored")}
+    assert main(["rescore", str(tmp_path / "scored")]) == 0
+    assert {s["key"]: s["evidence_keys"] for s in _samples(tmp_path / "scored")} == before
+    assert _scores(tmp_path / "scored") == _scores(generated)
+
+    # the same turned pixels without the tag: scored as stored, which the twins see
+    upright.transpose(Image.Transpose.ROTATE_90).save(folder / first["image"])
+    assert _score(manifest, tmp_path / "as-stored") == 0
+    assert "EXIF orientation" not in capsys.readouterr().err
+    assert _scores(tmp_path / "as-stored")[key] != _scores(generated)[key]
+    assert all("exif_orientation" not in r for r in read_jsonl(tmp_path / "as-stored" / "images.jsonl"))

@@ -36,8 +36,13 @@ def _listing(what: str, things: list, n: int = 3) -> str:
     return f"{len(things)} {what} ({', '.join(map(str, things[:n]))}{', ...' if len(things) > n else ''})"
 
 
-def read_images(found: Matches) -> tuple[list[tuple[Any, bytes, str]], list[str]]:
-    """[(match, bytes, sha256)] of the matched files, and the files that cannot be read or decoded."""
+EXIF_ORIENTATION = 0x0112
+
+
+def read_images(found: Matches) -> tuple[list[tuple[Any, bytes, str, Optional[int]]], list[str]]:
+    """[(match, bytes, sha256, EXIF orientation or None)] of the matched files, and the files that cannot be read or
+    decoded. An orientation other than 1 (a camera's or an editor's JPEG, a PNG with an eXIf chunk) is kept: the
+    image is scored upright, as viewers, the report and GenEval's and GenEval 2's loaders show it."""
     import io
 
     from PIL import Image
@@ -48,10 +53,13 @@ def read_images(found: Matches) -> tuple[list[tuple[Any, bytes, str]], list[str]
             data = m.path.read_bytes()
             with Image.open(io.BytesIO(data)) as im:
                 im.verify()
+            with Image.open(io.BytesIO(data)) as im:   # verify() leaves the image unusable: its tags from a new one
+                orientation = im.getexif().get(EXIF_ORIENTATION)
         except Exception:  # noqa: BLE001 - any reader or decoder failure: the same listing
             bad.append(str(m.path))
             continue
-        good.append((m, data, hashlib.sha256(data).hexdigest()))
+        upright = orientation if isinstance(orientation, int) and 2 <= orientation <= 8 else None
+        good.append((m, data, hashlib.sha256(data).hexdigest(), upright))
     return good, bad
 
 
@@ -111,11 +119,16 @@ class Importer:
         recorded = recorded_identities(out)
         ids = Identities(recorded.get("checkpoints"))
         samples = []
-        for m, data, sha in good:
+        for m, data, sha, orientation in good:
             samples.append({"key": digest({"imported": sha, "prompt": m.item.prompt, "n": m.n}), "prompt_id": m.item.id,
                             "prompt": m.item.prompt, "n": m.n, "seed": m.seed, "item": m.item, "sha256": sha,
                             "image": f"images/{sha}{m.path.suffix.lower() or '.img'}", "source": str(m.path),
-                            "data": data})
+                            "data": data, "orientation": orientation})
+        turned = [s["source"] for s in samples if s["orientation"]]
+        if turned:
+            print(f"eclipse-bench: {_listing('image(s) with an EXIF orientation', [Path(t).name for t in turned])} "
+                  f"are scored upright, as displayed and as GenEval's and GenEval 2's loaders read them",
+                  file=sys.stderr)
         samples.sort(key=lambda s: ([i.id for i in suite.items].index(s["prompt_id"]), s["n"]))
         device = opts.device or _default_device()
         choices = choices_from(opts.settings(), metric)   # --judge, --detector
@@ -136,7 +149,8 @@ class Importer:
                       "seeds": sorted({s["seed"] for s in samples}) if seeds_known else None},
             source={"kind": "imported", "layout": found.layout, "from": str(images.resolve()), "model": name,
                     "seeds": "known" if seeds_known else "unknown",
-                    "missing_prompts": [i.id for i in missing]},
+                    "missing_prompts": [i.id for i in missing],
+                    **({"exif_upright": len(turned)} if turned else {})},
             versions=package_versions(), platform=platform.platform(), command=list(sys.argv))
         with RunLock(out):
             remove_stale_temporaries(out)
@@ -174,8 +188,9 @@ class Importer:
             path = out / s["image"]
             if not (path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == s["sha256"]):
                 atomic_write_bytes(path, s["data"])
+            extra = {"source": s["source"], **({"exif_orientation": s["orientation"]} if s["orientation"] else {})}
             new.append(ImageRecord(s["key"], s["prompt_id"], s["n"], s["image"], s["seed"], s["sha256"],
-                                   extra={"source": s["source"]}).to_json())
+                                   extra=extra).to_json())
         for s in samples:
             s.pop("data", None)
         append_jsonl(out / "images.jsonl", new)

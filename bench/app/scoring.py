@@ -145,7 +145,7 @@ def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: 
     rows = read_samples(run_dir)   # all of them, or an error: a rescore never drops a record
     if not rows:
         raise UserError(f"{run_dir} has no samples.jsonl records; finish the run with `eclipse-bench run` first")
-    hashes = {r.key: r.sha256 for r in read_all(run_dir, "images", ImageRecord)}
+    records = {r.key: r for r in read_all(run_dir, "images", ImageRecord)}
     metric = METRICS.get(metric_name or manifest.metric.name)
     scorers = manifest.metric.scorers
     compat = manifest.metric.reference_compat if reference_compat is None else reference_compat
@@ -159,7 +159,8 @@ def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: 
         item = Item(id=r.prompt_id, prompt=r.prompt, category=r.category or "", spec=spec, level=r.level)
         inside(run_dir, r.image)
         samples.append({"key": r.key, "prompt_id": r.prompt_id, "prompt": r.prompt, "n": r.n, "seed": r.seed,
-                        "image": r.image, "item": item, "sha256": hashes.get(r.key)})
+                        "image": r.image, "item": item, "sha256": records[r.key].sha256 if r.key in records else None,
+                        "orientation": records[r.key].orientation if r.key in records else None})
     # Evidence keys from the run itself, never from this machine's model cache: the providers' identities recorded
     # in the manifest (identities.providers, filled by every run into this directory)
     recorded = ((manifest.identities or {}).get("providers") or {}).get(scorers) or {}

@@ -176,12 +176,16 @@ def sample_key(pairing_ident: dict, prompt: str, seed: int) -> str:
 
 
 def evidence_key(sample: str, image_sha256: str, provider_identity: dict, upstream: Sequence[str] = (),
-                 inputs: Optional[dict] = None) -> str:
+                 inputs: Optional[dict] = None, orientation: Optional[int] = None) -> str:
     """An evidence record's key: the image (its sample key and the sha256 of its bytes: a regenerated image that
     rounds differently gets new evidence), the provider's identity, the keys of the evidence it builds on, and
-    exactly the fields of the prompt's spec the provider reads (`inputs`)."""
-    return digest({"sample": sample, "image": image_sha256, "provider": provider_identity, "upstream": list(upstream),
-                   "inputs": inputs or {}})
+    exactly the fields of the prompt's spec the provider reads (`inputs`). `orientation`: the EXIF orientation an
+    imported image is turned upright by before it is scored (only when it is not 1, so other keys stay as they were)."""
+    fields = {"sample": sample, "image": image_sha256, "provider": provider_identity, "upstream": list(upstream),
+              "inputs": inputs or {}}
+    if orientation:
+        fields["orientation"] = orientation
+    return digest(fields)
 
 
 def plan_samples(suite: Any, spec: Any, images_per_prompt: int, base_seed: int, identities: Identities,

@@ -237,6 +237,12 @@ class ImageRecord(Record):
     sha256: Optional[str] = None    # None only in run schema 1 (eclipse-bench 0.1)
     extra: dict = field(default_factory=dict)
 
+    @property
+    def orientation(self) -> Optional[int]:
+        """An imported image's EXIF orientation (2-8: scored upright), recorded at import; None: as stored."""
+        o = self.extra.get("exif_orientation")
+        return o if isinstance(o, int) and not isinstance(o, bool) and 2 <= o <= 8 else None
+
 
 @dataclass
 class EvidenceRecord(Record):
