@@ -68,10 +68,25 @@ def test_an_image_s_detections_do_not_depend_on_the_other_prompts(tmp_path):
         assert _evidence_of(tmp_path / other, "frog") == reference, other
 
 
-@pytest.mark.parametrize("provider", ["vqa", "detect", "clip", "color", "depth"])
-def test_every_provider_s_evidence_is_the_same_alone_in_any_chunk_and_order(provider):
-    """Property over every evidence provider: an image's record scored alone equals its record in a chunk of
-    other images and prompts, in any order."""
+def _provider_variants() -> list[tuple[str, str | None]]:
+    """Every registered evidence provider with each of its named variants (--detector mask2former, ...)."""
+    from eclipse_bench.metrics.registry import PROVIDERS
+
+    return [(name, v) for name in PROVIDERS.names() for v in [None, *sorted(PROVIDERS.get(name).variants)]
+            if v is None or v != PROVIDERS.get(name).default_variant]
+
+
+def test_the_property_below_covers_every_provider_and_variant():
+    from eclipse_bench.metrics.registry import PROVIDERS
+
+    covered = _provider_variants()
+    assert {n for n, _ in covered} == set(PROVIDERS.names()) and ("detect", "mask2former") in covered
+
+
+@pytest.mark.parametrize("provider, variant", _provider_variants())
+def test_every_provider_s_evidence_is_the_same_alone_in_any_chunk_and_order(provider, variant):
+    """Property over every evidence provider (read from the registry, with its variants): an image's record scored
+    alone equals its record in a chunk of other images and prompts, in any order."""
     from eclipse_bench.metrics.registry import PROVIDERS
     from eclipse_bench.prompts.spec import Item, ObjectSpec, Relation, Spec
 
@@ -82,11 +97,12 @@ def test_every_provider_s_evidence_is_the_same_alone_in_any_chunk_and_order(prov
                   Spec(phrases=(f"a red {a}", f"a blue {b}"), objects=(ObjectSpec(a, ("red",), 1), ObjectSpec(b, ("blue",), 1)),
                        relation=Relation("on the left of", 0, 1))) for i, (a, b) in enumerate(nouns)]
     pdef = PROVIDERS.get(provider)
-    model = pdef.load("tiny")
+    model = pdef.load("tiny", choice=variant)
     previous = [{} for _ in images]
-    if pdef.needs:
-        det = PROVIDERS.get("detect").load("tiny")
-        previous = [{"detect": d} for d in det.evidence(images, items)]
+    for need in pdef.needs:   # the evidence it builds on, computed per image
+        upstream = PROVIDERS.get(need).load("tiny")
+        for pv, im, it in zip(previous, images, items):
+            pv[need] = upstream.evidence([im], [it], [dict(pv)])[0]
     alone = [model.evidence([im], [it], [pv])[0] for im, it, pv in zip(images, items, previous)]
     chunk = model.evidence(images, items, previous)
     order = [3, 0, 4, 2, 1]
