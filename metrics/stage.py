@@ -106,4 +106,5 @@ def assign_evidence_keys(samples: list[dict], metric: Any, identities: dict[str,
             upstream = [keys[q] for q in pdef.needs if q in keys]
             # an image not made yet has no bytes to key by: its evidence is missing by definition
             keys[p] = None if not s.get("sha256") or None in upstream else \
-                evidence_key(s["key"], s["sha256"], identities[p], upstream, pdef.reads(s["item"]), s.get("orientation"))
+                evidence_key(s["key"], s["sha256"], identities[p], upstream, pdef.reads(s["item"]),
+                             s.get("orientation"))

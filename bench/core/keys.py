@@ -80,9 +80,10 @@ def content_hash(path: Path) -> str:
 
 
 def local_fingerprint(model_id: Optional[str], kind: str = "hub") -> Optional[str]:
-    """A checkpoint's identity as this machine can tell it without the network: `tiny:` twin + recipe + the hash of what builds it, a local
-    path's content hash, an open_clip release name, or the hub id with the commit the local cache resolves it to;
-    None when it is not here (a hub id not downloaded yet, detector weights not fetched yet)."""
+    """A checkpoint's identity as this machine can tell it without the network: a `tiny:` twin's recipe and the hash
+    of what builds it, a local path's content hash, an open_clip release name, or the hub id with the commit the
+    local cache resolves it to; None when it is not here (a hub id not downloaded yet, detector weights not fetched
+    yet)."""
     if not model_id:
         return None
     if model_id.startswith("tiny:"):
