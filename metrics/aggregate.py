@@ -7,6 +7,7 @@ which works the same for a mean, a micro F1 or a mean of tag means.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
@@ -63,7 +64,6 @@ def mean_of_group_means(name: str, groups: tuple) -> Aggregate:
         s = s.reshape(*s.shape[:-1], k, 2)
         with np.errstate(invalid="ignore", divide="ignore"):
             means = s[..., 0] / s[..., 1]
-        import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -95,8 +95,6 @@ def level_mean(inner: Aggregate, k: int) -> Aggregate:
     def combine(s: np.ndarray) -> np.ndarray:
         per_cell = inner.combine(s.reshape(*s.shape[:-1], cells, k))
         with np.errstate(invalid="ignore"):
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-empty resamples are NaN
                 return np.nanmean(per_cell, axis=-1)

@@ -1,4 +1,5 @@
-"""What every rule shares: the verdict type and the geometry and detection helpers (pure functions).
+"""What every rule shares: the verdict type and the geometry and detection helpers (pure functions), and the record
+shapes the detector providers share (detections per image, instance masks as run lengths).
 
 A rule is a pure function (evidence, spec, reference_compat) -> Verdict, with no models, cheap to re-run on
 stored evidence. `evidence` maps provider names ("vqa", "detect", "clip", "color", "depth") to that
@@ -11,6 +12,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
+import numpy as np
+
+from eclipse_bench.metrics.vocab import to_class
 from eclipse_bench.prompts.spec import Spec
 
 
@@ -98,3 +102,33 @@ def hrs_detections(evidence: dict, threshold: float = HRS_THRESHOLD, inclusive: 
         seen.add(key)
         out.append(d)
     return out
+
+
+# -- evidence shapes shared by the detector providers -------------------------------------------------------
+
+def detection_records(model_id: str, vocabulary: tuple[str, ...], images: Sequence[Any], items: Sequence[Any],
+                      detections: Sequence[list]) -> list[dict]:
+    """The detect provider's records: per image its detections and the detector class of each noun of the spec
+    (objects, then exclusions), whichever detector made them."""
+    records = []
+    for im, item, d in zip(images, items, detections):
+        nouns = [o.noun for o in item.spec.objects] + [e.noun for e in item.spec.exclude]
+        records.append({"model": model_id, "image_size": list(im.size),
+                        "classes": {n: to_class(n, vocabulary) for n in nouns}, "detections": d})
+    return records
+
+
+def rle(mask: np.ndarray) -> dict:
+    """A binary mask as run lengths over its rows (zeros first): {"size": [h, w], "counts": [...]}."""
+    flat = mask.astype(np.uint8).ravel()
+    edges = np.flatnonzero(np.diff(flat)) + 1
+    runs = np.diff(np.concatenate([[0], edges, [flat.size]]))
+    counts = runs.tolist() if flat[0] == 0 else [0] + runs.tolist()
+    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": [int(c) for c in counts]}
+
+
+def unrle(code: dict) -> np.ndarray:
+    h, w = code["size"]
+    values = np.zeros(len(code["counts"]), dtype=np.uint8)
+    values[1::2] = 1
+    return np.repeat(values, code["counts"]).reshape(h, w).astype(bool)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
+
 from eclipse_bench.metrics.base import Verdict, unscorable
 from eclipse_bench.metrics.registry import MetricDef, register_metric
 from eclipse_bench.prompts.spec import Spec
@@ -16,8 +18,6 @@ def blip_vqa(evidence: dict[str, Any], spec: Spec, reference_compat: bool = Fals
     The reference asks at most 8 phrases (a missing one counts 1); with reference_compat the 9th phrase
     on is ignored as there, otherwise every phrase counts. No phrase to ask: unscorable.
     """
-    import numpy as np
-
     vqa = evidence.get("vqa")
     if vqa is None:
         return unscorable("no VQA evidence")

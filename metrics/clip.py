@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.keys import Checkpoint
+from eclipse_bench.bench.core.tiny import register_tiny, resolve
+from eclipse_bench.metrics.base import unrle
+from eclipse_bench.metrics.geneval import GENEVAL_MAX_PER_CLASS, GENEVAL_THRESHOLD
 from eclipse_bench.metrics.registry import ProviderDef, register_provider
-from eclipse_bench.bench.core.tiny import register_tiny
 from eclipse_bench.prompts.extract import remove_adjectives
 
 REAL_CLIPSCORE = "ViT-B-32/openai"      # T2I-CompBench non-spatial: OpenAI CLIP ViT-B/32
@@ -23,7 +29,7 @@ def model_kwargs(name: str, pretrained: str | None) -> dict:
     warns on the mismatch, which changes every embedding. Force QuickGELU where the pretrained tag says so."""
     if not pretrained:
         return {}
-    import open_clip
+    import open_clip  # lazy: open_clip
 
     cfg = open_clip.get_pretrained_cfg(name, pretrained) or {}
     return {"force_quick_gelu": True} if cfg.get("quick_gelu") else {}
@@ -31,10 +37,8 @@ def model_kwargs(name: str, pretrained: str | None) -> dict:
 
 class OpenClip:
     def __init__(self, model_id: str = REAL_CLIPSCORE, device: str = "cpu", batch_size: int = 32):
-        import open_clip
-        import torch
-
-        from eclipse_bench.bench.core.tiny import resolve
+        import open_clip  # lazy: open_clip
+        import torch  # lazy: torch
 
         self.model_id, self.device, self.batch_size = model_id, device, batch_size
         if model_id.startswith("tiny:"):
@@ -75,8 +79,6 @@ class ClipScorer(OpenClip):
 
     @staticmethod
     def checkpoints(model_id: str) -> list:
-        from eclipse_bench.bench.core.keys import Checkpoint
-
         return [Checkpoint("clip model", model_id, "open_clip")]
 
     @staticmethod
@@ -104,14 +106,10 @@ class ColorClassifier(OpenClip):
 
     @staticmethod
     def checkpoints(model_id: str) -> list:
-        from eclipse_bench.bench.core.keys import Checkpoint
-
         return [Checkpoint("color model", model_id, "open_clip")]
 
     @staticmethod
     def settings_for(model_id: str) -> dict:
-        from eclipse_bench.metrics.geneval import GENEVAL_MAX_PER_CLASS, GENEVAL_THRESHOLD
-
         return {"colors": list(GENEVAL_COLORS), "templates": list(COLOR_TEMPLATES),
                 "candidates": f"score > {GENEVAL_THRESHOLD}, at most {GENEVAL_MAX_PER_CLASS}", "background": "#999999"}
 
@@ -128,13 +126,9 @@ class ColorClassifier(OpenClip):
     @staticmethod
     def masked_crop(image: Any, det: dict) -> Any:
         """The object on a #999999 background, cropped to its box (GenEval's colour input)."""
-        from PIL import Image, ImageDraw
-
         box = [int(round(v)) for v in det["box"]]
         mask = Image.new("L", image.size, 0)
         if det.get("mask_rle"):   # an instance mask (Mask2Former), as GenEval composites it
-            from eclipse_bench.metrics.mask2former import unrle
-
             mask = Image.fromarray(unrle(det["mask_rle"]).astype(np.uint8) * 255)
         elif det.get("polygon") and len(det["polygon"]) >= 3:
             ImageDraw.Draw(mask).polygon([tuple(p) for p in det["polygon"]], fill=255)
@@ -146,8 +140,6 @@ class ColorClassifier(OpenClip):
         return composed.crop((x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)))
 
     def evidence(self, images: Sequence[Any], items: Sequence[Any], previous: Sequence[dict] | None = None) -> list[dict]:
-        from eclipse_bench.metrics.geneval import GENEVAL_MAX_PER_CLASS, GENEVAL_THRESHOLD
-
         records = []
         for k, (im, item) in enumerate(zip(images, items)):
             det = (previous[k] or {}).get("detect") if previous else None
@@ -181,14 +173,10 @@ TINY_CLIP_CFG = {
 
 def build_open_clip(out: Path) -> None:
     """Stands in for open_clip ViT-B-32 (openai) / ViT-L-14: a tiny CLIP from a config dict, saved for local-dir:."""
-    import json
-
-    import open_clip
-    import torch
-    from open_clip.factory import _MODEL_CONFIGS
-    from safetensors.torch import save_file
-
-    import logging
+    import open_clip  # lazy: open_clip
+    import torch  # lazy: torch
+    from open_clip.factory import _MODEL_CONFIGS  # lazy: open_clip
+    from safetensors.torch import save_file  # lazy: safetensors
 
     _MODEL_CONFIGS.setdefault("eclipse-bench-tiny-clip", TINY_CLIP_CFG)
     torch.manual_seed(0)

@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from PIL import Image
 
-from eclipse_bench.metrics.registry import ProviderDef, register_provider
+from eclipse_bench.bench.core.keys import Checkpoint
+from eclipse_bench.bench.core.loaders import load
 from eclipse_bench.bench.core.tiny import register_tiny
+from eclipse_bench.metrics.registry import ProviderDef, register_provider
 
 REAL_DEPTH = "Intel/dpt-hybrid-midas"
 REFERENCE_SIZE = 480          # T2I-CompBench++'s transform for the depth expert
@@ -40,10 +43,8 @@ def box_means(depth: np.ndarray, box: Sequence[float]) -> list:
 class DepthEstimator:
     def __init__(self, model_id: str = REAL_DEPTH, device: str = "cpu", batch_size: int = 8,
                  image_size: int | None = None, revision: str | None = None):
-        import torch
-        from transformers import DPTForDepthEstimation
-
-        from eclipse_bench.bench.core.loaders import load
+        import torch  # lazy: torch
+        from transformers import DPTForDepthEstimation  # lazy: transformers
 
         self.model_id, self.device, self.batch_size = model_id, device, batch_size
         self.model = load(DPTForDepthEstimation, model_id, revision=revision).to(device).eval()
@@ -57,8 +58,6 @@ class DepthEstimator:
 
     @staticmethod
     def checkpoints(model_id: str) -> list:
-        from eclipse_bench.bench.core.keys import Checkpoint
-
         return [Checkpoint("depth model", model_id)]
 
     @staticmethod
@@ -69,8 +68,6 @@ class DepthEstimator:
 
     def depth_maps(self, images: Sequence[Any]) -> list[np.ndarray]:
         """8-bit depth maps at each image's own size (the reference's saved PNGs, as arrays)."""
-        from PIL import Image
-
         torch = self._torch
         out: list[np.ndarray] = []
         for start in range(0, len(images), self.batch_size):
@@ -90,8 +87,6 @@ class DepthEstimator:
         return out
 
     def evidence(self, images: Sequence[Any], items: Sequence[Any], previous: Sequence[dict] | None = None) -> list[dict]:
-        from PIL import Image
-
         maps = [m for im in images for m in self.depth_maps([im])]  # one image per pass: never chunk-dependent
         records = []
         for k, (depth, item) in enumerate(zip(maps, items)):
@@ -118,8 +113,8 @@ def report_view(record: dict, metric) -> dict:
 
 def build_dpt_hybrid(out: Path) -> None:
     """Stands in for Intel/dpt-hybrid-midas: DPTForDepthEstimation with a hybrid (BiT + ViT) backbone, tiny."""
-    import torch
-    from transformers import DPTConfig, DPTForDepthEstimation
+    import torch  # lazy: torch
+    from transformers import DPTConfig, DPTForDepthEstimation  # lazy: transformers
 
     cfg = DPTConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37, image_size=32,
                     patch_size=16, is_hybrid=True, backbone_out_indices=[0, 1, 2, 3],

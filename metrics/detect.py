@@ -11,11 +11,17 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from PIL import Image
 
 from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.keys import Checkpoint
+from eclipse_bench.bench.core.paths import cache_dir, weights_path
+from eclipse_bench.bench.core.tiny import register_tiny, resolve
+from eclipse_bench.metrics.base import detection_records
+from eclipse_bench.metrics.clip import OpenClip
 from eclipse_bench.metrics.registry import ProviderDef, ProviderVariant, register_provider
-from eclipse_bench.bench.core.tiny import register_tiny
-from eclipse_bench.metrics.vocab import to_class
+from eclipse_bench.metrics.vocab import COCO80
+from eclipse_bench.prompts.extract import singular
 
 REAL_DETECTOR = "yolo11x-seg.pt|yolov8x-worldv2.pt"   # closed vocabulary (COCO, masks) | open vocabulary
 POLYGON_MIN_SCORE = 0.3  # polygons are kept for detections a colour rule may look at
@@ -24,9 +30,6 @@ POLYGON_MIN_SCORE = 0.3  # polygons are kept for detections a colour rule may lo
 def weights_file(model_id: str) -> Path | None:
     """Where a detector's weights are taken from: a tiny twin, an explicit path, or the user cache's weights/
     folder (eclipse_bench.bench.core.paths.weights_path: never the working directory)."""
-    from eclipse_bench.bench.core.tiny import resolve
-    from eclipse_bench.bench.core.paths import weights_path
-
     if model_id.startswith("tiny:"):
         return Path(resolve(model_id)) / "model.pt"
     return weights_path(model_id)
@@ -35,8 +38,6 @@ def weights_file(model_id: str) -> Path | None:
 def resolve_weights(model_id: str) -> str:
     """The weights file to load. Online, released weights named by file (yolo11x-seg.pt) are downloaded into the
     user cache's weights/ folder by path, so nothing is read from or written to the working directory."""
-    from eclipse_bench.bench.core.paths import cache_dir
-
     found = weights_file(model_id)
     if found is not None:
         return str(found)
@@ -48,7 +49,7 @@ def resolve_weights(model_id: str) -> str:
         raise UserError(f"detector weights {model_id} not found (offline); download them on a connected machine "
                         f"(ultralytics' release assets) and put the file in {target.parent}")
     ultralytics()
-    from ultralytics.utils.downloads import attempt_download_asset
+    from ultralytics.utils.downloads import attempt_download_asset  # lazy: ultralytics
 
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -69,13 +70,12 @@ def ultralytics():
     select_device() sets torch's intra-op threads to min(8, cpu_count - 1) whenever a predictor is set up (every
     later model ran slower and rounded differently: the first image a process generated differed from later ones).
     The process keeps its own settings here; we hand YOLO arrays, never files, so nothing of it is lost."""
-    import torch
-    from PIL import Image
+    import torch  # lazy: torch
 
     before = os.environ.get("OMP_NUM_THREADS")
-    import ultralytics as package
-    import ultralytics.utils.patches as yolo_patches
-    import ultralytics.utils.torch_utils as yolo_torch
+    import ultralytics as package  # lazy: ultralytics
+    import ultralytics.utils.patches as yolo_patches  # lazy: ultralytics
+    import ultralytics.utils.torch_utils as yolo_torch  # lazy: ultralytics
 
     if before is None:
         os.environ.pop("OMP_NUM_THREADS", None)
@@ -114,9 +114,7 @@ class OpenVocabulary:
         self._classes: tuple[str, ...] = ()
 
     def _set_classes(self, nouns: tuple[str, ...]) -> None:
-        import torch
-
-        from eclipse_bench.metrics.clip import OpenClip
+        import torch  # lazy: torch
 
         if self._yolo is None:
             self._yolo = _load_yolo(self.model_id)
@@ -146,18 +144,6 @@ class OpenVocabulary:
         return out
 
 
-def detection_records(model_id: str, vocabulary: tuple[str, ...], images: Sequence[Any], items: Sequence[Any],
-                      detections: Sequence[list]) -> list[dict]:
-    """The detect provider's records: per image its detections and the detector class of each noun of the spec
-    (objects, then exclusions), whichever detector made them."""
-    records = []
-    for im, item, d in zip(images, items, detections):
-        nouns = [o.noun for o in item.spec.objects] + [e.noun for e in item.spec.exclude]
-        records.append({"model": model_id, "image_size": list(im.size),
-                        "classes": {n: to_class(n, vocabulary) for n in nouns}, "detections": d})
-    return records
-
-
 class Detector:
     """Batched YOLO detection; the noun -> class mapping is part of the evidence (the detector's vocabulary).
 
@@ -185,8 +171,6 @@ class Detector:
     @staticmethod
     def checkpoints(model_id: str) -> list:
         """The closed- and open-vocabulary weights, and the CLIP text tower that names the open vocabulary."""
-        from eclipse_bench.bench.core.keys import Checkpoint
-
         closed, _, open_id = model_id.partition("|")
         out = [Checkpoint("detector weights", closed, "detector")]
         if open_id:
@@ -214,7 +198,7 @@ class Detector:
         return out
 
     def _records(self, bgr: np.ndarray, res: Any) -> list[dict]:
-        import cv2
+        import cv2  # lazy: cv2
 
         boxes = res.boxes
         xyxy = boxes.xyxy.cpu().numpy().tolist()
@@ -246,8 +230,6 @@ class Detector:
         """Detect each image's nouns outside the closed vocabulary with the open-vocabulary model, its class list
         being exactly that image's own nouns (as a fixed label space is in the references: never the other prompts
         of a chunk). Images with the same noun set share one detector call."""
-        from eclipse_bench.prompts.extract import singular
-
         groups: dict[tuple[str, ...], list[int]] = {}
         for i, r in enumerate(records):
             nouns = tuple(sorted({singular(n) for n, c in r["classes"].items() if c is None}))
@@ -273,7 +255,7 @@ def _listening(net, size: int = 64) -> None:
     (~1e-4): a deaf twin. Calibrate each BatchNorm to unit output on fixed random images (its running statistics
     taken from one training-mode pass), then open the class head (bias -1 instead of log(5/nc/(640/s)^2) ~ -11)
     and start box distances small, so scores, classes and boxes move with the image (tests/test_twins.py)."""
-    import torch
+    import torch  # lazy: torch
 
     bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     for bn in bns:
@@ -302,9 +284,7 @@ def _listening(net, size: int = 64) -> None:
 
 def build_yolo_seg(out: Path) -> None:
     """Stands in for a COCO YOLO segmentation checkpoint (yolo11x-seg.pt): yolov8n-seg from its yaml."""
-    import torch
-
-    from eclipse_bench.metrics.vocab import COCO80
+    import torch  # lazy: torch
 
     YOLO = ultralytics().YOLO
     torch.manual_seed(0)
@@ -317,7 +297,7 @@ def build_yolo_seg(out: Path) -> None:
 
 def build_yolo_world(out: Path) -> None:
     """Stands in for YOLO-World v2 (yolov8x-worldv2.pt): the same architecture family, from its yaml."""
-    import torch
+    import torch  # lazy: torch
 
     YOLO = ultralytics().YOLO
     torch.manual_seed(0)
@@ -373,5 +353,7 @@ register_provider(ProviderDef("detect", "eclipse_bench.metrics.detect:Detector",
                               "YOLO boxes, classes, confidences, mask hues; YOLO-World for nouns outside COCO "
                               "(--detector mask2former: GenEval's Mask2Former family)",
                               view=report_view, reads=reads, option="detector", default_variant="yolo",
+                              option_help="the detector family of detection metrics: yolo (default) or mask2former "
+                                          "(GenEval's architecture, Mask2Former Swin-S COCO instance weights)",
                               variants={"mask2former": MASK2FORMER},
                               record_fields=(("detections", list), ("classes", dict), ("image_size", list))))

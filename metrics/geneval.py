@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Optional, Sequence
 
-from eclipse_bench.metrics.base import Verdict, object_classes, detections_of, center, unscorable
-from eclipse_bench.metrics.registry import MetricDef, register_metric
-from eclipse_bench.prompts.spec import Spec
-import math
+from eclipse_bench.metrics.base import Verdict, center, detections_of, object_classes, unscorable
+from eclipse_bench.metrics.registry import MetricDef, PROVIDERS, register_metric
+from eclipse_bench.prompts.spec import ObjectSpec, Spec
 
 
 GENEVAL_THRESHOLD, GENEVAL_COUNTING_THRESHOLD, GENEVAL_MAX_PER_CLASS = 0.3, 0.9, 16
@@ -47,7 +47,6 @@ def geneval(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False
     odd = [r.name for r in spec.relations if r.name not in ("left of", "right of", "above", "below")]
     if odd:
         return unscorable(f"{odd[0]!r} is not a GenEval position (left of, right of, above, below)")
-    from eclipse_bench.prompts.spec import ObjectSpec
 
     ex_spec = Spec(objects=tuple(ObjectSpec(e.noun) for e in spec.exclude)) if spec.exclude else None
     ex_classes = []
@@ -108,8 +107,6 @@ def geneval(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False
 
 def label(base: dict, choices: dict, items: list) -> dict:
     """YOLO stands in for GenEval's detector (proxy); --detector mask2former is its architecture with other weights."""
-    from eclipse_bench.metrics.registry import PROVIDERS
-
     variant = PROVIDERS.get("detect").variants.get(choices.get("detect") or "")
     if variant is None:
         return base

@@ -17,10 +17,13 @@ answers never depend on the other images of a chunk.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.keys import Checkpoint
+from eclipse_bench.bench.core.loaders import load, quiet
 from eclipse_bench.bench.core.tiny import register_tiny
 from eclipse_bench.metrics.registry import ProviderDef, register_provider
 from eclipse_bench.prompts.questions import NUMBER_WORDS, questions_for
@@ -86,10 +89,8 @@ class QwenJudge:
 
     def __init__(self, model_id: str = REAL_JUDGE, device: str = "cpu", batch_size: int = 64,
                  revision: Optional[str] = None):
-        import torch
-        from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
-
-        from eclipse_bench.bench.core.loaders import load
+        import torch  # lazy: torch
+        from transformers import AutoProcessor, Qwen3VLForConditionalGeneration  # lazy: transformers
 
         self.model_id, self.device = model_id, device
         # dtype "auto" as the reference: the checkpoint's own precision (bfloat16 for Qwen3-VL-8B-Instruct)
@@ -119,8 +120,6 @@ class QwenJudge:
 
     @staticmethod
     def checkpoints(model_id: str) -> list:
-        from eclipse_bench.bench.core.keys import Checkpoint
-
         return [Checkpoint("VQA judge", model_id, expect=("config.json",))]
 
     @staticmethod
@@ -158,7 +157,7 @@ class QwenJudge:
         """(probabilities [len(texts), vocabulary] float32 on the CPU, each text's token ids) for one image: the tokens
         up to the end of the image run once, the texts' remaining tokens as one batch on that cache."""
         torch = self._torch
-        from transformers import DynamicCache
+        from transformers import DynamicCache  # lazy: transformers
 
         x0 = self._inputs(image, texts[0])
         first = x0["input_ids"][0]
@@ -211,7 +210,7 @@ class QwenJudge:
             logits = model.lm_head(hidden[torch.arange(q, device=hidden.device), last]).float().cpu()
             model.model.rope_deltas = None
         if self.penalty is not None:
-            from transformers import RepetitionPenaltyLogitsProcessor
+            from transformers import RepetitionPenaltyLogitsProcessor  # lazy: transformers
 
             rp = RepetitionPenaltyLogitsProcessor(self.penalty)
             logits = torch.cat([rp(x[None], logits[i:i + 1]) for i, x in enumerate(ids)])
@@ -292,11 +291,9 @@ def twin_corpus() -> list[str]:
 def twin_tokenizer(corpus: Sequence[str] | None = None, vocab_size: int = 600):
     """A Qwen2Tokenizer (byte-level BPE with Qwen's pre-tokenizer, trained here on `corpus`, default twin_corpus)
     with Qwen's special tokens."""
-    import json
-
-    from tokenizers import AddedToken, Regex, Tokenizer, models, pre_tokenizers, trainers
-    from transformers import Qwen2Tokenizer
-    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+    from tokenizers import AddedToken, Regex, Tokenizer, models, pre_tokenizers, trainers  # lazy: tokenizers
+    from transformers import Qwen2Tokenizer  # lazy: transformers
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX  # lazy: transformers
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
@@ -315,8 +312,8 @@ def twin_tokenizer(corpus: Sequence[str] | None = None, vocab_size: int = 600):
 
 def qwen3_vl_processor(tok, patch_size: int, min_pixels: int, max_pixels: int):
     """Qwen3VLProcessor (Qwen2VL image processor, merge 2, mean/std 0.5 as Qwen3-VL's) with the judge's chat template."""
-    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor
-    from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
+    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor  # lazy: transformers
+    from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor  # lazy: transformers
 
     image_processor = Qwen2VLImageProcessor(patch_size=patch_size, merge_size=2, temporal_patch_size=2,
                                             size={"shortest_edge": min_pixels, "longest_edge": max_pixels},
@@ -328,7 +325,7 @@ def qwen3_vl_processor(tok, patch_size: int, min_pixels: int, max_pixels: int):
 
 def qwen3_vl_config(tok, text: dict, vision: dict, vocab_size: int | None = None):
     """A Qwen3VLConfig whose special token ids are the tokenizer's."""
-    from transformers import Qwen3VLConfig
+    from transformers import Qwen3VLConfig  # lazy: transformers
 
     special = {s: tok.convert_tokens_to_ids(s) for s in QWEN_SPECIAL_TOKENS}
     return Qwen3VLConfig(
@@ -347,10 +344,8 @@ def build_qwen3_vl(out: Path) -> None:
     variant) more (x3), so P(answer) ranges over 0..1 and moves with the image and the question
     (tests/test_twins.py); with the default init every probability is ~1/vocabulary and no answer depends on
     anything."""
-    import torch
-    from transformers import Qwen3VLForConditionalGeneration
-
-    from eclipse_bench.bench.core.loaders import quiet
+    import torch  # lazy: torch
+    from transformers import Qwen3VLForConditionalGeneration  # lazy: transformers
 
     quiet()
     tok = twin_tokenizer()
@@ -397,4 +392,7 @@ def reads(item) -> dict:
 register_provider(ProviderDef("judge", "eclipse_bench.metrics.judge:QwenJudge", REAL_JUDGE, "tiny:qwen3-vl",
                               "Qwen3-VL judge: P(answer) of each question (GenEval 2's protocol), batched per image",
                               view=report_view, reads=reads, option="judge", any_model=True,
+                              option_help="the VQA judge of the soft-tifa, tifa and vqascore metrics: another Qwen3-VL "
+                                          "checkpoint (hub id or directory) in place of Qwen/Qwen3-VL-8B-Instruct; "
+                                          "recorded in the evidence keys",
                               record_fields=(("questions", list), ("source", str))))

@@ -20,7 +20,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from eclipse_bench.bench.core.keys import Checkpoint
+from eclipse_bench.bench.core.loaders import load, quiet
 from eclipse_bench.bench.core.tiny import register_tiny
+from eclipse_bench.metrics.base import detection_records, rle
 from eclipse_bench.metrics.vocab import COCO80
 
 REAL_MASK2FORMER = "facebook/mask2former-swin-small-coco-instance"
@@ -41,8 +44,8 @@ def rescaled_size(width: int, height: int, scale: tuple[int, int] = TEST_SCALE) 
 
 def preprocess(image: Any, scale: tuple[int, int] = TEST_SCALE):
     """(pixel tensor [1, 3, H_pad, W_pad], (w, h) resized) as mmdet's test pipeline makes them."""
-    import cv2
-    import torch
+    import cv2  # lazy: cv2
+    import torch  # lazy: torch
 
     rgb = np.asarray(image.convert("RGB"))
     w, h = rescaled_size(rgb.shape[1], rgb.shape[0], scale)
@@ -68,8 +71,8 @@ def instances(class_logits, mask_logits, padded_hw: tuple[int, int], resized_wh:
               original_wh: tuple[int, int], max_per_image: int = MAX_PER_IMAGE):
     """One image's instances from the network's raw outputs (class logits [Q, C + 1], mask logits [Q, h, w]):
     (labels, scores, binary masks at the original size, mask probabilities)."""
-    import torch
-    import torch.nn.functional as F
+    import torch  # lazy: torch
+    import torch.nn.functional as F  # lazy: torch
 
     masks = F.interpolate(mask_logits[None].float(), size=padded_hw, mode="bilinear", align_corners=False)[0]
     masks = masks[:, :resized_wh[1], :resized_wh[0]]
@@ -86,31 +89,13 @@ def instances(class_logits, mask_logits, padded_hw: tuple[int, int], resized_wh:
     return labels[top], top_scores * mask_scores, binary
 
 
-def rle(mask: np.ndarray) -> dict:
-    """A binary mask as run lengths over its rows (zeros first): {"size": [h, w], "counts": [...]}."""
-    flat = mask.astype(np.uint8).ravel()
-    edges = np.flatnonzero(np.diff(flat)) + 1
-    runs = np.diff(np.concatenate([[0], edges, [flat.size]]))
-    counts = runs.tolist() if flat[0] == 0 else [0] + runs.tolist()
-    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": [int(c) for c in counts]}
-
-
-def unrle(code: dict) -> np.ndarray:
-    h, w = code["size"]
-    values = np.zeros(len(code["counts"]), dtype=np.uint8)
-    values[1::2] = 1
-    return np.repeat(values, code["counts"]).reshape(h, w).astype(bool)
-
-
 class Mask2FormerDetector:
     """Mask2Former instance detections in the detect provider's record shape."""
 
     def __init__(self, model_id: str = REAL_MASK2FORMER, device: str = "cpu", batch_size: int = 16,
                  revision: str | None = None):
-        import torch
-        from transformers import Mask2FormerForUniversalSegmentation
-
-        from eclipse_bench.bench.core.loaders import load
+        import torch  # lazy: torch
+        from transformers import Mask2FormerForUniversalSegmentation  # lazy: transformers
 
         self.model_id, self.device = model_id, device
         self.model = load(Mask2FormerForUniversalSegmentation, model_id, revision=revision).to(device).eval()
@@ -122,8 +107,6 @@ class Mask2FormerDetector:
 
     @staticmethod
     def checkpoints(model_id: str) -> list:
-        from eclipse_bench.bench.core.keys import Checkpoint
-
         return [Checkpoint("detector (Mask2Former)", model_id, expect=("config.json",))]
 
     @staticmethod
@@ -145,7 +128,7 @@ class Mask2FormerDetector:
 
     def detect(self, images: Sequence[Any]) -> list[list[dict]]:
         """Each image in its own pass (never batched with others: its detections depend on it alone)."""
-        import cv2
+        import cv2  # lazy: cv2
 
         out = []
         for im in images:
@@ -167,8 +150,6 @@ class Mask2FormerDetector:
         return out
 
     def evidence(self, images: Sequence[Any], items: Sequence[Any], previous: Sequence[dict] | None = None) -> list[dict]:
-        from eclipse_bench.metrics.detect import detection_records
-
         return detection_records(self.model_id, self.vocabulary, images, items, self.detect(images))
 
 
@@ -181,10 +162,8 @@ def build_mask2former(out: Path) -> None:
     image (one box for all). The class head is widened (x40), and the mask embeddings are centred on fixed random
     images (their bias moved against the pixel features' mean, so the mean mask logit is 0): scores reach the
     rules' thresholds and masks, boxes and labels move with the image."""
-    import torch
-    from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, SwinConfig
-
-    from eclipse_bench.bench.core.loaders import quiet
+    import torch  # lazy: torch
+    from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, SwinConfig  # lazy: transformers
 
     quiet()
     backbone = SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=4, image_size=96,

@@ -5,23 +5,19 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from eclipse_bench.metrics.base import Verdict, unscorable
-from eclipse_bench.metrics.registry import MetricDef, register_metric
+from eclipse_bench.metrics.registry import METRICS, MetricDef, register_metric
+from eclipse_bench.prompts.registry import SUITE_FAMILIES
 from eclipse_bench.prompts.spec import Spec
 
 
 def category_metric(category: Optional[str]) -> Optional[str]:
     """The metric T2I-CompBench scores a category with, from its suite family's own table."""
-    from eclipse_bench.prompts.registry import SUITE_FAMILIES
-
     return SUITE_FAMILIES.get("t2i-compbench").category_metrics.get(category or "")
 
 
 def per_category(evidence: dict[str, Any], spec: Spec, reference_compat: bool = False,
                  category: Optional[str] = None) -> Verdict:
     """A user suite mixing T2I-CompBench categories: each prompt scored with its category's metric."""
-    from eclipse_bench.metrics.registry import METRICS
-    from eclipse_bench.prompts.registry import SUITE_FAMILIES
-
     name = category_metric(category)
     if name is None:
         return unscorable(f"category {category!r} has no T2I-CompBench metric; give each prompt one of "

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.registry import Registry, import_string
+from eclipse_bench.metrics.aggregate import AGGREGATES
 
 
 def _reads_nothing(item: Any) -> dict:
@@ -43,6 +45,7 @@ class ProviderDef:
     # the run option that picks this provider's model (--judge ID, --detector NAME), its named variants, the name of
     # the default implementation, and whether any checkpoint id is accepted (of the default class)
     option: str = ""
+    option_help: str = ""         # the option's help text (the CLI flag and --config key derive from it)
     variants: dict = field(default_factory=dict)
     default_variant: str = ""
     any_model: bool = False
@@ -68,10 +71,14 @@ class ProviderDef:
             return v.cls, (v.tiny_model if scorers == "tiny" else v.real_model), choice
         if self.any_model:
             return self.cls, choice, None
-        from eclipse_bench.bench.core.errors import UserError
-
         names = [self.default_variant, *self.variants] if self.default_variant else list(self.variants)
         raise UserError(f"--{self.option} {choice!r}: use one of {', '.join(names)}")
+
+    def option_choices(self) -> tuple:
+        """The values the option takes: its named variants (the default first); () when any checkpoint id is taken."""
+        if self.any_model:
+            return ()
+        return tuple([self.default_variant] if self.default_variant else []) + tuple(self.variants)
 
     def model(self, scorers: str, choice: Optional[str] = None) -> str:
         return self.pick(scorers, choice)[1]
@@ -149,8 +156,6 @@ class MetricDef:
         return import_string(self.rule) if isinstance(self.rule, str) else self.rule
 
     def aggregator(self):
-        from eclipse_bench.metrics.aggregate import AGGREGATES
-
         return AGGREGATES[self.aggregate]
 
 
@@ -185,8 +190,6 @@ def choices_from(settings: Optional[dict], metric: Optional["MetricDef"] = None)
 def check_choices(settings: Optional[dict], metric: "MetricDef") -> None:
     """An option that picks a provider's model (--judge, --detector) given to a metric without that provider is an
     error, never silently ignored."""
-    from eclipse_bench.bench.core.errors import UserError
-
     settings = settings or {}
     for p in PROVIDERS.names():
         pdef = PROVIDERS.get(p)
@@ -200,3 +203,17 @@ def metric_fits(metric: str, items) -> tuple[int, str]:
     """How many items the metric can judge, and what it needs."""
     need, ok = METRICS.get(metric).fits
     return sum(1 for i in items if ok(i.spec, i.category)), need
+
+
+def provider_option(option: str) -> ProviderDef:
+    """The provider whose model the run option `option` (judge, detector) picks."""
+    for name in PROVIDERS.names():
+        pdef = PROVIDERS.get(name)
+        if pdef.option == option:
+            return pdef
+    raise KeyError(f"no evidence provider declares the option {option!r}")
+
+
+def provider_options() -> list[str]:
+    """Every run option an evidence provider declares (judge, detector)."""
+    return sorted(PROVIDERS.get(n).option for n in PROVIDERS.names() if PROVIDERS.get(n).option)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import numpy as np
+
 from eclipse_bench.metrics.base import Verdict, unscorable
 from eclipse_bench.metrics.judge import REAL_JUDGE, answered, probability
 from eclipse_bench.metrics.registry import MetricDef, register_metric
@@ -21,8 +23,7 @@ from eclipse_bench.prompts.suites.geneval2 import CATEGORY as GENEVAL2
 
 def gmean(values: list[float]) -> float:
     """scipy.stats.gmean, a zero giving 0 (without its divide-by-zero warning)."""
-    import numpy as np
-    from scipy.stats import gmean as scipy_gmean
+    from scipy.stats import gmean as scipy_gmean  # lazy: scipy
 
     with np.errstate(divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from eclipse_bench.prompts.extract import singular
+
 COCO80 = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
     "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
@@ -26,8 +28,6 @@ ALIASES = {
 
 def to_class(noun: str, vocabulary: tuple[str, ...] = COCO80) -> str | None:
     """The detector class for a noun, or None when the vocabulary lacks it."""
-    from eclipse_bench.prompts.extract import singular
-
     n = " ".join(noun.lower().split())
     for cand in (n, singular(n)):
         if cand in vocabulary:

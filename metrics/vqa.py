@@ -11,13 +11,18 @@ question's real tokens, so a batched answer equals an unbatched one up to kernel
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from eclipse_bench.bench.core.tiny import HIDDEN, register_tiny
-
 import re
+from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+from PIL import Image
+
+from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.keys import Checkpoint
+from eclipse_bench.bench.core.loaders import load
+from eclipse_bench.bench.core.tiny import HIDDEN, register_tiny
+from eclipse_bench.bench.core.tokenizers import build_tiny_bert_tokenizer
 from eclipse_bench.metrics.base import yes_probability
 from eclipse_bench.metrics.registry import ProviderDef, register_provider
 
@@ -49,9 +54,7 @@ def reference_image_size(vision_config: Any) -> int:
 
 def pil_bicubic_pixels(images: Sequence[Any], size: int, mean: Sequence[float], std: Sequence[float]):
     """The reference's test transform: PIL bicubic resize to size x size, to [0, 1], normalise."""
-    import numpy as np
-    import torch
-    from PIL import Image
+    import torch  # lazy: torch
 
     arr = np.stack([np.asarray(im.convert("RGB").resize((size, size), Image.BICUBIC), dtype=np.float32) / 255.0
                     for im in images])
@@ -64,11 +67,8 @@ class BlipVqa:
 
     def __init__(self, model_id: str = REAL_BLIP_VQA, device: str = "cpu", dtype: Any = None,
                  batch_size: int = 64, image_size: int | None = None, revision: str | None = None):
-        import torch
-        from transformers import BlipForQuestionAnswering, BlipProcessor
-
-        from eclipse_bench.bench.core.errors import UserError
-        from eclipse_bench.bench.core.loaders import load
+        import torch  # lazy: torch
+        from transformers import BlipForQuestionAnswering, BlipProcessor  # lazy: transformers
 
         self.model_id, self.device, self.batch_size = model_id, device, batch_size
         kw = {"torch_dtype": dtype} if dtype is not None else {}
@@ -93,8 +93,6 @@ class BlipVqa:
 
     @staticmethod
     def checkpoints(model_id: str) -> list:
-        from eclipse_bench.bench.core.keys import Checkpoint
-
         return [Checkpoint("vqa model", model_id)]
 
     @staticmethod
@@ -173,10 +171,8 @@ class BlipVqa:
 
 def build_blip_vqa(out: Path) -> None:
     """Stands in for Salesforce/blip-vqa-capfilt-large (BlipForQuestionAnswering + BlipProcessor)."""
-    import torch
-    from transformers import BlipConfig, BlipForQuestionAnswering, BlipImageProcessor, BlipProcessor
-
-    from eclipse_bench.bench.core.tokenizers import build_tiny_bert_tokenizer
+    import torch  # lazy: torch
+    from transformers import BlipConfig, BlipForQuestionAnswering, BlipImageProcessor, BlipProcessor  # lazy: transformers
 
     tok = build_tiny_bert_tokenizer()
     cfg = BlipConfig(

@@ -3,4 +3,4 @@
 from eclipse_bench.prompts.spec import Item, ObjectSpec, Question, Relation, Spec, Suite
 
 __all__ = ["Item", "ObjectSpec", "Question", "Relation", "Spec", "Suite", "counterfactuals", "extract", "fetch",
-           "questions", "registry", "spacy_specs", "spec", "suites", "user", "vocab"]
+           "load", "questions", "registry", "spacy_specs", "spec", "suites", "user", "vocab"]

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from eclipse_bench.prompts.spec import Spec
+from eclipse_bench.prompts.spec import ObjectSpec, Spec
 
 KINDS = ("attribute-swap", "objects-swapped", "relation-reversed", "count-changed", "object-replaced")
 
@@ -148,9 +148,7 @@ def _count_changed(prompt: str, spec: Spec) -> Optional[str]:
 def _object_replaced(prompt: str, spec: Spec) -> Optional[str]:
     objects = list(spec.objects)
     if not objects:  # no structured objects (e.g. complex action prompts): the head noun of each phrase
-        from eclipse_bench.prompts.spec import ObjectSpec
-
-        objects = [ObjectSpec(p.split()[-1].lower()) for p in spec.phrases if p.split()]
+            objects = [ObjectSpec(p.split()[-1].lower()) for p in spec.phrases if p.split()]
     nouns = {o.noun for o in objects}
     order = int(hashlib.sha256(prompt.encode("utf-8")).hexdigest(), 16)
     candidates = [r for r in REPLACEMENTS if r not in nouns]

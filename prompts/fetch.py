@@ -6,6 +6,7 @@ Files are never shipped with eclipse-bench. Each is pinned to an upstream commit
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 import urllib.error
@@ -16,6 +17,7 @@ from pathlib import Path
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.finished import file_sha256
 from eclipse_bench.bench.core.paths import cache_dir
+from eclipse_bench.prompts.registry import pinned_files
 
 
 @dataclass(frozen=True)
@@ -28,8 +30,6 @@ class Upstream:
 
 def pinned() -> dict[str, tuple[Upstream, str]]:
     """local relative path -> (upstream, sha256), from every suite family's own table."""
-    from eclipse_bench.prompts.registry import pinned_files
-
     return pinned_files()
 
 
@@ -103,8 +103,6 @@ def read_lines(relpath: str) -> list[str]:
 def jsonl_objects(path: Path) -> list[tuple[int, dict]]:
     """(line number, object) of each non-empty line of an official JSONL file; a line that is not JSON is an error
     naming it."""
-    import json
-
     out = []
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if not line.strip():

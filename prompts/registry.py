@@ -1,10 +1,12 @@
 """The suite registry: names -> declarative loader entries, registered by the suite family modules in
-eclipse_bench.prompts.suites. Listing names imports nothing heavy."""
+eclipse_bench.prompts.suites, and the families' own tables (pinned files, category -> metric). Listing names imports
+nothing heavy. A suite name or a user's file is loaded by eclipse_bench.prompts.load."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.registry import Registry, import_string
 
 
@@ -21,8 +23,6 @@ class SuiteDef:
         if self.splits:
             return fn(*self.args, split=split)
         if split != "val":
-            from eclipse_bench.bench.core.errors import UserError
-
             raise UserError("--split applies to T2I-CompBench suites only")
         return fn(*self.args)
 
@@ -67,27 +67,17 @@ def canonical(name: str) -> str:
     return ALIASES.get(name, name)
 
 
-def get_suite_def(name: str) -> SuiteDef | None:
-    """The registry entry of `name`; None for a user suite file; an error listing valid names otherwise."""
-    from eclipse_bench.bench.core.errors import unknown_name
-    from eclipse_bench.prompts.user import is_user_suite
-
-    if is_user_suite(name):
-        return None
-    name = canonical(name)
-    if name not in SUITES:
-        raise unknown_name("suite", name, suite_names())
-    return SUITES.get(name)
+def known_categories() -> frozenset:
+    """Every category a suite family scores (their category -> metric tables)."""
+    return frozenset(c for name in SUITE_FAMILIES.names() for c in SUITE_FAMILIES.get(name).category_metrics)
 
 
-def load_suite(name: str, split: str = "val"):
-    d = get_suite_def(name)
-    if d is None:
-        from eclipse_bench.prompts.user import load
-
-        return load(name)
-    return d.load(split)
-
-
-def suite_names() -> list[str]:
-    return SUITES.names() + sorted(ALIASES)
+def metric_for_category(category: str) -> str:
+    """The metric a benchmark scores a category with: T2I-CompBench's table first (its categories are the common
+    ones), then the other families'; no category: BLIP-VQA over the noun phrases."""
+    names = sorted(SUITE_FAMILIES.names(), key=lambda n: n != "t2i-compbench")
+    for name in names:
+        table = SUITE_FAMILIES.get(name).category_metrics
+        if category in table:
+            return table[category]
+    return "blip-vqa"

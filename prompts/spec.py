@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Optional
 
 
@@ -171,8 +171,6 @@ class Suite:
         """At most n items. "stratified" (default): round-robin over the (category, level) groups in suite order,
         so every category, tag and level is represented and "overall" means the same thing; deterministic.
         "first": the first n items."""
-        from dataclasses import replace
-
         if n is None or n >= len(self.items):
             return self
         if mode == "first":

@@ -6,12 +6,14 @@ a UserError naming the file and the line.
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 from typing import Any
 
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.prompts.extract import auto_spec
+from eclipse_bench.prompts.registry import known_categories, metric_for_category
 from eclipse_bench.prompts.spec import Item, Spec, Suite, safe_id
 
 MAX_LINE = 1 << 20      # 1 MiB: longer lines are rejected before being parsed
@@ -118,8 +120,6 @@ def parse_line(path: Path, lineno: int, line: str) -> Item | None:
     if not isinstance(category, str):
         raise _fail(path, lineno, "'category' must be a string")
     if category and category not in known_categories():
-        import difflib
-
         close = difflib.get_close_matches(category, sorted(known_categories()), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise _fail(path, lineno, f"unknown category {category!r}{hint}; use one of "
@@ -133,26 +133,6 @@ def parse_line(path: Path, lineno: int, line: str) -> Item | None:
     spec = check_spec(path, lineno, obj["spec"]) if obj.get("spec") is not None else auto_spec(prompt, category)
     item_id = safe_id(str(raw_id)) if raw_id is not None else f"item-{lineno:05d}"
     return Item(id=item_id, prompt=prompt.strip(), category=category, level=level, spec=spec)
-
-
-def known_categories() -> frozenset:
-    """Every category a suite family scores (their category -> metric tables)."""
-    from eclipse_bench.prompts.registry import SUITE_FAMILIES
-
-    return frozenset(c for name in SUITE_FAMILIES.names() for c in SUITE_FAMILIES.get(name).category_metrics)
-
-
-def metric_for_category(category: str) -> str:
-    """The metric a benchmark scores a category with: T2I-CompBench's table first (its categories are the common
-    ones), then the other families'; no category: BLIP-VQA over the noun phrases."""
-    from eclipse_bench.prompts.registry import SUITE_FAMILIES
-
-    names = sorted(SUITE_FAMILIES.names(), key=lambda n: n != "t2i-compbench")
-    for name in names:
-        table = SUITE_FAMILIES.get(name).category_metrics
-        if category in table:
-            return table[category]
-    return "blip-vqa"
 
 
 def load(path_str: str) -> Suite:

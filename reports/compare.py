@@ -18,10 +18,13 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.finished import read_samples, unfinished_reason
 from eclipse_bench.bench.core.keys import inside
-from eclipse_bench.metrics.aggregate import bootstrap_ci, per_prompt_stats
 from eclipse_bench.bench.core.schema import Results, read_manifest, read_results
-from eclipse_bench.bench.core.finished import read_samples
+from eclipse_bench.bench.core.store import atomic_write_bytes
+from eclipse_bench.metrics.aggregate import bootstrap_ci, per_prompt_stats
+from eclipse_bench.metrics.registry import METRICS
+from eclipse_bench.reports.render import csp, image_uri, template_env
 
 
 @dataclass
@@ -144,11 +147,7 @@ def _stats(rows: list[dict], agg) -> dict[str, np.ndarray]:
 def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha: float = 0.05,
                  n_resamples: int = 2000, seed: int = 0, max_unscorable_increase: int = 0,
                  min_prompts: Optional[int] = None, allow: tuple = ()) -> Comparison:
-    from scipy import stats as sps
-
-    from eclipse_bench.metrics.registry import METRICS
-
-    from eclipse_bench.bench.core.finished import unfinished_reason
+    from scipy import stats as sps  # lazy: scipy
 
     base, cand = Path(base), Path(cand)
     for d in (base, cand):
@@ -299,9 +298,6 @@ def format_junit(c: Comparison) -> str:
 
 
 def render_compare(c: Comparison, out: Path) -> Path:
-    from eclipse_bench.reports.html import csp, image_uri, template_env
-    from eclipse_bench.bench.core.store import atomic_write_bytes
-
     base_imgs: dict[str, list[str]] = {}
     cand_imgs: dict[str, list[str]] = {}
     for d, bucket in ((Path(c.baseline), base_imgs), (Path(c.candidate), cand_imgs)):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from eclipse_bench.bench.core.keys import inside
-
+import io
 from pathlib import Path
 
 from eclipse_bench.bench.core.errors import UserError
-from eclipse_bench.bench.core.schema import read_results
 from eclipse_bench.bench.core.finished import require_finished
+from eclipse_bench.bench.core.keys import inside
+from eclipse_bench.bench.core.schema import read_results
+from eclipse_bench.bench.core.store import atomic_write_bytes
+from eclipse_bench.reports.html import completeness
 
 SAMPLE_COLUMNS = ("pairing", "suite", "metric", "prompt_id", "prompt", "category", "level", "n", "seed", "image",
                   "score", "reason", "run")
@@ -17,9 +19,7 @@ SAMPLE_COLUMNS = ("pairing", "suite", "metric", "prompt_id", "prompt", "category
 def export_frame(run_dirs: list[Path], level: str = "sample", allow_incomplete: bool = False):
     """One row per sample (or per group of the results) of finished runs; an incomplete run (samples or images
     missing) is an error unless allow_incomplete."""
-    import pandas as pd
-
-    from eclipse_bench.reports.html import completeness
+    import pandas as pd  # lazy: pandas
 
     rows = []
     for d in run_dirs:
@@ -46,10 +46,6 @@ def export_frame(run_dirs: list[Path], level: str = "sample", allow_incomplete: 
 
 
 def export(run_dirs: list[Path], out: Path, fmt: str, level: str = "sample", allow_incomplete: bool = False) -> Path:
-    import io
-
-    from eclipse_bench.bench.core.store import atomic_write_bytes
-
     df = export_frame(run_dirs, level, allow_incomplete)
     out = Path(out)
     if fmt == "csv":

@@ -7,21 +7,19 @@ so injected markup can never run one.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from eclipse_bench.bench.core.keys import inside
 from eclipse_bench.bench.core.errors import UserError
-from eclipse_bench.bench.core.schema import Sample, read_manifest, read_records, read_results
 from eclipse_bench.bench.core.finished import image_problems, read_samples, require_finished
+from eclipse_bench.bench.core.keys import inside
+from eclipse_bench.bench.core.schema import Sample, read_manifest, read_records, read_results
 from eclipse_bench.bench.core.store import atomic_write_bytes
-
-THUMB = 160
-
+from eclipse_bench.metrics.registry import METRICS, PROVIDERS
+from eclipse_bench.reports.prior import prior_rows
+from eclipse_bench.reports.published import SOURCE, published
+from eclipse_bench.reports.render import csp, fmt, image_uri, template_env
 
 SORT_SCRIPT = """
 document.querySelectorAll('table.sortable th[data-col]').forEach(function (th) {
@@ -49,59 +47,8 @@ if (filter) filter.addEventListener('change', function () {
 """
 
 
-def csp(script: str = "") -> str:
-    policy = "default-src 'none'; img-src data: file: 'self'; style-src 'unsafe-inline'"
-    if script:
-        digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
-        policy += f"; script-src 'sha256-{digest}'"
-    return policy
-
-
-def template_env():
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("eclipse_bench.reports", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters["fmt"] = _fmt
-    return env
-
-
-def image_uri(path: Path, size: Optional[int] = THUMB, link: bool = False, base: Optional[Path] = None) -> str:
-    """A JPEG thumbnail as a data URI, or (link=True) a relative link to the full-size image."""
-    if link:
-        try:
-            return str(Path(path).resolve().relative_to(Path(base).resolve())) if base else str(path)
-        except ValueError:
-            return Path(path).resolve().as_uri()
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if size:
-                im.thumbnail((size, size))
-            buf = io.BytesIO()
-            im.save(buf, format="JPEG", quality=82)
-    except (OSError, ValueError):
-        return ""
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _fmt(x: Any, digits: int = 4) -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, (int, float)) and abs(x) >= 10:
-        return f"{x:.2f}"
-    return f"{x:.{digits}f}"
-
-
 def _evidence_view(ev: dict, metric: str) -> dict:
     """What the drill-down shows of one image's evidence: each provider draws its own (its `view`)."""
-    from eclipse_bench.metrics.registry import METRICS, PROVIDERS
-
     mdef = METRICS.get(metric) if metric in METRICS else None
     view: dict[str, Any] = {}
     for name, record in (ev or {}).items():
@@ -141,8 +88,6 @@ def render_run(run_dir: Path, out: Path, link_images: bool = False, suffix: str 
     """The drill-down: every prompt (worst first) with its images, scores, evidence and the rule's reason.
     `suffix` ".M" renders the results of metric M written beside the run's own (rescore --metric M). A run that is
     unfinished, or misses samples or images, is an error (allow_incomplete: rendered, stating what is missing)."""
-    from eclipse_bench.metrics.registry import METRICS
-
     run_dir = Path(run_dir)
     samples, notes = completeness(run_dir, suffix, allow_incomplete)
     results = read_results(run_dir, f"results{suffix}.json")
@@ -156,7 +101,7 @@ def render_run(run_dir: Path, out: Path, link_images: bool = False, suffix: str 
                                              "level": s.level, "category": s.category, "scores": []})
         uri = "" if s.image in missing else image_uri(inside(run_dir, s.image), link=link_images, base=Path(out).parent)
         p["images"].append({"uri": uri,
-                            "score": _fmt(s.score), "seed": s.seed, "reason": s.reason, "path": s.image,
+                            "score": fmt(s.score), "seed": s.seed, "reason": s.reason, "path": s.image,
                             "unscorable": s.score is None, "ev": _evidence_view(s.evidence, metric)})
         if s.score is not None:
             p["scores"].append(s.score)
@@ -186,8 +131,6 @@ def render_run(run_dir: Path, out: Path, link_images: bool = False, suffix: str 
 def leaderboard_data(run_dirs: list[Path]) -> dict:
     """Runs x (suite, metric) columns from results.json files: one row per run (two runs of one pairing are two
     rows), one column per suite and metric with its scale, published reference rows where the protocol matches."""
-    from eclipse_bench.reports.published import SOURCE, published
-
     for d in run_dirs:
         require_finished(Path(d), what="put on a leaderboard")
     runs = [(Path(d), read_results(Path(d)).to_json()) for d in run_dirs]
@@ -238,7 +181,6 @@ def leaderboard_data(run_dirs: list[Path]) -> dict:
                                                                     "best": False}
     for model, row_cells in pub_rows.items():
         out_rows.append({"name": f"{model} (published)", "published": True, "runs": [], "cells": row_cells})
-    from eclipse_bench.reports.prior import prior_rows
 
     prior = [p for p in (prior_rows(d) for d, _ in runs) if p is not None]
     return {"columns": [meta[c] for c in columns], "suites": [c[0] for c in columns], "rows": out_rows,
@@ -260,7 +202,7 @@ def _bar_chart(suite: str, rows: list[dict], j: int) -> dict:
         items.append({"y": y, "name": name, "w": max(c["score"], 0) * scale, "x0": label_w,
                       "lo": label_w + max(lo, 0) * scale if lo is not None else None,
                       "hi": label_w + max(hi, 0) * scale if hi is not None else None,
-                      "value": _fmt(c["score"]), "best": c.get("best")})
+                      "value": fmt(c["score"]), "best": c.get("best")})
     return {"suite": suite, "items": items, "height": max(len(items) * (bar_h + gap), bar_h), "width": width,
             "bar_h": bar_h}
 

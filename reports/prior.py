@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 from eclipse_bench.bench.core.schema import read_prior_results
 from eclipse_bench.bench.core.store import atomic_write_bytes, read_jsonl
+from eclipse_bench.reports.render import csp, template_env
 
 
 def render_prior(folder: Path, out: Path) -> Path:
-    from eclipse_bench.reports.html import csp, template_env
-
     r = read_prior_results(folder).to_json()
     prompts = list(read_jsonl(folder / "prompts.jsonl"))
     first = next(iter(r["models"]))
@@ -40,8 +41,7 @@ def prior_rows(run_dir: Path) -> Optional[dict]:
 
 def contrast_vs_images(folder: Path, run_dir: Path, prior_name: Optional[str]) -> Optional[dict]:
     """Spearman correlation over prompts: the prior's contrast (lower is better) against the mean image score."""
-    import numpy as np
-    from scipy.stats import spearmanr
+    from scipy.stats import spearmanr  # lazy: scipy
 
     contrast = {p["prompt_id"]: p["models"].get(prior_name, {}).get("contrast")
                 for p in read_jsonl(folder / "prompts.jsonl")}

@@ -213,6 +213,7 @@ def one(name: str, dtype: str, n_images: int, batch_size: int, steps: str) -> di
     from PIL import Image
 
     from eclipse_bench.bench.generation.generator import load_generator
+    from eclipse_bench.bench.core.keys import PlannedSample
     from eclipse_bench.bench.generation.stage import generate_images
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -221,12 +222,12 @@ def one(name: str, dtype: str, n_images: int, batch_size: int, steps: str) -> di
     gen = load_generator(spec, device, dtype)
     load_s = time.perf_counter() - t0
     # the protocol's layout: 10 images per prompt (seeds 42..51), prompts of the built-in colour suite
-    from eclipse_bench.prompts.registry import load_suite
+    from eclipse_bench.prompts.load import load_suite
 
     ipp = min(10, n_images)
-    prompts = [item.prompt for item in load_suite("builtin/color").items]
-    samples = [{"key": f"s{i}", "prompt": prompts[(i // ipp) % len(prompts)], "seed": 42 + i % ipp, "n": i % ipp,
-                "prompt_id": str(i // ipp), "image": f"images/s{i}.png"} for i in range(n_images)]
+    items = load_suite("builtin/color").items
+    samples = [PlannedSample(f"s{i}", items[(i // ipp) % len(items)], i % ipp, 42 + i % ipp, f"images/s{i}.png")
+               for i in range(n_images)]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         with torch.no_grad():
@@ -235,13 +236,13 @@ def one(name: str, dtype: str, n_images: int, batch_size: int, steps: str) -> di
         model_s = sum(gen.timings.values())
         stages = {k: v / n_images for k, v in gen.timings.items()}
         peak = peak_memory(device)  # ours (loading included); before the reference loads anything of its own
-        ours = [np.asarray(Image.open(out / s["image"]), dtype=np.int16) for s in samples]
+        ours = [np.asarray(Image.open(out / s.image), dtype=np.int16) for s in samples]
         t0 = time.perf_counter()
         diffs, means, p99 = [], [], []
         with torch.no_grad():
             for s, mine in zip(samples, ours):
-                img = reference_image(gen, spec, s["prompt"], s["seed"])
-                img.save(out / f"ref-{s['key']}.png")
+                img = reference_image(gen, spec, s.prompt, s.seed)
+                img.save(out / f"ref-{s.key}.png")
                 d = np.abs(np.asarray(img, dtype=np.int16) - mine)
                 diffs.append(int(d.max()))
                 means.append(float(d.mean()))

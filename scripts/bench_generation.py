@@ -17,27 +17,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def measure(pairing: str, batch_size: int, prompts: int, ipp: int) -> dict:
-    from eclipse_bench.prompts.registry import load_suite
     from eclipse_bench.bench.core.keys import Identities, plan_samples
-    from eclipse_bench.bench.app.options import RunOptions
-    from eclipse_bench.bench.app.runner import Runner
+    from eclipse_bench.bench.generation.generator import load_generator
+    from eclipse_bench.bench.generation.pairings import get_pairing
+    from eclipse_bench.bench.generation.stage import generate_images
+    from eclipse_bench.prompts.load import load_suite
 
+    spec = get_pairing(pairing)
+    samples = plan_samples(load_suite("builtin/color").limit(prompts), spec, ipp, 42, Identities())
+    gen = load_generator(spec, "cpu")
+    gen.generate([samples[0].prompt], [samples[0].seed])   # warm-up, outside the measurement
+    for stage in gen.timings:
+        gen.timings[stage] = 0.0
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = RunOptions(pairing=pairing, suite="builtin/color", limit=prompts, images_per_prompt=ipp,
-                        batch_size=batch_size, out=Path(tmp), progress=False)
-        runner = Runner(cfg)
-        runner.out = Path(tmp)
-        suite = load_suite("builtin/color").limit(prompts)
-        samples = plan_samples(suite, runner.spec, ipp, 42, Identities())
-        # warm-up: load the models and run one batch outside the measurement
-        from eclipse_bench.bench.generation.generator import load_generator
-
-        warm = load_generator(runner.spec, "cpu")
-        warm.generate([samples[0]["prompt"]], [samples[0]["seed"]])
-        seconds, n = runner.generate(samples)  # loads its own generator (timed apart from `seconds`)
-        model_s = sum(runner.generator.timings.values())
-    return {"images": n, "wall": seconds, "model": model_s, "png": runner.png_seconds,
-            "png_wait": runner.png_wait_seconds, "overhead_ms": 1000 * (seconds - model_s) / n}
+        done = generate_images(Path(tmp), samples, gen, batch_size, "cpu", progress=False)
+    seconds, n, model_s = done["seconds"], len(samples), sum(gen.timings.values())
+    return {"images": n, "wall": seconds, "model": model_s, "png": done["png_seconds"],
+            "png_wait": done["png_wait_seconds"], "overhead_ms": 1000 * (seconds - model_s) / n}
 
 
 def main() -> None:

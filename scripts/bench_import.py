@@ -53,14 +53,13 @@ def main() -> None:
     import full_size_configs as C
     from eclipse_bench.bench.app.importer import Importer, read_images
     from eclipse_bench.bench.app.layouts import read
-    from eclipse_bench.bench.core.keys import digest
+    from eclipse_bench.bench.core.keys import PlannedSample, digest
     from eclipse_bench.bench.core.tokenizers import build_tiny_bert_tokenizer
     from eclipse_bench.metrics.stage import load_image
     from eclipse_bench.metrics.vqa import BlipVqa
-    from eclipse_bench.prompts.registry import load_suite
+    from eclipse_bench.prompts.load import load_suite
 
     suite = load_suite("builtin/color")
-    ipp = -(-args.images // len(suite.items))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "src").mkdir()
@@ -72,12 +71,15 @@ def main() -> None:
         t0 = time.perf_counter()
         found = read(manifest, suite, "manifest")
         good, bad = read_images(found)
-        samples = [{"key": digest({"imported": sha, "prompt": m.item.prompt, "n": m.n}), "prompt_id": m.item.id,
-                    "n": m.n, "seed": None, "sha256": sha, "image": f"images/{sha}.png", "source": str(m.path),
-                    "data": data} for m, data, sha in good]
+        samples, data = [], {}
+        for m, raw, sha, orientation in good:
+            key = digest({"imported": sha, "prompt": m.item.prompt, "n": m.n})
+            samples.append(PlannedSample(key, m.item, m.n, None, f"images/{sha}.png", sha256=sha,
+                                         orientation=orientation, source=str(m.path)))
+            data[key] = raw
         out = tmp / "run"
         out.mkdir()
-        Importer.store(out, samples)
+        Importer.store(out, samples, data)
         imported = time.perf_counter() - t0
         assert not bad and len(samples) == args.images
         per_import = imported / args.images
@@ -89,12 +91,12 @@ def main() -> None:
             BlipProcessor(image_processor=BlipImageProcessor(), tokenizer=build_tiny_bert_tokenizer()).save_pretrained(ckpt)
             vqa = BlipVqa(ckpt)
         chosen = samples[: args.evidence_images]
-        images = [load_image(out, s["image"], s["sha256"]) for s in chosen]
-        items = [next(i for i in suite.items if i.id == s["prompt_id"]) for s in chosen]
+        images = [load_image(out, s.image, s.sha256) for s in chosen]
+        items = [s.item for s in chosen]
         vqa.evidence(images[:1], items[:1])   # warm-up
         t0 = time.perf_counter()
         for s, it in zip(chosen, items):       # the evidence stage's work per image: decode, verify, answer
-            vqa.evidence([load_image(out, s["image"], s["sha256"])], [it])
+            vqa.evidence([load_image(out, s.image, s.sha256)], [it])
         per_evidence = (time.perf_counter() - t0) / len(chosen)
     print(f"evidence stage, full-size BLIP VQA ({C.n_params(vqa.model):.0f}M, {vqa.image_size} px, 2 questions/image, "
           f"CPU {os.cpu_count()} cores): {per_evidence:.2f} s per image")

@@ -86,7 +86,7 @@ def main() -> None:
     from PIL import Image
 
     from eclipse_bench.metrics.judge import QwenJudge, answer_variants, YES_VARIANTS
-    from eclipse_bench.prompts.registry import load_suite
+    from eclipse_bench.prompts.load import load_suite
 
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
     suite = load_suite("geneval2").limit(args.images)

@@ -141,7 +141,7 @@ def run_copy(tmp_path):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Print the figures tests measured (tests/figures.py): twin sensitivity and the like."""
+    """Print the figures tests measured (shared_state.report_figure): twin sensitivity and the like."""
     from shared_state import FIGURES
 
     if FIGURES:

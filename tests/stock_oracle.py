@@ -1,8 +1,9 @@
 """The generation oracle: diffusers' stock pipelines (UnCLIPPipeline; KandinskyV22PriorPipeline +
 KandinskyV22Pipeline) run one image at a time with a freshly seeded torch.Generator, as the reference scripts
 (eclipse-inference) do. The ECLIPSE pairings feed the ECLIPSE prior's embedding (one forward pass on noise drawn
-first from the generator) to the stock decoder; the text-embedding baselines feed the prompt's CLIP text
-embedding. Used by the parity tests (components loaded from the saved twins) and by
+first from the generator) to the stock decoder; that forward is eclipse-inference's, written below from the
+checkpoint's state dict (EclipseInferencePrior), never our module. The text-embedding baselines feed the prompt's CLIP
+text embedding. Used by the parity tests (components loaded from the saved twins) and by
 scripts/bench_end_to_end.py (the same modules as the generator under test, for a fair speed ratio).
 """
 
@@ -21,6 +22,61 @@ def clip_text(tokenizer, model, prompt: str):
     tok = tokenizer([prompt], padding="max_length", max_length=77, truncation=True, return_tensors="pt")
     out = model(tok.input_ids.to(model.device))
     return out.text_embeds, out.last_hidden_state, tok.attention_mask.bool().to(model.device)
+
+
+class EclipseInferencePrior:
+    """eclipse-inference's ECLIPSE prior (src/priors/prior_transformer.py: diffusers' PriorTransformer with the
+    timestep token commented out), computed here from a checkpoint's config and state dict:
+
+    tokens = [projected text hidden states (77, padded), projected text embedding, projected noise, the prd token],
+    plus the positional embedding (77 + 3 positions); additive mask = the text padding mask (-10000 on padding, 0 on
+    the 3 extra tokens) + the causal mask (-10000 above the diagonal), repeated per head; diffusers'
+    BasicTransformerBlock(inner, heads, head_dim, activation_fn="gelu", attention_bias=True) per layer (the block the
+    reference imports); norm_out; the last (prd) token; proj_to_clip_embeddings. No timestep, no clip_mean/clip_std
+    post-processing (the reference pipelines do not call post_process_latents)."""
+
+    def __init__(self, folder):
+        import json
+        from pathlib import Path
+
+        from diffusers.models.attention import BasicTransformerBlock
+        from safetensors.torch import load_file
+
+        self.config = json.loads((Path(folder) / "config.json").read_text())
+        self.state = load_file(str(Path(folder) / "diffusion_pytorch_model.safetensors"))
+        c = self.config
+        assert c.get("norm_in_type") is None and c.get("embedding_proj_norm_type") is None  # ECLIPSE's checkpoints
+        self.heads, inner = c["num_attention_heads"], c["num_attention_heads"] * c["attention_head_dim"]
+        self.blocks = []
+        for i in range(c["num_layers"]):
+            block = BasicTransformerBlock(inner, self.heads, c["attention_head_dim"], activation_fn="gelu",
+                                          attention_bias=True)
+            prefix = f"transformer_blocks.{i}."
+            block.load_state_dict({k[len(prefix):]: v for k, v in self.state.items() if k.startswith(prefix)})
+            self.blocks.append(block.eval())
+        self.dtype, self.device = self.state["proj_in.weight"].dtype, torch.device("cpu")
+
+    def _linear(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.linear(x, self.state[f"{name}.weight"], self.state[f"{name}.bias"])
+
+    @torch.no_grad()
+    def __call__(self, noise, text_embeds, hidden, mask):
+        """(batch, embedding_dim) noise, (batch, dim) text embedding, (batch, 77, dim) hidden states and their (batch,
+        77) padding mask -> (batch, clip_embed_dim)."""
+        batch = noise.shape[0]
+        x = torch.cat([self._linear("encoder_hidden_states_proj", hidden),
+                       self._linear("embedding_proj", text_embeds)[:, None, :],
+                       self._linear("proj_in", noise)[:, None, :],
+                       self.state["prd_embedding"].expand(batch, -1, -1)], dim=1)
+        x = x + self.state["positional_embedding"]
+        seq = x.shape[1]
+        causal = torch.full((seq, seq), -10000.0).triu_(1)[None]
+        additive = torch.nn.functional.pad((1 - mask.to(x.dtype)) * -10000.0, (0, 3), value=0.0)
+        additive = (additive[:, None, :] + causal).repeat_interleave(self.heads, dim=0)
+        for block in self.blocks:
+            x = block(x, attention_mask=additive)
+        x = torch.nn.functional.layer_norm(x, (x.shape[-1],), self.state["norm_out.weight"], self.state["norm_out.bias"])
+        return self._linear("proj_to_clip_embeddings", x[:, -1])
 
 
 def eclipse_embedding(prior, tokenizer, text_model, prompt: str, generator: torch.Generator):

@@ -11,7 +11,9 @@ import shutil
 import subprocess
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from eclipse_bench.bench.app.cli import main
 
@@ -106,4 +108,9 @@ def test_drill_down_and_leaderboard_in_chromium(fake_run, session_tmp, tmp_path)
     for name, page in (("drill-down", drill), ("leaderboard", board)):
         shot = session_tmp / f"screenshot-{name}.png"
         _chromium(session_tmp, f"--screenshot={shot}", url=page.as_uri())
-        assert shot.stat().st_size > 5000
+        with Image.open(shot) as im:
+            pixels = np.asarray(im.convert("L"))
+        assert pixels.shape == (1600, 1280)   # the window, rendered
+        # not a blank page: text and table lines, several thousand dark pixels in the top part where the title and
+        # the first rows are
+        assert (pixels[:600] < 100).sum() > 2000, name

@@ -9,9 +9,9 @@ import hashlib
 import json
 import os
 import shutil
-import stat
 from pathlib import Path
 
+import faults
 import pytest
 
 from eclipse_bench.bench.app.cli import main
@@ -243,15 +243,14 @@ def test_a_utf8_bom_suite_is_accepted(tmp_path, capsys):
 def test_sigterm_and_sighup_end_a_run_with_one_line_and_keep_its_work(tmp_path, capsys, monkeypatch, signal_name,
                                                                       code):
     out = tmp_path / "run"
-    monkeypatch.setenv("ECLIPSE_BENCH_FAULT", f"{signal_name}@generate:2")
     capsys.readouterr()
-    assert main([*RUN, "--out", str(out)]) == code
+    with faults.injected(f"{signal_name}@after:images.jsonl:2"):
+        assert main([*RUN, "--out", str(out)]) == code
     err = capsys.readouterr().err.strip()
     assert err == (f"eclipse-bench: terminated by {signal_name}; finished work is kept in the run directory, "
                    f"re-run to resume")
     kept = list(read_jsonl(out / "images.jsonl"))
     assert len(kept) == 4   # two batches of two were written and recorded before the signal
-    monkeypatch.delenv("ECLIPSE_BENCH_FAULT")
     assert main([*RUN, "--out", str(out)]) == 0 and len(list(read_jsonl(out / "images.jsonl"))) == 6
 
 
@@ -269,16 +268,14 @@ def test_a_kill_during_a_rerun_that_extends_a_finished_run(finished, tmp_path, c
     labelled as it was (report), a gate refuses the directory until the rerun is finished (compare: exit 2,
     "unfinished"), and the resumed rerun gives exactly the uninterrupted run."""
     import subprocess
-    import sys
 
     from eclipse_bench.bench.core.schema import read_results
 
     run = tmp_path / "run"
     shutil.copytree(finished, run)
     bigger = [*RUN[:6], "6", *RUN[7:]]          # --limit 6
-    proc = subprocess.run([sys.executable, "-m", "eclipse_bench", *bigger, "--out", str(run)],
-                          env={**os.environ, "ECLIPSE_BENCH_FAULT": "generate:2"}, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(faults.command("after:images.jsonl:2", [*bigger, "--out", str(run)]), capture_output=True,
+                          text=True, timeout=300)
     assert proc.returncode == -9, proc.stderr
     assert (run / "manifest.next.json").is_file()
     assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 0

@@ -12,6 +12,7 @@ from PIL import Image
 
 from eclipse_bench.bench.app.cli import main
 from eclipse_bench.bench.core.store import read_jsonl
+from oracles import blip_vqa_score
 
 PAIRINGS = ("tiny-eclipse-karlo", "tiny-karlo", "tiny-eclipse-kandinsky", "tiny-kandinsky")
 
@@ -33,8 +34,9 @@ def test_run_writes_the_run_directory(tiny_runs, pairing):
             im.verify()
         with Image.open(out / s["image"]) as im:
             assert im.format == "PNG" and im.size == (64, 64)
-        assert 0.0 <= s["score"] <= 1.0
-        assert [q["phrase"] for q in s["evidence"]["vqa"]["questions"]] == s["spec"]["phrases"]
+        questions = s["evidence"]["vqa"]["questions"]
+        assert [q["phrase"] for q in questions] == s["spec"]["phrases"]
+        assert s["score"] == blip_vqa_score([q["p_yes"] for q in questions])   # the reference's rule, written out
     assert len(list((out / "images").glob("*.png"))) == 8
 
     results = json.loads((out / "results.json").read_text())
@@ -110,8 +112,8 @@ def test_rerunning_a_finished_run_does_no_model_work(tiny_runs, run_copy):
     runner = Runner(RunOptions(pairing="tiny-kandinsky", suite="builtin/color", out=out, limit=4,
                               images_per_prompt=2, progress=False))
     runner.run()
-    assert runner.model_calls == {"generate": 0, "evidence": 0}
-    assert runner.generator is None and runner.providers == {}  # no model was even loaded
+    assert runner.pipe.model_calls == {"generate": 0, "evidence": 0}
+    assert runner.generator is None and runner.pipe.providers == {}  # no model was even loaded
     assert (out / "samples.jsonl").read_text() == before
 
 

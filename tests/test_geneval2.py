@@ -30,7 +30,7 @@ def g2_run(session_tmp):
 
 def test_the_suite_from_the_pinned_file(official_data):
     from eclipse_bench.prompts.fetch import upstream_url
-    from eclipse_bench.prompts.registry import load_suite
+    from eclipse_bench.prompts.load import load_suite
 
     suite = load_suite("geneval2")
     assert len(suite.items) == 800 and suite.default_metric == "soft-tifa-gm" and suite.images_per_prompt == 1

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from eclipse_bench.metrics.mask2former import (MAX_PER_IMAGE, Mask2FormerDetector, preprocess, rescaled_size, rle,
-                                               unrle)
+from eclipse_bench.metrics.base import rle, unrle
+from eclipse_bench.metrics.mask2former import MAX_PER_IMAGE, Mask2FormerDetector, preprocess, rescaled_size
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +23,12 @@ def m2f():
 def _image(seed: int, size=(80, 48)) -> Image.Image:
     rng = np.random.default_rng(seed)
     return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+
+
+def _ramp(size=(64, 64)) -> Image.Image:
+    """A smooth image: the twin's masks cover part of it (on noise they cover it all), so boxes are tested."""
+    w, h = size
+    return Image.fromarray(np.tile(np.linspace(0, 255, w, dtype=np.uint8)[None, :, None], (h, 1, 3)))
 
 
 @pytest.mark.parametrize("w, h, expected", [
@@ -69,8 +75,8 @@ def test_instances_equal_a_computation_from_raw_outputs(m2f):
     input, cropped to the resized image and resized to the image; every (query, class) probability without the
     no-object class, the 100 best; mask = logit > 0; score = class probability x mean mask probability inside the
     mask; box = [x min, y min, x max + 1, y max + 1] of the mask."""
-    for seed, size in ((0, (80, 48)), (1, (64, 64)), (2, (50, 90))):
-        image = _image(seed, size)
+    boxes = set()
+    for seed, image in ((0, _image(0, (80, 48))), (1, _ramp((64, 64))), (2, _ramp((90, 50)))):
         cls, masks, padded, resized = m2f.raw(image)
         dets = m2f.detect([image])[0]
         up = _bilinear(masks, padded)[:, :resized[1], :resized[0]]
@@ -86,14 +92,19 @@ def test_instances_equal_a_computation_from_raw_outputs(m2f):
             ys, xs = torch.nonzero(mask, as_tuple=True)
             box = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)] if len(xs) else [0.0] * 4
             expected.append((m2f.names[c], score, box))
-        got = sorted(((d["label"], d["score"], d["box"]) for d in dets), key=lambda t: -t[1])
-        expected.sort(key=lambda t: -t[1])
+        got = [(d["label"], d["score"], d["box"]) for d in dets]
         assert len(got) == len(expected) == MAX_PER_IMAGE
-        for (gl, gs, gb), (el, es, eb) in zip(got, expected):
-            assert abs(gs - es) < 2e-6
-        # the same detections (label and box) among those the rules can keep, a score apart of rounding
-        keep = lambda rows: sorted((lab, tuple(box)) for lab, s, box in rows if s > 0.3 + 1e-5)
-        assert keep(got) == keep(expected)
+        # one to one: each detection has its computed twin with the same label and box, a score apart of rounding
+        # (near-equal scores may come in another order)
+        unmatched = list(expected)
+        for label, score, box in got:
+            twin = next((e for e in unmatched if e[0] == label and e[2] == box and abs(e[1] - score) < 2e-6), None)
+            assert twin is not None, (seed, label, score, box)
+            unmatched.remove(twin)
+        assert len({g[0] for g in got}) > 1   # labels vary
+        boxes |= {(image.size, tuple(g[2])) for g in got}
+    # boxes vary too: some masks cover part of an image only (so the box computation is exercised)
+    assert any(box != (0.0, 0.0, float(w), float(h)) for (w, h), box in boxes), boxes
 
 
 def test_masks_survive_the_evidence_and_drive_the_colour_crop(m2f):

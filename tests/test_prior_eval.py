@@ -125,7 +125,8 @@ def test_cli_offline_end_to_end_and_cached(session_tmp, capsys):
     assert "attribute-swap" in html and "text-embedding baseline" in html
     assert main(args) == 0   # a re-run embeds nothing again
     again = json.loads((out / "prior_eval" / "results.json").read_text())
-    assert all(m["embedded"] == 0 for name, m in again["models"].items() if "baseline" not in name or "diffusion" in name)
+    for name in ("tiny-eclipse-karlo (eclipse prior)", "tiny-karlo (diffusion prior baseline)"):
+        assert r["models"][name]["embedded"] == 48 * 2 and again["models"][name]["embedded"] == 0, name
     assert again["models"]["tiny-eclipse-karlo (eclipse prior)"]["contrast"] == \
         r["models"]["tiny-eclipse-karlo (eclipse prior)"]["contrast"]
 
@@ -151,11 +152,13 @@ def test_in_memory_api_equals_the_cli_on_the_saved_checkpoint(session_tmp, text_
 
 
 def test_prior_eval_errors_are_one_line(capsys, tmp_path):
-    assert main(["prior-eval", "--prior", "tiny-text-embed-karlo", "--suite", "builtin/color",
-                 "--out", str(tmp_path / "x")]) == 2
-    assert "has no prior" in capsys.readouterr().err
-    assert main(["prior-eval", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color", "--baselines", "foo",
-                 "--out", str(tmp_path / "y")]) == 2
+    for args, needle in ((["--prior", "tiny-text-embed-karlo"], "has no prior"),
+                         (["--prior", "tiny-eclipse-karlo", "--baselines", "foo"], "--baselines 'foo'")):
+        capsys.readouterr()
+        assert main(["prior-eval", *args, "--suite", "builtin/color", "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("eclipse-bench: error: ") and needle in err, err
+    assert not (tmp_path / "x").exists()   # refused before anything was written
 
 
 def test_leaderboard_shows_prior_eval_beside_images_with_rank_correlation(session_tmp, tiny_runs, run_copy):

@@ -210,17 +210,18 @@ def test_geneval_include_count_zero_means_absent():
 def test_score_run_applies_the_hrs_level_offset_only_in_compat(official_data, tmp_path):
     import json
 
+    from eclipse_bench.bench.app.scoring import score_run
+    from eclipse_bench.bench.core.keys import PlannedSample
     from eclipse_bench.metrics.registry import METRICS
     from eclipse_bench.prompts.spec import Item
-    from eclipse_bench.bench.app.scoring import score_run
 
     spec = Spec(objects=(ObjectSpec("cat", count=2),))
     two_cats = ev([D("cat", 0.9, (0, 0, 10, 10)), D("cat", 0.9, (50, 0, 60, 10))], ["cat"])["detect"]
     no_cat = ev([], ["cat"])["detect"]
     samples, records = [], []
     for pid, level, det in (("counting-0333", "easy", two_cats), ("counting-1000", "medium", no_cat)):
-        samples.append({"key": pid, "prompt_id": pid, "prompt": "two cats", "n": 0, "seed": 42, "image": f"{pid}.png",
-                        "item": Item(pid, "two cats", "counting", spec, level), "evidence_keys": {"detect": f"e-{pid}"}})
+        samples.append(PlannedSample(pid, Item(pid, "two cats", "counting", spec, level), 0, 42, f"{pid}.png",
+                                     evidence_keys={"detect": f"e-{pid}"}))
         records.append({"key": f"e-{pid}", "sample": pid, "evidence": det})
     (tmp_path / "evidence").mkdir()
     (tmp_path / "evidence" / "detect.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -243,7 +244,7 @@ def test_score_run_applies_the_hrs_level_offset_only_in_compat(official_data, tm
 def test_hrs_suites_name_their_reference_images_and_user_suites_do_not(official_data, tmp_path):
     import json
 
-    from eclipse_bench.prompts.registry import load_suite
+    from eclipse_bench.prompts.load import load_suite
 
     assert load_suite("hrs/counting").reference_images.endswith("hrs:reference_image")
     f = tmp_path / "mine.jsonl"

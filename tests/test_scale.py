@@ -8,12 +8,14 @@ import socket
 import subprocess
 import sys
 
+import faults
 import numpy as np
 import pytest
 from PIL import Image
 
 from eclipse_bench.bench.app.cli import main
 from eclipse_bench.bench.core.store import read_jsonl
+from oracles import blip_vqa_score
 
 RUN = ["run", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color", "--limit", "3", "--images-per-prompt", "2",
        "--no-progress"]
@@ -25,7 +27,7 @@ def _samples(out):
 
 ROUNDING_STEP = 1e-4 + 1e-12  # one step of the 4-decimal rounding, plus float representation
 # The tiny BLIP twin listens to its image (tests/test_twins.py): an image that batched kernels moved by one grey level
-# at a few pixels moves its P(yes) by up to 7e-4 (measured, recipe v6); the score is a product of two such P(yes).
+# at a few pixels moves its P(yes) by up to 7e-4 (measured); the score is a product of two such P(yes).
 P_YES_TOLERANCE = 2e-3
 SCORE_TOLERANCE = 4e-3
 
@@ -74,17 +76,17 @@ def test_same_batch_size_twice_is_bitwise_equal(reference_bs1, session_tmp):
     _assert_same_run(reference_bs1, out, exact=True)
 
 
-@pytest.mark.parametrize("point", ["generate:2", "generate-mid:2", "evidence:1", "score:1",
+@pytest.mark.parametrize("point", ["after:images.jsonl:2", "after:*.png:2", "after:vqa.jsonl:1",
+                                   "before:samples.jsonl:1",
                                    # killed in the middle of a line of each append-only file
-                                   "torn-images:1", "torn-images:3", "torn-vqa:1"])
+                                   "torn:images.jsonl:1", "torn:images.jsonl:3", "torn:vqa.jsonl:1"])
 def test_sigkill_then_resume_gives_the_uninterrupted_samples(reference_bs1, session_tmp, point):
-    out = session_tmp / f"killed-{point.replace(':', '-')}"
-    env = {**os.environ, "ECLIPSE_BENCH_FAULT": point}
-    proc = subprocess.run([sys.executable, "-m", "eclipse_bench", *RUN, "--batch-size", "1", "--out", str(out)],
-                          env=env, capture_output=True, text=True, timeout=300)
+    out = session_tmp / f"killed-{point.replace(':', '-').replace('*', 'x')}"
+    proc = subprocess.run(faults.command(point, [*RUN, "--batch-size", "1", "--out", str(out)]),
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == -9, proc.stderr  # killed by SIGKILL where the fault was injected
     assert not (out / "results.json").exists()
-    if point.startswith("torn-"):
+    if point.startswith("torn:"):
         torn = out / ("images.jsonl" if "images" in point else "evidence/vqa.jsonl")
         assert not torn.read_bytes().endswith(b"\n")  # the kill left half a line behind
     assert main([*RUN, "--batch-size", "1", "--out", str(out)]) == 0
@@ -106,7 +108,7 @@ def test_job_array_shards_merge_into_one_run(reference_bs1, session_tmp, capsys)
     runner = Runner(RunOptions(pairing="tiny-eclipse-karlo", suite="builtin/color", limit=3, images_per_prompt=2,
                               batch_size=1, out=out, progress=False))
     runner.run()
-    assert runner.model_calls == {"generate": 0, "evidence": 0}  # the merge only scores
+    assert runner.pipe.model_calls == {"generate": 0, "evidence": 0}  # the merge only scores
     _assert_same_run(reference_bs1, out, exact=True)
 
 
@@ -250,7 +252,7 @@ def test_damaged_image_is_named_then_regenerated(reference_bs1, session_tmp, cap
     decoding thread reads ahead of the model) is a one-line error naming it."""
     import shutil
 
-    import eclipse_bench.bench.generation.stage as stage
+    import eclipse_bench.bench.app.runner as runner
 
     out = session_tmp / "damaged-image"
     shutil.copytree(reference_bs1, out)
@@ -263,14 +265,14 @@ def test_damaged_image_is_named_then_regenerated(reference_bs1, session_tmp, cap
     assert victim.name in capsys.readouterr().err
     _assert_same_run(reference_bs1, out, exact=True)
     shutil.rmtree(out / "evidence")
-    real = stage.mark_verified
+    real = runner.mark_verified
 
     def then_damage(folder, samples):   # the image breaks after the check, before the evidence stage reads it
         found = real(folder, samples)
         victim.write_bytes(b"not a png")
         return found
 
-    monkeypatch.setattr(stage, "mark_verified", then_damage)
+    monkeypatch.setattr(runner, "mark_verified", then_damage)
     assert main([*RUN, "--batch-size", "1", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(victim) in err[0] and "re-run the same command" in err[0]
@@ -321,8 +323,9 @@ def test_half_precision_generation(session_tmp, pairing, dtype):
     """fp16/bf16 images against fp32 of the same prompt and seed. The twins' random weights amplify rounding (they
     must listen to their inputs, tests/test_twins.py), so the bound is relative to what the prompt changes: the
     half-precision image stays far closer to its own prompt's fp32 image than another prompt's fp32 image is
-    (measured, recipe v6: fp16 2.6-4.5% of the prompt difference, mean 0.4-1.5 grey levels; bf16 23-44%, mean
-    3.9-10.3, correlation >= 0.83). A broken half path (wrong scaling, noise, another prompt) fails it."""
+    (measured on this project's CPU, torch 2.14.1: fp16 2.0-3.7% of the prompt difference, mean 0.5-1.5 grey levels,
+    correlation >= 0.998; bf16 12-26%, mean 3.3-10.9, correlation >= 0.93; the bounds leave about 1.5x for other
+    CPUs' kernels). A broken half path (wrong scaling, noise, another prompt: ratio ~1) fails it."""
     out = session_tmp / f"{dtype}-{pairing}"
     ref = session_tmp / f"fp32-{pairing}"
     for o, dt in ((out, dtype), (ref, "fp32")):
@@ -336,10 +339,12 @@ def test_half_precision_generation(session_tmp, pairing, dtype):
     ratio = np.abs(a - b).mean() / np.abs(b - c).mean()
     corr = np.corrcoef(a.ravel(), b.ravel())[0, 1]
     if dtype == "fp16":
-        assert ratio < 0.1 and np.abs(a - b).mean() < 2.0, (ratio, np.abs(a - b).mean())
+        assert ratio < 0.06 and np.abs(a - b).mean() < 2.5 and corr > 0.99, (ratio, np.abs(a - b).mean(), corr)
     else:
-        assert ratio < 0.6 and corr > 0.75, (ratio, corr)
-    assert 0 <= s["score"] <= 1
+        assert ratio < 0.4 and corr > 0.85, (ratio, corr)
+    # scored from its own pixels: its evidence key is not the fp32 image's, its score the rule over that evidence
+    assert s["evidence_keys"]["vqa"] != r["evidence_keys"]["vqa"]
+    assert s["score"] == blip_vqa_score([q["p_yes"] for q in s["evidence"]["vqa"]["questions"]])
     assert json.loads((out / "manifest.json").read_text())["settings"]["dtype"] == dtype
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -158,13 +157,13 @@ def test_reimporting_recomputes_nothing_and_a_changed_file_is_a_new_sample(gener
     Importer(ScoreOptions(**opts)).run()
     again = Importer(ScoreOptions(**opts))
     again.run()
-    assert again.model_calls["evidence"] == 0 and again.providers == {}
+    assert again.pipe.model_calls["evidence"] == 0 and again.pipe.providers == {}
     victim = sorted((folder / "samples").iterdir())[0]
     other = sorted((folder / "samples").iterdir())[-1]
     shutil.copy(other, victim)                     # the same name now holds other bytes
     changed = Importer(ScoreOptions(**opts))
     changed.run()
-    assert changed.model_calls["evidence"] == 1    # one provider call for the one new image
+    assert changed.pipe.model_calls["evidence"] == 1    # one provider call for the one new image
     assert len(list(read_jsonl(tmp_path / "scored" / "images.jsonl"))) == 7
 
 

@@ -41,12 +41,23 @@ def test_every_family_runs_end_to_end(family_runs, suite):
     assert set(manifest["metric"]["models"]) == set(samples[0]["evidence"])
 
 
-@pytest.mark.parametrize("suite, data", [("geneval/colors", True), ("hrs/counting", True), ("spatial", True)])
-def test_official_families_run(session_tmp, official_data, suite, data):
+@pytest.mark.parametrize("suite, metric", [("geneval/colors", "geneval"), ("hrs/counting", "hrs-counting"),
+                                           ("spatial", "t2i-spatial")])
+def test_official_families_run(session_tmp, official_data, suite, metric):
+    """An official file's prompts through the whole run: the stratified two, scored by the family's own metric with
+    every provider's evidence, each sample with its reason."""
+    from eclipse_bench.prompts.load import load_suite
+
     out = session_tmp / "official" / suite.replace("/", "-")
     assert main(["run", "--prior", "tiny-karlo", "--suite", suite, "--limit", "2", "--images-per-prompt", "1",
                  "--out", str(out), "--no-progress"]) == 0
-    assert len(list(read_jsonl(out / "samples.jsonl"))) == 2
+    samples = list(read_jsonl(out / "samples.jsonl"))
+    results = json.loads((out / "results.json").read_text())
+    assert [s["prompt_id"] for s in samples] == [i.id for i in load_suite(suite).limit(2).items]
+    assert results["metric"] == metric and results["n_images"] + results["n_unscorable"] == 2
+    providers = set(json.loads((out / "manifest.json").read_text())["metric"]["models"])
+    for s in samples:
+        assert s["reason"] and set(s["evidence"]) == providers and all(s["evidence"].values()), s
 
 
 def test_rescore_reproduces_stored_scores_without_models(family_runs, tiny_runs, monkeypatch, capsys, run_copy):

@@ -16,7 +16,7 @@ from eclipse_bench.prompts.spec import ObjectSpec, Relation, Spec
 
 
 def test_suite_has_300_val_prompts_with_objects_and_relation(official_data, capsys):
-    from eclipse_bench.prompts.registry import load_suite
+    from eclipse_bench.prompts.load import load_suite
 
     items = load_suite("3d_spatial").items
     assert len(items) == 300

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from eclipse_bench.prompts.registry import load_suite
+from eclipse_bench.prompts.load import load_suite
 from eclipse_bench.prompts.spec import Item, Suite
 
 
@@ -62,7 +62,7 @@ def test_item_json_round_trip():
 def test_limit_is_stratified_over_tags_and_levels(official_data):
     import collections
 
-    from eclipse_bench.prompts.registry import load_suite
+    from eclipse_bench.prompts.load import load_suite
 
     geneval = load_suite("geneval").limit(6)
     assert collections.Counter(i.category for i in geneval.items) == {

@@ -44,8 +44,8 @@ def test_tiny_pairings_listen_to_the_prompt(name):
 
 @pytest.mark.parametrize("name", ["tiny-eclipse-karlo", "tiny-eclipse-kandinsky"])
 def test_the_decoder_listens_to_the_image_embedding(name):
-    """The prior's output is what the decoder draws: zeroing it changes the image (with recipe v5 the Karlo images
-    stayed bit-identical)."""
+    """The prior's output is what the decoder draws: zeroing it changes the image (a deaf decoder twin would give the
+    very same image)."""
     gen = load_generator(PAIRINGS.get(name), "cpu")
     (normal,) = gen.generate([PROMPTS[0]], [42])
     real_forward = gen.prior.forward

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from eclipse_bench.bench.app.cli import main
 from eclipse_bench.bench.core.errors import UserError
-from eclipse_bench.prompts.registry import load_suite
+from eclipse_bench.prompts.load import load_suite
 from eclipse_bench.prompts.user import load
 
 

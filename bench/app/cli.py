@@ -4,13 +4,35 @@ error (traceback in a log file)."""
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
+import signal
 import sys
+import threading
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
-from eclipse_bench.bench.app.options import RunOptions, ScoreOptions, add_arguments, from_namespace
-from eclipse_bench.bench.core.errors import Terminated, UserError
+from eclipse_bench.bench.app.importer import Importer
+from eclipse_bench.bench.app.options import (PriorEvalOptions, RunOptions, ScoreOptions, add_arguments, from_namespace,
+                                             load_config)
+from eclipse_bench.bench.app.pipeline import print_results
+from eclipse_bench.bench.app.prior_eval import print_prior_results, run_prior_eval
+from eclipse_bench.bench.app.runner import Runner
+from eclipse_bench.bench.app.scoring import rescore
+from eclipse_bench.bench.core.errors import Terminated, UserError, write_crash_log
+from eclipse_bench.bench.core.schema import read_manifest
+from eclipse_bench.bench.generation.pairings import PAIRINGS, load_pairings_file
+from eclipse_bench.metrics.registry import METRICS
+from eclipse_bench.prompts.fetch import locate, pinned
+from eclipse_bench.prompts.load import load_suite
+from eclipse_bench.prompts.questions import questions_for
+from eclipse_bench.prompts.registry import ALIASES, SUITES, canonical
+from eclipse_bench.prompts import user
+from eclipse_bench.reports.compare import ALLOWABLE, compare_runs, format_junit, format_text, render_compare
+from eclipse_bench.reports.export import export
+from eclipse_bench.reports.html import render_leaderboard, render_run
 
 
 class _Parser(argparse.ArgumentParser):
@@ -22,8 +44,6 @@ def _quiet_libraries() -> None:
     for var, value in (("TRANSFORMERS_VERBOSITY", "error"), ("DIFFUSERS_VERBOSITY", "error"),
                        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TOKENIZERS_PARALLELISM", "false")):
         os.environ.setdefault(var, value)
-    import warnings
-
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*deprecated.*")
@@ -40,9 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       ".json, a .jsonl manifest) as a generated run is scored")
     add_arguments(sc, ScoreOptions)
 
-    from eclipse_bench.bench.app.prior_eval import add_parser as add_prior_eval_parser
-
-    add_prior_eval_parser(sub)
+    pe = sub.add_parser("prior-eval", help="evaluate a prior alone in its decoder's CLIP space (no images, seconds)")
+    add_arguments(pe, PriorEvalOptions)
     d = sub.add_parser("demo", help="offline demo: tiny ECLIPSE-Karlo on builtin/color (4 prompts x 2 images)")
     d.add_argument("--out", type=Path, default=Path("runs") / "demo")
 
@@ -88,8 +107,6 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--max-unscorable-increase", type=int, default=0,
                     help="unscorable samples the candidate may have beyond the baseline's (default 0)")
     cp.add_argument("--min-prompts", type=int, help="exit 2 unless at least N prompts are scored in both runs")
-    from eclipse_bench.reports.compare import ALLOWABLE
-
     cp.add_argument("--allow", action="append", default=[], choices=ALLOWABLE,
                     help="compare despite this difference between the runs (repeatable)")
     cp.add_argument("--format", default="text", choices=["text", "json", "junit"])
@@ -106,23 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from eclipse_bench.bench.app.runner import Runner
-
     if a.pairings is not None or a.config is not None:   # pairings declared in a file must exist before the name is
-        from eclipse_bench.bench.app.options import load_config  # checked
-
         path = a.pairings or load_config(a.config, RunOptions).get("pairings")
         if path:
-            from eclipse_bench.bench.generation.pairings import load_pairings_file
-
             load_pairings_file(str(path))
     opts = from_namespace(RunOptions, a)
     out, results = Runner(opts).run()
     if results is None:
         print(f"shard done: {out}; run the same command without --shard to merge and score")
         return 0
-    _print_results(results)
-    print(f"report: {(out / 'report.html').resolve()}")
+    print_results(results, out / "report.html")
     return 0
 
 
@@ -133,10 +143,6 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def cmd_list(a: argparse.Namespace) -> int:
-    from eclipse_bench.metrics.registry import METRICS
-    from eclipse_bench.bench.generation.pairings import PAIRINGS
-    from eclipse_bench.prompts.registry import ALIASES, SUITES
-
     what = "pairings" if a.what == "priors" else a.what
     if what in ("all", "pairings"):
         print("pairings (--prior):")
@@ -155,34 +161,16 @@ def cmd_list(a: argparse.Namespace) -> int:
     return 0
 
 
-def _print_results(results) -> None:
-    lo, hi = results.ci95
-    score = "n/a" if results.score is None else f"{results.score:.4f}"
-    ci = "" if lo is None else f" (95% CI {lo:.4f}-{hi:.4f})"
-    extra = f", {results.n_unscorable} unscorable" if results.n_unscorable else ""
-    print(f"{results.pairing} on {results.suite}: {results.metric} = {score}{ci}, "
-          f"{results.n_images} images of {results.n_prompts} prompts{extra}")
-
-
 def cmd_rescore(a: argparse.Namespace) -> int:
-    from eclipse_bench.bench.app.scoring import rescore
-    from eclipse_bench.bench.core.schema import read_manifest
-
     if not (a.run_dir / "manifest.json").is_file():
         raise UserError(f"{a.run_dir} is not a run directory (no manifest.json)")
     results = rescore(a.run_dir, a.metric, a.reference_compat)
-    _print_results(results)
     own = read_manifest(a.run_dir).metric.name == results.metric
-    report = a.run_dir / ("report.html" if own else f"report.{results.metric}.html")
-    print(f"report: {report.resolve()}")
+    print_results(results, a.run_dir / ("report.html" if own else f"report.{results.metric}.html"))
     return 0
 
 
 def cmd_suites(a: argparse.Namespace) -> int:
-    import json
-
-    from eclipse_bench.prompts.registry import load_suite
-
     if a.suites_command == "list":
         return cmd_list(argparse.Namespace(what="suites"))
     if a.suites_command == "show":
@@ -206,23 +194,16 @@ def cmd_suites(a: argparse.Namespace) -> int:
             print(f"{item.id}{level}{sub}: {item.prompt}\n    objects: {objs or '-'}{atoms}"
                   f"{'  relation: ' + rels if rels else ''}{'  phrases: ' + ' | '.join(spec.phrases) if spec.phrases else ''}")
             if spec.questions or a.questions:
-                from eclipse_bench.prompts.questions import questions_for
-
                 questions, source = questions_for(spec)
                 print(f"    questions ({source}):" if questions else f"    questions ({source}): none")
                 for q in questions:
                     print(f"      [{q.skill}] {q.question} -> {q.answer}")
         return 0
     if a.suites_command == "validate":
-        from eclipse_bench.prompts.user import load
-
-        suite = load(a.file)
+        suite = user.load(a.file)
         print(f"{a.file}: {len(suite.items)} prompts OK (metric {suite.default_metric}, hash {suite.hash[:12]})")
         return 0
     # "fetch": argparse admits no other sub-command
-    from eclipse_bench.prompts.fetch import locate, pinned
-    from eclipse_bench.prompts.registry import SUITES, canonical
-
     if a.name == "all":
         wanted = list(pinned())
     else:
@@ -247,8 +228,6 @@ def _output(path: Path, flag: str) -> Path:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from eclipse_bench.reports.html import render_leaderboard, render_run
-
     out = _output(a.out, "--out")
     path = (render_run(a.runs[0], out, link_images=a.link_images, allow_incomplete=a.allow_incomplete)
             if len(a.runs) == 1 else render_leaderboard(a.runs, out))
@@ -257,12 +236,6 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 def cmd_compare(a: argparse.Namespace) -> int:
-    import json
-
-    from eclipse_bench.reports.compare import compare_runs, format_junit, format_text, render_compare
-
-    import math
-
     if a.max_drop is not None and not (math.isfinite(a.max_drop) and a.max_drop >= 0):
         raise UserError(f"--max-drop must be a number >= 0 (got {a.max_drop})")
     if not (math.isfinite(a.alpha) and 0 < a.alpha < 1):
@@ -290,27 +263,25 @@ def cmd_compare(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from eclipse_bench.reports.export import export
-
     path = export(a.runs, _output(a.out, "--out"), a.format, a.level, a.allow_incomplete)
     print(f"wrote {path}")
     return 0
 
 
 def cmd_prior_eval(a: argparse.Namespace) -> int:
-    from eclipse_bench.bench.app.prior_eval import command
-
-    return command(a)
+    print_prior_results(run_prior_eval(from_namespace(PriorEvalOptions, a)))
+    return 0
 
 
 def cmd_score(a: argparse.Namespace) -> int:
-    from eclipse_bench.bench.app.importer import command
+    out, results = Importer(from_namespace(ScoreOptions, a)).run()
+    print_results(results, out / "report.html")
+    return 0
 
-    return command(a)
 
-
-COMMANDS = {"run": cmd_run, "score": cmd_score, "prior-eval": cmd_prior_eval, "demo": cmd_demo, "list": cmd_list, "suites": cmd_suites, "rescore": cmd_rescore,
-            "report": cmd_report, "compare": cmd_compare, "export": cmd_export}
+COMMANDS = {"run": cmd_run, "score": cmd_score, "prior-eval": cmd_prior_eval, "demo": cmd_demo, "list": cmd_list,
+            "suites": cmd_suites, "rescore": cmd_rescore, "report": cmd_report, "compare": cmd_compare,
+            "export": cmd_export}
 
 
 INTERNAL_ERROR = 3
@@ -332,8 +303,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               file=sys.stderr)
         return 130
     except Terminated as exc:
-        import signal
-
         print(f"eclipse-bench: terminated by {signal.Signals(exc.signum).name}; finished work is kept in the run "
               f"directory, re-run to resume", file=sys.stderr)
         return 128 + exc.signum
@@ -349,7 +318,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"(finished work is kept)", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - the last guard: no raw traceback for a user
-        from eclipse_bench.bench.core.errors import write_crash_log
 
         log = write_crash_log(exc)
         first = str(exc).splitlines()[0] if str(exc) else ""
@@ -363,9 +331,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _terminate_on_signals():
     """SIGTERM and SIGHUP (a scheduler's time limit, a closed terminal) unwind like Ctrl-C: what is being written is
     finished and recorded, then one line. Returns what puts the previous handlers back."""
-    import signal
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = {}

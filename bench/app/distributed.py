@@ -32,8 +32,8 @@ class Distributed:
         if shard is not None:
             return cls(shard[0], shard[1])
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            import torch
-            from accelerate import PartialState
+            import torch  # lazy: torch
+            from accelerate import PartialState  # lazy: accelerate
 
             state = PartialState(cpu=not torch.cuda.is_available())
             return cls(state.process_index, state.num_processes, True, state)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.prompts.suites.geneval import spec_from_metadata
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 LAYOUTS = ("t2i-compbench", "geneval", "geneval2", "manifest")
@@ -103,8 +104,6 @@ def read_t2i_compbench(images: Path, suite) -> Matches:
 
 
 def read_geneval(images: Path, suite) -> Matches:
-    from eclipse_bench.prompts.suites.geneval import spec_from_metadata
-
     found = Matches("geneval")
     by_line = {}
     for item in suite.items:

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import yaml
+
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.keys import BASE_SEED
+from eclipse_bench.metrics.registry import provider_option as provider_option_def
 
 MAX_SEED = 2 ** 63 - 1 - 10_000   # torch generators take 64-bit seeds; image n adds n
 MAX_IMAGES_PER_PROMPT = 1000      # a machine-sized bound, checked before any work (#19)
@@ -55,7 +58,7 @@ def check_device(device: Optional[str], name: str = "--device") -> None:
     """A device string torch understands and this machine has; else a one-line error."""
     if device is None:
         return
-    import torch
+    import torch  # lazy: torch
 
     try:
         dev = torch.device(device)
@@ -107,33 +110,38 @@ def parse_set(values: Any) -> dict:
     return out
 
 
-# -- the options -------------------------------------------------------------------------------------------------
+# -- the options ---------------------------------------------------------------------------------------------------
 
-def judge_option() -> Any:
-    return option(None, "--judge", metavar="ID",
-                  help="the VQA judge of the soft-tifa, tifa and vqascore metrics: another Qwen3-VL checkpoint (hub id "
-                       "or directory) in place of Qwen/Qwen3-VL-8B-Instruct; recorded in the evidence keys")
-
-
-def detector_option() -> Any:
-    return option(None, "--detector", choices=(None, "yolo", "mask2former"),
-                  help="the detector family of detection metrics: yolo (default) or mask2former (GenEval's "
-                       "architecture, Mask2Former Swin-S COCO instance weights from transformers)")
+def provider_option(option: str) -> Any:
+    """The run option that picks an evidence provider's model (--judge, --detector): its help and the values it takes
+    are the provider definition's (eclipse_bench.metrics.registry.ProviderDef.option_help, option_choices)."""
+    return field(default=None, metadata={"flags": (f"--{option}",), "help": "", "kind": "str", "choices": (),
+                                         "metavar": "", "check": None, "yaml_key": "", "provider_option": option})
 
 
 class Options:
     """What every options dataclass does: check each field (its own check, its choices, text paths) and the
-    required ones (REQUIRED: field -> the message), and list itself for the manifest."""
+    required ones (each group's REQUIRED: field -> the message), and list itself for the manifest."""
 
     REQUIRED: dict = {}
+
+    @classmethod
+    def required(cls) -> dict:
+        out: dict = {}
+        for klass in cls.__mro__:   # the command's own first (IMAGES, --prior), then --suite
+            out.update({k: v for k, v in klass.__dict__.get("REQUIRED", {}).items() if k not in out})
+        return out
 
     def validate(self) -> None:
         """Every field's own check (flags name the value), plus the choices."""
         for f in fields(self):
             value, meta = getattr(self, f.name), f.metadata
             name = meta["flags"][0] if meta.get("flags") else f.name
-            if meta.get("choices") and value not in meta["choices"]:
-                raise UserError(f"{name} {value!r}: use one of {', '.join(map(str, meta['choices']))}")
+            choices = meta.get("choices") or ()
+            if meta.get("provider_option") and value is not None:
+                choices = provider_option_def(meta["provider_option"]).option_choices()
+            if choices and value not in choices:
+                raise UserError(f"{name} {value!r}: use one of {', '.join(str(c) for c in choices if c is not None)}")
             if meta.get("check") is not None and value is not None:
                 meta["check"](value, name)
         for f in fields(self):   # paths and names go into JSON files and logs: they must be text
@@ -145,7 +153,7 @@ class Options:
                     bad = str(value)[exc.start:exc.end].encode("utf-8", "surrogateescape")
                     raise UserError(f"{f.metadata['flags'][0]}: {str(value).encode('utf-8', 'backslashreplace').decode()}"
                                     f" holds the byte {bad!r}, which is not UTF-8 text; use a name in UTF-8") from None
-        for name, message in self.REQUIRED.items():
+        for name, message in self.required().items():
             if not getattr(self, name):
                 raise UserError(message)
 
@@ -156,50 +164,72 @@ class Options:
 
 @dataclass
 class CommonOptions(Options):
-    """The options run and prior-eval share."""
+    """What every command that loads models takes."""
+    device: Optional[str] = option(None, "--device", check=check_device,
+                                   help="torch device (default: cuda if available, else cpu)")
+    progress: bool = option(True, "--no-progress", kind="negated", yaml_key="no_progress", help="no progress bars")
 
-    REQUIRED = {"pairing": "--prior is required (a pairing name; see `eclipse-bench list priors`)",
-                "suite": "--suite is required (see `eclipse-bench list suites`)"}
 
-    pairing: Optional[str] = option(None, "--prior", "--pairing", yaml_key="prior",
-                                    help="pairing name (eclipse-karlo, eclipse-kandinsky, karlo, kandinsky, tiny-*); "
-                                         "see `list priors`")
+@dataclass
+class SuiteOptions(CommonOptions):
+    """Which prompts, and where the run directory is."""
+    REQUIRED = {"suite": "--suite is required (see `eclipse-bench list suites`)"}
+
     suite: Optional[str] = option(None, "--suite", help="suite name (color, builtin/color, hrs/spatial, geneval, ...) "
                                                         "or a JSONL file")
     split: str = option("val", "--split", choices=("val", "train", "all"),
                         help="T2I-CompBench file to use (default val, the 300 scored prompts)")
-    out: Optional[Path] = option(None, "--out", kind="path", help="run directory (default runs/<pairing>/<suite>)")
     limit: Optional[int] = option(None, "--limit", kind="int", check=_at_least_one,
                                   help="only N prompts (a stratified sample: every category, tag and level)")
+    limit_mode: str = option("stratified", "--limit-mode", choices=("stratified", "first"),
+                             help="how --limit picks prompts (default stratified; 'first' takes the first N)")
+    out: Optional[Path] = option(None, "--out", kind="path",
+                                 help="run directory (default runs/<pairing or --name>/<suite>)")
+
+
+@dataclass
+class ScoringOptions(Options):
+    """How images are scored: the metric, its models and its rules."""
+    metric: Optional[str] = option(None, "--metric", help="override the suite's default metric; see `list metrics`")
+    scorers: Optional[str] = option(None, "--scorers", choices=(None, "real", "tiny"),
+                                    help="scorer models (default real; tiny with tiny-* pairings)")
+    reference_compat: bool = option(False, "--reference-compat", kind="bool",
+                                    help="reproduce the reference tools' rules exactly (bugs included)")
+    judge: Optional[str] = provider_option("judge")
+    detector: Optional[str] = provider_option("detector")
+
+    def scorers_for(self, tiny_pairing: bool = False) -> str:
+        """The scorer models: as chosen, else the twins' with a twin pairing (also with a checkpoint of the user's
+        swapped in), else the real ones."""
+        return self.scorers or ("tiny" if tiny_pairing else "real")
+
+
+@dataclass
+class GenerationOptions(Options):
+    """Which pairing, which seeds, which precision."""
+    REQUIRED = {"pairing": "--prior is required (a pairing name; see `eclipse-bench list priors`)"}
+
+    pairing: Optional[str] = option(None, "--prior", "--pairing", yaml_key="prior",
+                                    help="pairing name (eclipse-karlo, eclipse-kandinsky, karlo, kandinsky, tiny-*); "
+                                         "see `list priors`")
     images_per_prompt: Optional[int] = option(None, "--images-per-prompt", kind="int", check=_images_per_prompt,
                                               help="images (prior-eval: seeds) per prompt (default: the benchmark's "
                                                    "protocol, e.g. 10 for T2I-CompBench)")
     seed: int = option(BASE_SEED, "--seed", kind="int", check=_seed,
                        help="base seed; image n uses seed + n (default 42: seeds 42..51 for 10 images)")
-    device: Optional[str] = option(None, "--device", check=check_device,
-                                   help="torch device (default: cuda if available, else cpu)")
     dtype: str = option("fp32", "--dtype", choices=("fp32", "fp16", "bf16"), help="model precision (default fp32)")
     prior_checkpoint: Optional[str] = option(None, "--prior-checkpoint",
                                              help="another prior checkpoint (directory or hub id) for the pairing")
 
 
 @dataclass
-class RunOptions(CommonOptions):
+class RunOptions(GenerationOptions, ScoringOptions, SuiteOptions):
     """`eclipse-bench run`."""
-    limit_mode: str = option("stratified", "--limit-mode", choices=("stratified", "first"),
-                             help="how --limit picks prompts (default stratified; 'first' takes the first N)")
     batch_size: Any = option(4, "--batch-size", kind="batch", check=_batch_size,
                              help="images per generation batch, or 'auto' (default 4)")
     channels_last: bool = option(False, "--channels-last", kind="bool",
                                  help="UNets and MoVQ in channels_last memory format: faster convolutions, float "
                                       "rounding may differ (the images get their own cache keys)")
-    metric: Optional[str] = option(None, "--metric", help="override the suite's default metric; see `list metrics`")
-    scorers: Optional[str] = option(None, "--scorers", choices=(None, "real", "tiny"),
-                                    help="scorer models (default: tiny with tiny-* pairings)")
-    reference_compat: bool = option(False, "--reference-compat", kind="bool",
-                                    help="reproduce the reference tools' rules exactly (bugs included)")
-    judge: Optional[str] = judge_option()
-    detector: Optional[str] = detector_option()
     overrides: dict = option(None, "--set", kind="set", metavar="KEY=VALUE", yaml_key="set",
                              help="override a pairing setting (e.g. decoder_steps=50); repeatable")
     decoder_checkpoint: Optional[str] = option(None, "--decoder-checkpoint",
@@ -207,7 +237,6 @@ class RunOptions(CommonOptions):
     pairings: Optional[Path] = option(None, "--pairings", kind="path", help="YAML file declaring more pairings")
     shard: Optional[tuple] = option(None, "--shard", kind="shard", check=_shard,
                                     help="I/N: do the I-th of N parts (job arrays); run once more without it to merge")
-    progress: bool = option(True, "--no-progress", kind="negated", yaml_key="no_progress", help="no progress bars")
 
     def __post_init__(self) -> None:
         if self.overrides is None:
@@ -215,7 +244,24 @@ class RunOptions(CommonOptions):
 
 
 @dataclass
-class PriorEvalOptions(CommonOptions):
+class ScoreOptions(ScoringOptions, SuiteOptions):
+    """`eclipse-bench score IMAGES --suite S`: images made anywhere, imported and scored as a generated run is."""
+    REQUIRED = {"images": "IMAGES is required: a folder of images, a GenEval 2 .json or a .jsonl manifest"}
+
+    images: Optional[Path] = option(None, "images", kind="path",
+                                    help="the images: a T2I-CompBench samples/ folder, a GenEval output folder, a GenEval "
+                                         "2 {prompt: image} .json, or a .jsonl manifest")
+    layout: str = option("auto", "--layout", choices=("auto", "t2i-compbench", "geneval", "geneval2", "manifest"),
+                         help="how the images are laid out (default auto: recognised, and said)")
+    name: Optional[str] = option(None, "--name", help="the model's name on reports and leaderboards (default: the "
+                                                      "folder's name)")
+    allow_missing: bool = option(False, "--allow-missing", kind="bool",
+                                 help="score the prompts that have images; the others are recorded as missing (the "
+                                      "compare gate counts them)")
+
+
+@dataclass
+class PriorEvalOptions(GenerationOptions, SuiteOptions):
     """`eclipse-bench prior-eval`."""
     batch_size: int = option(64, "--batch-size", kind="int", check=_at_least_one,
                              help="predictions per prior call (default 64)")
@@ -229,41 +275,6 @@ class PriorEvalOptions(CommonOptions):
         if unknown:
             raise UserError(f"--baselines {unknown[0]!r}: use text, diffusion or none")
         return chosen
-
-
-@dataclass
-class ScoreOptions(Options):
-    """`eclipse-bench score IMAGES --suite S`: images made anywhere, imported and scored as a generated run is."""
-
-    REQUIRED = {"images": "IMAGES is required: a folder of images, a GenEval 2 .json or a .jsonl manifest",
-                "suite": "--suite is required (see `eclipse-bench list suites`)"}
-
-    images: Optional[Path] = option(None, "images", kind="path",
-                                    help="the images: a T2I-CompBench samples/ folder, a GenEval output folder, a GenEval "
-                                         "2 {prompt: image} .json, or a .jsonl manifest")
-    suite: Optional[str] = option(None, "--suite", help="the suite the images were made for (name or JSONL file)")
-    split: str = option("val", "--split", choices=("val", "train", "all"), help="T2I-CompBench file (default val)")
-    limit: Optional[int] = option(None, "--limit", kind="int", check=_at_least_one,
-                                  help="the images are of N prompts of the suite, picked as `run --limit N` picks them")
-    limit_mode: str = option("stratified", "--limit-mode", choices=("stratified", "first"),
-                             help="how --limit picks prompts (default stratified, as run)")
-    layout: str = option("auto", "--layout", choices=("auto", "t2i-compbench", "geneval", "geneval2", "manifest"),
-                         help="how the images are laid out (default auto: recognised, and said)")
-    name: Optional[str] = option(None, "--name", help="the model's name on reports and leaderboards (default: the "
-                                                      "folder's name)")
-    out: Optional[Path] = option(None, "--out", kind="path", help="run directory (default runs/<name>/<suite>)")
-    metric: Optional[str] = option(None, "--metric", help="override the suite's default metric; see `list metrics`")
-    scorers: str = option("real", "--scorers", choices=("real", "tiny"), help="scorer models (default real)")
-    reference_compat: bool = option(False, "--reference-compat", kind="bool",
-                                    help="reproduce the reference tools' rules exactly (bugs included)")
-    judge: Optional[str] = judge_option()
-    detector: Optional[str] = detector_option()
-    allow_missing: bool = option(False, "--allow-missing", kind="bool",
-                                 help="score the prompts that have images; the others are recorded as missing (the "
-                                      "compare gate counts them)")
-    device: Optional[str] = option(None, "--device", check=check_device,
-                                   help="torch device for the scorers (default: cuda if available, else cpu)")
-    progress: bool = option(True, "--no-progress", kind="negated", yaml_key="no_progress", help="no progress bars")
 
 
 # -- deriving argparse and --config from the fields --------------------------------------------------------------
@@ -280,6 +291,13 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, config: bool = Tru
             continue
         kw: dict[str, Any] = {"dest": f.name, "help": meta["help"], "default": None}
         kind = meta["kind"]
+        if meta.get("provider_option"):
+            pdef = provider_option_def(meta["provider_option"])
+            kw["help"] = pdef.option_help
+            if pdef.option_choices():
+                kw["choices"] = list(pdef.option_choices())
+            else:
+                kw["metavar"] = "ID"
         if kind == "bool":
             kw["action"] = "store_true"
         elif kind == "negated":
@@ -304,8 +322,6 @@ def load_config(path: Optional[Path], cls: type) -> dict:
     value."""
     if path is None:
         return {}
-    import yaml
-
     try:
         doc = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig")) or {}
     except FileNotFoundError:

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 from pathlib import Path
 from typing import Iterable, Optional
+from urllib.parse import urlparse
 
 from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.keys import hub_revision
+from eclipse_bench.bench.core.paths import cache_dir, weights_path
+from eclipse_bench.bench.generation.pairings import FAMILIES
 
 
 @functools.lru_cache(maxsize=1)
 def hub_reachable(timeout: float = 3.0) -> bool:
     """One quick TCP connection to the Hugging Face endpoint (no retries)."""
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # lazy: huggingface_hub
 
     url = urlparse(constants.ENDPOINT)
     try:
@@ -41,7 +43,7 @@ def go_offline() -> None:
     """Make huggingface_hub and the libraries on top of it fail fast instead of retrying."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
-        from huggingface_hub import constants
+        from huggingface_hub import constants  # lazy: huggingface_hub
 
         constants.HF_HUB_OFFLINE = True
     except ImportError:  # pragma: no cover
@@ -54,23 +56,17 @@ def _looks_local(model_id: str) -> bool:
 
 def pairing_checkpoints(spec, prior_only: bool = False) -> list:
     """Every checkpoint a pairing loads (with prior_only: what prior-eval loads), from its family."""
-    from eclipse_bench.bench.generation.pairings import FAMILIES
-
     return FAMILIES.get(spec.family).checkpoints(spec, prior_only)
 
 
 def missing(ck) -> Optional[str]:
     """Why a checkpoint (eclipse_bench.bench.core.keys.Checkpoint) cannot be had locally, or None when it can."""
-    from eclipse_bench.bench.core.keys import hub_revision
-
     if ck.id.startswith("tiny:"):
         return None
     if ck.kind == "detector":
-        from eclipse_bench.bench.core.paths import cache_dir, weights_path
-
         return None if weights_path(ck.id) else f"not in {cache_dir() / 'weights'}"
     if ck.kind == "open_clip":
-        import open_clip
+        import open_clip  # lazy: open_clip
 
         name, _, tag = ck.id.partition("/")
         repo = ((open_clip.get_pretrained_cfg(name, tag) or {}).get("hf_hub") or "").strip("/")
@@ -115,8 +111,6 @@ def preflight(checkpoints: Iterable = ()) -> None:
         fixes.append("pre-download on a connected machine" + (f" (`hf download {first}` ...)" if first else "") +
                      " and copy ~/.cache/huggingface here")
     if "detector" in kinds:
-        from eclipse_bench.bench.core.paths import cache_dir
-
         fixes.append(f"put detector weights in {cache_dir() / 'weights'}")
     raise UserError(f"{len(absent)} checkpoint(s) missing and {reason}: {names}; {'; '.join(fixes)} "
                     f"(nothing was generated)")

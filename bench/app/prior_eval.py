@@ -21,7 +21,19 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from eclipse_bench.bench.app.options import PriorEvalOptions
+from eclipse_bench.bench.app.preflight import pairing_checkpoints, preflight
+from eclipse_bench.bench.app.rundir import check_owner, default_out
 from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.keys import CHECKPOINT_FIELDS, Identities, digest, image_seed, pairing_identity
+from eclipse_bench.bench.core.loaders import default_device
+from eclipse_bench.bench.core.schema import PriorResults, read_prior_results
+from eclipse_bench.bench.core.store import RunLock, append_jsonl, atomic_write_json, atomic_write_jsonl, read_jsonl
+from eclipse_bench.bench.generation.pairings import PAIRINGS, get_pairing
+from eclipse_bench.metrics.prior import prompt_scores, summarise
+from eclipse_bench.prompts.counterfactuals import counterfactuals
+from eclipse_bench.prompts.load import load_suite
+from eclipse_bench.reports.prior import render_prior
 
 DEFAULT_SEEDS = (42, 43, 44, 45)
 
@@ -51,9 +63,6 @@ def _np(t: Any) -> np.ndarray:
 def evaluate(models: Sequence[PriorModel], items: Sequence[Any], seeds: Sequence[int], batch_size: int = 64,
              store: Optional["EmbeddingStore"] = None) -> dict:
     """Scores of each model on the items: {"models": {name: summary}, "prompts": [per-prompt rows]}."""
-    from eclipse_bench.metrics.prior import prompt_scores, summarise
-    from eclipse_bench.prompts.counterfactuals import counterfactuals
-
     cfs = {i.id: counterfactuals(i.prompt, i.spec, i.category) for i in items}
     cf_texts = list(dict.fromkeys(c.prompt for cs in cfs.values() for c in cs))
     pairs = [(i, n, s) for i in items for n, s in enumerate(seeds)]
@@ -108,15 +117,11 @@ class EmbeddingStore:
     """RUN_DIR/prior_eval/embeddings.jsonl: one record per (model identity, prompt, seed), appended."""
 
     def __init__(self, path: Path):
-        from eclipse_bench.bench.core.store import read_jsonl
-
         self.path = path
         self.records = {r["key"]: r for r in read_jsonl(path)}
 
     @staticmethod
     def key(model: PriorModel, prompt: str, seed: int) -> str:
-        from eclipse_bench.bench.core.keys import digest
-
         return digest({"model": model.identity, "prompt": prompt, "seed": seed})
 
     def get(self, model: PriorModel, prompt: str, seed: int):
@@ -126,8 +131,6 @@ class EmbeddingStore:
         return None if r is None else (_unb64(r["text"]), _unb64(r["embedding"]))
 
     def put(self, model: PriorModel, batch: list, text: np.ndarray, pred: np.ndarray) -> None:
-        from eclipse_bench.bench.core.store import append_jsonl
-
         if model.identity is None:
             return
         recs = [{"key": self.key(model, item.prompt, seed), "model": model.name, "prompt_id": item.id, "seed": seed,
@@ -138,9 +141,7 @@ class EmbeddingStore:
 
 def _generator_model(name: str, spec: Any, device: str, dtype: str, identities: Any) -> PriorModel:
     """A pairing's text encoder and prior (prior_only: no decoder is loaded), keyed by the checkpoints it loads."""
-    from eclipse_bench.bench.generation.generator import load_generator
-    from eclipse_bench.bench.core.keys import CHECKPOINT_FIELDS, pairing_identity
-    from eclipse_bench.bench.app.preflight import pairing_checkpoints
+    from eclipse_bench.bench.generation.generator import load_generator  # lazy: torch
 
     loaded = pairing_checkpoints(spec, prior_only=True)
     ids = {c.id for c in loaded}
@@ -163,8 +164,6 @@ def _text_baseline(base: PriorModel) -> PriorModel:
 
 def _recorded(folder: Path) -> dict:
     """The checkpoint identities an earlier prior-eval of this directory recorded (its embeddings are keyed by them)."""
-    from eclipse_bench.bench.core.schema import read_prior_results
-
     if not (folder / "results.json").is_file():
         return {}
     return read_prior_results(folder).identities.get("checkpoints") or {}
@@ -172,8 +171,6 @@ def _recorded(folder: Path) -> dict:
 
 def diffusion_counterpart(spec: Any) -> Optional[Any]:
     """The registered diffusion prior for the same decoder (same family, decoder and prior pipeline), if any."""
-    from eclipse_bench.bench.generation.pairings import PAIRINGS
-
     if spec.prior == "diffusion":
         return None
     for name in PAIRINGS.names():
@@ -184,17 +181,9 @@ def diffusion_counterpart(spec: Any) -> Optional[Any]:
     return None
 
 
-def run_prior_eval(opts: "PriorEvalOptions") -> "PriorResults":
+def run_prior_eval(opts: PriorEvalOptions) -> PriorResults:
     """`eclipse-bench prior-eval`: the pairing's text encoder and prior only, its predictions for every (prompt, seed)
     and the baselines, scored in the decoder's CLIP space; writes RUN_DIR/prior_eval/."""
-    from eclipse_bench.bench.app.preflight import pairing_checkpoints, preflight
-    from eclipse_bench.bench.app.rundir import check_owner, default_out
-    from eclipse_bench.bench.core.keys import Identities, image_seed
-    from eclipse_bench.bench.core.store import RunLock, atomic_write_json, atomic_write_jsonl
-    from eclipse_bench.bench.generation.generator import default_device
-    from eclipse_bench.bench.generation.pairings import get_pairing
-    from eclipse_bench.prompts.registry import load_suite
-
     opts.validate()
     baselines = opts.baseline_list()
     spec = get_pairing(opts.pairing)
@@ -206,7 +195,7 @@ def run_prior_eval(opts: "PriorEvalOptions") -> "PriorResults":
                         f"judges the prior of an unCLIP pairing (eclipse-karlo, eclipse-kandinsky, karlo, kandinsky)")
     spec = spec.with_checkpoints(opts.prior_checkpoint, None)
     device, dtype, limit, batch_size = opts.device or default_device(), opts.dtype, opts.limit, opts.batch_size
-    suite = load_suite(opts.suite, opts.split).limit(limit)
+    suite = load_suite(opts.suite, opts.split).limit(limit, opts.limit_mode)
     ipp = opts.images_per_prompt or suite.images_per_prompt
     seeds = [image_seed(opts.seed, n) for n in range(ipp)]
     run_dir = Path(opts.out) if opts.out else default_out(spec.name, suite)
@@ -226,7 +215,6 @@ def run_prior_eval(opts: "PriorEvalOptions") -> "PriorResults":
                                            dtype, identities))
         t0 = time.perf_counter()
         res = evaluate(models, suite.items, seeds, batch_size, EmbeddingStore(folder / "embeddings.jsonl"))
-        from eclipse_bench.bench.core.schema import PriorResults
 
         results = PriorResults(pairing=spec.name, suite=suite.name, n_prompts=len(suite.items), seeds=seeds,
                                limit=limit, device=device, dtype=dtype, prior=models[0].name, run_dir=str(run_dir),
@@ -234,7 +222,6 @@ def run_prior_eval(opts: "PriorEvalOptions") -> "PriorResults":
                                seconds={**res["seconds"], "total": time.perf_counter() - t0})
         atomic_write_jsonl(folder / "prompts.jsonl", res["prompts"])
         atomic_write_json(folder / "results.json", results.to_json())
-        from eclipse_bench.reports.prior import render_prior
 
         render_prior(folder, folder / "report.html")
     return results
@@ -247,10 +234,9 @@ def prior_eval(prior: Any, text_encoder: Any, tokenizer: Any, suite: str = "colo
     embeddings) with its CLIP text encoder (CLIPTextModelWithProjection) and tokenizer: no files written.
     Returns {model name: {"alignment", "contrast", "margin", "diversity", "by_category", "by_kind", ...}} for
     the prior and the text-embedding baseline; deterministic for fixed seeds."""
-    import torch
+    import torch  # lazy: torch
 
-    from eclipse_bench.bench.generation.generator import ClipTextEncoder, seeded_randn
-    from eclipse_bench.prompts.registry import load_suite
+    from eclipse_bench.bench.generation.generator import ClipTextEncoder, seeded_randn  # lazy: torch
 
     enc = ClipTextEncoder(tokenizer, text_encoder, device)
     params = list(prior.parameters()) if hasattr(prior, "parameters") else []
@@ -276,20 +262,8 @@ def prior_eval(prior: Any, text_encoder: Any, tokenizer: Any, suite: str = "colo
     return res["models"]
 
 
-# -- the command line ----------------------------------------------------------------------------------------
-
-def add_parser(sub) -> None:
-    """`eclipse-bench prior-eval ...` (added to the CLI's subcommands), its flags from PriorEvalOptions."""
-    from eclipse_bench.bench.app.options import PriorEvalOptions, add_arguments
-
-    pe = sub.add_parser("prior-eval", help="evaluate a prior alone in its decoder's CLIP space (no images, seconds)")
-    add_arguments(pe, PriorEvalOptions)
-
-
-def command(a) -> int:
-    from eclipse_bench.bench.app.options import PriorEvalOptions, from_namespace
-
-    r = run_prior_eval(from_namespace(PriorEvalOptions, a))
+def print_prior_results(r: PriorResults) -> None:
+    """What `eclipse-bench prior-eval` prints: each model's scores, then the report's path."""
     f = lambda x: "n/a" if x is None else f"{x:.4f}"  # noqa: E731
     print(f"prior-eval {r.pairing} on {r.suite}: {r.n_prompts} prompts x {len(r.seeds)} seeds, "
           f"{r.seconds['total']:.1f} s")
@@ -297,4 +271,3 @@ def command(a) -> int:
         print(f"  {name:48s} alignment {f(m['alignment'])}  contrast {f(m['contrast'])}  margin {f(m['margin'])}  "
               f"diversity {f(m['diversity'])}")
     print(f"report: {(Path(r.run_dir) / 'prior_eval' / 'report.html').resolve()}")
-    return 0

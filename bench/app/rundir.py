@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import platform
 import subprocess
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional
 
 from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.keys import digest
 from eclipse_bench.bench.core.schema import Manifest, read_manifest
 
 PENDING_MANIFEST = "manifest.next.json"   # the plan of a run in progress (manifest.json: the last finished one)
@@ -20,8 +22,6 @@ def default_out(pairing: str, suite: Any) -> Path:
     safe = lambda text: text.replace("/", "__").replace("@", "_").replace(":", "_")  # noqa: E731
     name = safe(suite.name)
     if suite.name.startswith("file:"):
-        from eclipse_bench.bench.core.keys import digest
-
         name += f"-{digest(str(suite.source), 8)}"
     return Path("runs") / safe(pairing) / name
 
@@ -65,8 +65,6 @@ def merge_provider_identities(previous: Optional[dict], scorers: str, current: d
 
 
 def package_versions() -> dict[str, str]:
-    from importlib import metadata
-
     out = {"python": platform.python_version()}
     for name in ("torch", "diffusers", "transformers", "open_clip_torch", "ultralytics", "numpy", "scipy",
                  "pandas", "huggingface_hub", "accelerate"):

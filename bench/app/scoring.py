@@ -7,12 +7,17 @@ from pathlib import Path
 from typing import Optional
 
 from eclipse_bench.bench.core.errors import UserError
-from eclipse_bench.bench.core.keys import inside
-from eclipse_bench.bench.core.schema import (EvidenceRecord, ImageRecord, Manifest, Results, Sample, migrated, read_all,
-                                             read_manifest, read_records, read_results)
 from eclipse_bench.bench.core.finished import read_samples, require_finished, write_finished
-from eclipse_bench.bench.core.store import RunLock, atomic_write_json, atomic_write_jsonl, shard_files
+from eclipse_bench.bench.core.keys import PlannedSample, inside
+from eclipse_bench.bench.core.registry import import_string
+from eclipse_bench.bench.core.schema import (EvidenceRecord, ImageRecord, Manifest, Results, Sample, SchemaError,
+                                             migrated, read_all, read_manifest, read_results)
+from eclipse_bench.bench.core.store import RunLock, atomic_write_json, atomic_write_jsonl, jsonl_lines, shard_files
+from eclipse_bench.metrics.aggregate import summarise
+from eclipse_bench.metrics.registry import METRICS, PROVIDERS, MetricDef, choices_from
 from eclipse_bench.metrics.stage import assign_evidence_keys
+from eclipse_bench.prompts.spec import Item, Spec
+from eclipse_bench.reports.html import render_run
 
 
 def output_names(suffix: str = "") -> tuple[str, str, str]:
@@ -24,10 +29,6 @@ def output_names(suffix: str = "") -> tuple[str, str, str]:
 def stored_evidence(out: Path, provider: str) -> dict[str, dict]:
     """evidence key -> record of one provider (every shard's file too), each record checked against the schema and
     against the provider's own record shape: a record without its fields is damage (never "nothing detected")."""
-    from eclipse_bench.bench.core.schema import SchemaError
-    from eclipse_bench.bench.core.store import jsonl_lines
-    from eclipse_bench.metrics.registry import PROVIDERS
-
     pdef = PROVIDERS.get(provider)
     out_: dict[str, dict] = {}
     for path in shard_files(out / "evidence", provider):
@@ -45,28 +46,25 @@ def stored_evidence(out: Path, provider: str) -> dict[str, dict]:
     return out_
 
 
-def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, timings: dict,
+def score_run(out: Path, samples: list[PlannedSample], metric: MetricDef, reference_compat: bool, timings: dict,
               suffix: str = "", scorers: Optional[str] = None, reference_images: Optional[str] = None,
               manifest: Optional[Manifest] = None, coverage: Optional[dict] = None) -> Results:
     """Apply the metric's rule to stored evidence; write samples.jsonl and results.json (or their .M variants).
     `reference_images`: the suite's "module:function" naming the image its reference scripts score for a sample,
     applied under --reference-compat to the metrics that follow it (HRS-Bench's). `manifest`: the run's (default:
     the directory's manifest.json)."""
-    from eclipse_bench.bench.core.registry import import_string
-    from eclipse_bench.metrics.aggregate import summarise
-
     rule = metric.rule_fn()
     evidence = {p: stored_evidence(out, p) for p in metric.providers}
     # chosen by the suite (never by the look of an id): the images the suite's reference scripts score
     use_source = reference_compat and metric.follows_reference_images and reference_images
     source = import_string(reference_images) if use_source else None
-    by_image = {(s["prompt_id"], s["n"]): s for s in samples}
+    by_image = {(s.prompt_id, s.n): s for s in samples}
     rows: list[Sample] = []
     for s in samples:
-        keys = s.get("evidence_keys", {})
-        src = source(s["prompt_id"], s["n"]) if source else None
+        keys = s.evidence_keys
+        src = source(s.prompt_id, s.n) if source else None
         if isinstance(src, tuple):
-            keys = by_image[src].get("evidence_keys", {}) if src in by_image else {}
+            keys = by_image[src].evidence_keys if src in by_image else {}
         ev = {p: evidence[p].get(keys.get(p)) for p in metric.providers}
         missing = [p for p, v in ev.items() if v is None]
         if isinstance(src, str):
@@ -77,19 +75,19 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
         elif missing:
             verdict_score, reason, details = None, f"no {', '.join(missing)} evidence", {}
         else:
-            extra = {"category": s["item"].category} if metric.takes_category else {}
+            extra = {"category": s.item.category} if metric.takes_category else {}
             try:
-                v = rule(ev, s["item"].spec, reference_compat=reference_compat, **extra)
+                v = rule(ev, s.item.spec, reference_compat=reference_compat, **extra)
             except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-                raise UserError(f"{out / 'evidence'}: the {'/'.join(metric.providers)} evidence of image {s['image']} "
+                raise UserError(f"{out / 'evidence'}: the {'/'.join(metric.providers)} evidence of image {s.image} "
                                 f"does not have the shape metric {metric.name} reads ({type(exc).__name__}: {exc}); "
                                 f"delete its record (key {keys.get(metric.providers[0])}) to have it computed again"
                                 ) from None
             verdict_score, reason, details = v.score, v.reason, v.details
-        rows.append(Sample(key=s["key"], prompt_id=s["prompt_id"], prompt=s["prompt"], n=s["n"], image=s["image"],
-                           seed=s["seed"], category=s["item"].category, level=s["item"].level,
-                           spec=s["item"].spec.to_json(), score=verdict_score, reason=reason, details=details,
-                           evidence=ev, evidence_keys={p: s.get("evidence_keys", {}).get(p) for p in metric.providers}))
+        rows.append(Sample(key=s.key, prompt_id=s.prompt_id, prompt=s.prompt, n=s.n, image=s.image,
+                           seed=s.seed, category=s.item.category, level=s.item.level,
+                           spec=s.item.spec.to_json(), score=verdict_score, reason=reason, details=details,
+                           evidence=ev, evidence_keys={p: s.evidence_keys.get(p) for p in metric.providers}))
     samples_name, results_name, _ = output_names(suffix)
     atomic_write_jsonl(out / samples_name, [r.to_json() for r in rows])
     agg = metric.aggregator()
@@ -99,8 +97,6 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
     previous = read_results(out, results_name) if (out / results_name).is_file() else None
     manifest = manifest or read_manifest(out)
     scorers = scorers or manifest.metric.scorers
-    from eclipse_bench.metrics.registry import choices_from
-
     choices = choices_from(manifest.settings, metric)
     breakdown = metric.breakdown_fn()
     results = Results(
@@ -108,7 +104,7 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
         ci95=summary["ci95"], n_prompts=summary["n_prompts"], n_images=len(scored), n_unscorable=len(rows) - len(scored),
         aggregate=agg.name, scale=agg.scale, metric_version=metric.version, reference_compat=reference_compat,
         evidence_models=provider_models(metric, scorers, choices),
-        **metric.label(choices, [s["item"] for s in samples]), specs=manifest.specs,
+        **metric.label(choices, [s.item for s in samples]), specs=manifest.specs,
         suite_hash=manifest.suite.hash, scorers=scorers, images_per_prompt=manifest.images_per_prompt,
         seed=manifest.settings.get("seed"), limit=manifest.settings.get("limit"),
         timings=timings or (previous.timings if previous is not None else {}),
@@ -121,8 +117,6 @@ def score_run(out: Path, samples: list[dict], metric, reference_compat: bool, ti
 
 def provider_models(metric, scorers: str, choices: Optional[dict] = None) -> dict:
     """provider -> the model its evidence comes from (`choices`: the --judge / --detector values)."""
-    from eclipse_bench.metrics.registry import PROVIDERS
-
     return {p: PROVIDERS.get(p).model(scorers, (choices or {}).get(p)) for p in metric.providers}
 
 
@@ -131,10 +125,6 @@ def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: 
 
     The run's own metric rewrites results.json; another metric writes results.M.json, samples.M.jsonl and
     report.M.html beside it, and the run stays what it was."""
-    from eclipse_bench.metrics.registry import METRICS
-    from eclipse_bench.prompts.spec import Item, Spec
-    from eclipse_bench.reports.html import render_run
-
     run_dir = Path(run_dir)
     require_finished(run_dir, what="rescore")
     manifest = read_manifest(run_dir)
@@ -158,9 +148,9 @@ def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: 
                             f"restore the file or rerun `eclipse-bench run` to rewrite it") from None
         item = Item(id=r.prompt_id, prompt=r.prompt, category=r.category or "", spec=spec, level=r.level)
         inside(run_dir, r.image)
-        samples.append({"key": r.key, "prompt_id": r.prompt_id, "prompt": r.prompt, "n": r.n, "seed": r.seed,
-                        "image": r.image, "item": item, "sha256": records[r.key].sha256 if r.key in records else None,
-                        "orientation": records[r.key].orientation if r.key in records else None})
+        record = records.get(r.key)
+        samples.append(PlannedSample(r.key, item, r.n, r.seed, r.image, sha256=record.sha256 if record else None,
+                                     orientation=record.orientation if record else None))
     # Evidence keys from the run itself, never from this machine's model cache: the providers' identities recorded
     # in the manifest (identities.providers, filled by every run into this directory)
     recorded = ((manifest.identities or {}).get("providers") or {}).get(scorers) or {}
@@ -171,23 +161,21 @@ def rescore(run_dir: Path, metric_name: Optional[str] = None, reference_compat: 
     assign_evidence_keys(samples, metric, {p: recorded[p] for p in metric.providers})
     for p in metric.providers:
         have = stored_evidence(run_dir, p)
-        lacking = [s for s in samples if s["evidence_keys"][p] not in have]
+        lacking = [s for s in samples if s.evidence_keys[p] not in have]
         if len(lacking) == len(samples):
             raise UserError(f"{run_dir} holds no {p!r} evidence, which metric {metric.name!r} needs; collect it with "
                             f"`eclipse-bench run ... --out {run_dir} --metric {metric.name}` (images are reused)")
         if lacking:   # a cut file, a torn last line: rescore computes nothing, so it would score them unscorable
             raise UserError(f"{run_dir / 'evidence' / (p + '.jsonl')} lacks the records of {len(lacking)} of "
-                            f"{len(samples)} images (e.g. {lacking[0]['image']}); rerun `eclipse-bench run` with the "
+                            f"{len(samples)} images (e.g. {lacking[0].image}); rerun `eclipse-bench run` with the "
                             f"run's options to compute them (nothing else is redone), then rescore")
     own = metric.name == manifest.metric.name
     suffix = "" if own else f".{metric.name}"
     _, results_name, report_name = output_names(suffix)
     with RunLock(run_dir):
         if own:
-            from eclipse_bench.metrics.registry import choices_from
-
             choices = choices_from(manifest.settings, metric)
-            label = metric.label(choices, [s["item"] for s in samples])
+            label = metric.label(choices, [s.item for s in samples])
             manifest.metric.version, manifest.metric.reference_compat = metric.version, compat
             manifest.metric.models = provider_models(metric, scorers, choices)
             manifest.metric.equivalence, manifest.metric.reference_models = label["equivalence"], label["reference_models"]

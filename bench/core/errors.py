@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import difflib
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
 from typing import Iterable
+
+from eclipse_bench.bench.core.paths import cache_dir
 
 
 class UserError(Exception):
@@ -30,15 +38,6 @@ def unknown_name(kind: str, name: str, valid: Iterable[str]) -> UserError:
 
 def write_crash_log(exc: BaseException):
     """Write the traceback of an unexpected error to a log file; its path goes into the one-line message."""
-    import os
-    import sys
-    import tempfile
-    import time
-    import traceback
-    from pathlib import Path
-
-    from eclipse_bench.bench.core.paths import cache_dir
-
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     for folder in (cache_dir() / "logs", Path(tempfile.gettempdir())):
         try:

@@ -3,16 +3,20 @@ run directory makes before it trusts what it reads (every sample there, every im
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Optional
 
+from PIL import Image
+
 from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.keys import inside
 from eclipse_bench.bench.core.schema import (SCHEMA_VERSION, ImageRecord, Sample, load_json, migrated, read_all,
                                              read_manifest, read_records, read_results)
+from eclipse_bench.bench.core.store import atomic_write_json
+
 
 def file_sha256(path: Path) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -28,8 +32,6 @@ def write_finished(run_dir: Path, n_samples: int, suffix: str = "") -> None:
     """The one marker a finished run writes last: the manifest and results it belongs to (their sha256) and the
     number of samples scored. Until it is written (and while they match it) the directory's previous finished state
     is what readers see; a rerun writes its plan to manifest.next.json meanwhile."""
-    from eclipse_bench.bench.core.store import atomic_write_json
-
     run_dir = Path(run_dir)
     atomic_write_json(finished_marker(run_dir, suffix), {
         "schema_version": SCHEMA_VERSION, "manifest": file_sha256(run_dir / "manifest.json"),
@@ -91,8 +93,6 @@ def read_samples(run_dir: Path, suffix: str = "") -> list:
 
 def image_problems(run_dir: Path, samples: list) -> list[tuple[str, str]]:
     """(image path, what is wrong) for every sample image that is missing, not a file, changed or undecodable."""
-    from eclipse_bench.bench.core.keys import inside
-
     run_dir = Path(run_dir)
     hashes = {r.key: r.sha256 for r in read_all(run_dir, "images", ImageRecord)} if run_dir.is_dir() else {}
     out = []
@@ -111,8 +111,6 @@ def image_problems(run_dir: Path, samples: list) -> list[tuple[str, str]]:
 
 def decodable(path: Path) -> bool:
     try:
-        from PIL import Image
-
         with Image.open(path) as im:
             im.verify()
         return True

@@ -13,9 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
+
+from eclipse_bench.bench.core import tiny
+from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.paths import cache_dir, is_local, weights_path
+from eclipse_bench.bench.core.store import atomic_write_json
 
 BASE_SEED = 42
 
@@ -31,10 +36,8 @@ def digest(obj: Any, n: int = 20) -> str:
 
 def hub_revision(model_id: str) -> Optional[str]:
     """The commit the local Hugging Face cache resolves `model_id` to (refs/main), or None if not cached."""
-    try:
-        from huggingface_hub import constants
-    except ImportError:  # pragma: no cover
-        return None
+    from huggingface_hub import constants  # lazy: huggingface_hub
+
     ref = Path(constants.HF_HUB_CACHE) / f"models--{model_id.replace('/', '--')}" / "refs" / "main"
     try:
         return ref.read_text().strip() or None
@@ -44,8 +47,6 @@ def hub_revision(model_id: str) -> Optional[str]:
 
 def _file_sha256(path: Path) -> str:
     """sha256 of a file, memoised by (path, size, mtime) in the user cache: big weights are hashed once."""
-    from eclipse_bench.bench.core.paths import cache_dir
-
     st = path.stat()
     memo_path = cache_dir() / "file-hashes.json"
     tag = f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
@@ -61,8 +62,6 @@ def _file_sha256(path: Path) -> str:
             h.update(block)
     memo[tag] = h.hexdigest()
     try:
-        from eclipse_bench.bench.core.store import atomic_write_json
-
         atomic_write_json(memo_path, memo)
     except OSError:  # a read-only cache only costs re-hashing
         pass
@@ -87,19 +86,15 @@ def local_fingerprint(model_id: Optional[str], kind: str = "hub") -> Optional[st
     if not model_id:
         return None
     if model_id.startswith("tiny:"):
-        from eclipse_bench.bench.core.tiny import identity
-
-        return identity(model_id[len("tiny:"):])
+        return tiny.identity(model_id[len("tiny:"):])
     if kind == "open_clip":  # a named release ("ViT-B-32/openai"): fixed weights
         return model_id
     if kind == "detector":
-        from eclipse_bench.bench.core.paths import weights_path
-
         found = weights_path(model_id)
         return f"file:{content_hash(found)}" if found is not None else None
-    path = Path(model_id).expanduser()
-    if path.exists():
-        return f"local:{content_hash(path)}"
+    if is_local(model_id):
+        path = Path(model_id).expanduser()
+        return f"local:{content_hash(path)}" if path.exists() else None
     rev = hub_revision(model_id)
     return f"{model_id}@{rev}" if rev else None
 
@@ -189,23 +184,45 @@ def evidence_key(sample: str, image_sha256: str, provider_identity: dict, upstre
     return digest(fields)
 
 
+@dataclass
+class PlannedSample:
+    """One image of a run, planned before any work is done: its content key, its prompt (a prompts.spec.Item), its
+    number and seed, and its file in the run directory; once its bytes exist, their sha256 (its evidence keys hash
+    it) and, for an imported image, its EXIF orientation and where it came from; its evidence key per provider."""
+    key: str
+    item: Any
+    n: int
+    seed: Optional[int]
+    image: str
+    sha256: Optional[str] = None
+    orientation: Optional[int] = None
+    source: Optional[str] = None
+    evidence_keys: dict = field(default_factory=dict)
+
+    @property
+    def prompt_id(self) -> str:
+        return self.item.id
+
+    @property
+    def prompt(self) -> str:
+        return self.item.prompt
+
+
 def plan_samples(suite: Any, spec: Any, images_per_prompt: int, base_seed: int, identities: Identities,
-                 dtype: str = "fp32", channels_last: bool = False) -> list[dict]:
+                 dtype: str = "fp32", channels_last: bool = False) -> list[PlannedSample]:
+    """The images a pairing makes for a suite, each keyed by what changes its pixels."""
     ident = pairing_identity(spec, dtype, identities, channels_last)
     samples = []
     for item in suite.items:
         for n in range(images_per_prompt):
             seed = image_seed(base_seed, n)
             key = sample_key(ident, item.prompt, seed)
-            samples.append({"key": key, "prompt_id": item.id, "prompt": item.prompt, "n": n, "seed": seed,
-                            "image": f"images/{key}.png", "item": item})
+            samples.append(PlannedSample(key, item, n, seed, f"images/{key}.png"))
     return samples
 
 
 def inside(run_dir: Path, relpath: str) -> Path:
     """A path read from a run file, resolved inside the run directory; anything else is refused."""
-    from eclipse_bench.bench.core.errors import UserError
-
     root = Path(run_dir).resolve()
     p = (root / relpath).resolve()
     if os.path.commonpath([root, p]) != str(root):

@@ -3,33 +3,31 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
-from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core import tiny
+from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.paths import is_local
 
 
-def _looks_local(model_id: str) -> bool:
-    return model_id.startswith((".", "/", "~")) or os.path.isdir(os.path.expanduser(model_id))
+def default_device() -> str:
+    """cuda where there is one, else cpu."""
+    import torch  # lazy: torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def quiet() -> None:
     """No per-file loading bars: eclipse-bench shows its own progress per stage."""
-    try:
-        import transformers.utils.logging as tlog
+    import diffusers.utils.logging as dlog  # lazy: diffusers
+    import transformers.utils.logging as tlog  # lazy: transformers
 
-        tlog.disable_progress_bar()
-        tlog.set_verbosity_error()
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import diffusers.utils.logging as dlog
-
-        dlog.disable_progress_bar()
-        dlog.set_verbosity_error()
-    except ImportError:  # pragma: no cover
-        pass
+    tlog.disable_progress_bar()
+    tlog.set_verbosity_error()
+    dlog.disable_progress_bar()
+    dlog.set_verbosity_error()
 
 
 def load(cls: Any, model_id: str, subfolder: Optional[str] = None, revision: Optional[str] = None,
@@ -38,13 +36,11 @@ def load(cls: Any, model_id: str, subfolder: Optional[str] = None, revision: Opt
     pins a hub id to the commit its cache keys name (eclipse_bench.bench.core.keys.Identities.revision)."""
     quiet()
     path = tiny.resolve(model_id)
-    if revision and not _looks_local(path):
+    if revision and not is_local(path):
         kwargs["revision"] = revision
     where = f"{model_id}" + (f" (subfolder {subfolder})" if subfolder else "")
-    if _looks_local(path) and not Path(os.path.expanduser(path)).exists():
+    if is_local(path) and not Path(os.path.expanduser(path)).exists():
         raise UserError(f"checkpoint directory {path} does not exist; pass an existing directory or a hub id")
-    import warnings
-
     try:
         with warnings.catch_warnings():  # `torch_dtype` is being renamed `dtype`; older releases know only the former
             warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
@@ -56,7 +52,7 @@ def load(cls: Any, model_id: str, subfolder: Optional[str] = None, revision: Opt
         raise UserError(f"cannot load {cls.__name__} from {where}: its weights do not fit its config ({first[:200]}); "
                         f"check that the checkpoint is complete and of the right model") from None
     except (OSError, ValueError) as exc:  # hub errors derive from these (LocalEntryNotFoundError, HTTP errors)
-        if _looks_local(path):
+        if is_local(path):
             raise UserError(f"cannot load {cls.__name__} from {where}: {str(exc).splitlines()[0]}") from None
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
         why = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face hub is unreachable or the id is wrong"

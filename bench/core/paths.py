@@ -16,6 +16,12 @@ def cache_dir() -> Path:
     return base / "eclipse-bench"
 
 
+def is_local(model_id: str) -> bool:
+    """The one rule for "is this checkpoint id a local path" (never a hub id): it starts with '.', '/' or '~', or it
+    names something that exists on this machine."""
+    return model_id.startswith((".", "/", "~")) or os.path.exists(os.path.expanduser(model_id))
+
+
 def weights_path(name: str) -> "Path | None":
     """Detector weights (a file such as yolo11x-seg.pt): an explicit path (absolute, or with a directory part), or a
     bare file name in the user cache's weights/ folder. A bare name is never looked up in the working directory, so

@@ -7,6 +7,7 @@ imported only when it is used. Unknown names raise a UserError with close matche
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import Any, Callable, Dict, Generic, Iterator, TypeVar
 
 from eclipse_bench.bench.core.errors import unknown_name
@@ -27,8 +28,6 @@ def discover(package: str) -> None:
     if package in _DISCOVERED:
         return
     _DISCOVERED.add(package)
-    import pkgutil
-
     pkg = importlib.import_module(package)
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.store import jsonl_lines, shard_files
 
 SCHEMA_VERSION = 2
 MIGRATABLE = (1,)   # older versions read by migrating in memory
@@ -378,8 +379,6 @@ def migrated(record: Record) -> Optional[int]:
 def read_records(path: Path, cls: Any) -> Iterator[Any]:
     """Typed records of one JSONL run file (store.read_jsonl: a torn last line is skipped, any other damage is an
     error naming file:line)."""
-    from eclipse_bench.bench.core.store import jsonl_lines
-
     for lineno, doc in jsonl_lines(path):
         try:
             yield cls.from_json(doc, "")
@@ -390,7 +389,5 @@ def read_records(path: Path, cls: Any) -> Iterator[Any]:
 
 def read_all(folder: Path, stem: str, cls: Any) -> Iterator[Any]:
     """Typed records of `stem`.jsonl and of every shard's `stem`.shard-I-of-N.jsonl in `folder`."""
-    from eclipse_bench.bench.core.store import shard_files
-
     for path in shard_files(folder, stem):
         yield from read_records(path, cls)

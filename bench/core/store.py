@@ -1,16 +1,9 @@
-"""The run directory: atomic writes, append-only JSONL records, a lock against concurrent writers.
-
-DIR/manifest.json      settings, versions, hashes
-DIR/images/*.png       one per sample
-DIR/images.jsonl       generation records {key, prompt_id, n, seed, image}
-DIR/evidence/M.jsonl   evidence records {key, evidence} of metric M
-DIR/samples.jsonl      one line per image: prompt, image, seed, score, evidence (rewritten by each scoring)
-DIR/results.json       the aggregate
-DIR/report.html
-"""
+"""How a run directory is written: atomic whole-file writes, append-only JSONL records whose torn tail is cut, and
+the lock against concurrent writers (the files themselves: docs/run-directory.md; their schema: schema.py)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -59,6 +52,11 @@ def atomic_write_bytes(path: Path, data: bytes, make_parents: bool = True) -> No
         if isinstance(exc, OSError) and exc.filename in (None, tmp):
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+def replace_file(path: Path, source: Path) -> None:
+    """Make the finished file `source` the file at `path`, in one atomic rename (a reader sees one or the other)."""
+    os.replace(source, path)
 
 
 def remove_stale_temporaries(folder: Path) -> int:
@@ -124,10 +122,6 @@ def append_jsonl(path: Path, rows: Iterable[dict]) -> None:
     try:
         cut_torn_tail(path)
         with open(path, "a", encoding="utf-8") as fh:
-            if _torn_fault(path):  # fault injection for the kill tests: half a batch, then SIGKILL
-                fh.write(payload[: len(payload) // 2 + 1])
-                fh.flush()
-                os.kill(os.getpid(), 9)
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
@@ -135,19 +129,6 @@ def append_jsonl(path: Path, rows: Iterable[dict]) -> None:
         if exc.filename is None:
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
-
-
-_APPENDS: dict[str, int] = {}
-
-
-def _torn_fault(path: Path) -> bool:
-    """ECLIPSE_BENCH_FAULT=torn-STEM:N kills the process in the middle of the N-th append to STEM.jsonl."""
-    spec = os.environ.get("ECLIPSE_BENCH_FAULT", "")
-    if not spec.startswith("torn-"):
-        return False
-    stem = path.name.split(".")[0]
-    _APPENDS[stem] = _APPENDS.get(stem, 0) + 1
-    return spec == f"torn-{stem}:{_APPENDS[stem]}"
 
 
 def read_jsonl(path: Path) -> Iterator[dict]:
@@ -178,15 +159,6 @@ def jsonl_lines(path: Path) -> Iterator[tuple[int, dict]]:
             yield lineno, rec
 
 
-def read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path} not found: is {path.parent} a run directory written by `eclipse-bench run`?") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: {what} is not valid JSON (line {exc.lineno}); re-run to rewrite it") from None
-
-
 class RunLock:
     """The one lock protocol of a run directory (fcntl locks on DIR/.lock, released by the kernel on any exit).
 
@@ -201,8 +173,6 @@ class RunLock:
         self.handles: list = []
 
     def _take(self, name: str, shared: bool) -> None:
-        import fcntl
-
         fh = open(self.dir / name, "a+")
         try:
             fcntl.flock(fh, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
@@ -222,8 +192,6 @@ class RunLock:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        import fcntl
-
         for fh in reversed(self.handles):
             fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
@@ -234,16 +202,3 @@ def shard_files(folder: Path, stem: str) -> list[Path]:
     """`stem`.jsonl and every shard's `stem`.shard-I-of-N.jsonl in `folder` (those that exist)."""
     base = Path(folder) / f"{stem}.jsonl"
     return ([base] if base.is_file() else []) + sorted(base.parent.glob(f"{base.stem}.shard-*.jsonl"))
-
-
-def fault(point: str, count: int) -> None:
-    """The fault-injection hook of the kill/resume tests: ECLIPSE_BENCH_FAULT=point:N sends this process SIGKILL the
-    N-th time `point` is reached; SIGNAL@point:N sends that signal instead (SIGTERM@generate:1)."""
-    spec = os.environ.get("ECLIPSE_BENCH_FAULT")
-    if not spec:
-        return
-    name, _, where = spec.rpartition("@")
-    if where == f"{point}:{count}":
-        import signal
-
-        os.kill(os.getpid(), getattr(signal, name) if name else signal.SIGKILL)

@@ -18,9 +18,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable, Sequence
 
+from eclipse_bench.bench.core.errors import unknown_name
 from eclipse_bench.bench.core.paths import cache_dir
 
-RECIPE = "v6"  # the twins' generation; the cache key also holds `recipe_hash` (the source that builds them)
+RECIPE = "v6"  # part of every twin's identity (kept so that keys stay stable); `recipe_hash` tells builds apart
 HIDDEN = 32
 BUILDERS: dict[str, Callable[[Path], None]] = {}
 USES: dict[str, tuple[str, ...]] = {}
@@ -60,8 +61,6 @@ def recipe_hash(name: str) -> str:
 
 def _known(name: str) -> None:
     if name not in BUILDERS:
-        from eclipse_bench.bench.core.errors import unknown_name
-
         raise unknown_name("tiny model", name, BUILDERS)  # its defining module registers it when imported
 
 
@@ -72,8 +71,8 @@ def identity(name: str) -> str:
 
 
 def tiny_clip_text(seed: int = 0, hidden: int = HIDDEN):
-    import torch
-    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+    import torch  # lazy: torch
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection  # lazy: transformers
 
     torch.manual_seed(seed)
     cfg = CLIPTextConfig(hidden_size=hidden, projection_dim=hidden, intermediate_size=37, num_attention_heads=4,
@@ -85,15 +84,15 @@ def tiny_clip_text(seed: int = 0, hidden: int = HIDDEN):
 # The decoder twins' schedulers predict the clean sample (x0) where the real Karlo and Kandinsky 2.2 decoders predict
 # the noise. A random network cannot predict noise: with "epsilon" every step divides its error by sqrt(alpha_bar)
 # (~0.005 at t=999), the clipped x0 is the sign of the noise and the image ignores its conditioning (measured with
-# recipe v5: 70% of Karlo pixels at 0 or 255, two prompts moving 0.1-0.4% of pixels). With x0 prediction the UNet's
+# the deaf twins of an earlier build: 70% of Karlo pixels at 0 or 255, two prompts moving 0.1-0.4% of pixels). With x0 prediction the UNet's
 # own output is the image, so its conditioning shows (tests/test_twins.py holds every twin to that). The loops and
 # classes are the real ones; the scheduler computes the step from whichever prediction the config names.
 TWIN_PREDICTION = "sample"
 
 
 def tiny_diffusion_prior():
-    import torch
-    from diffusers import PriorTransformer
+    import torch  # lazy: torch
+    from diffusers import PriorTransformer  # lazy: diffusers
 
     torch.manual_seed(0)
     prior = PriorTransformer(num_attention_heads=2, attention_head_dim=12, embedding_dim=HIDDEN, num_layers=1)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import gzip
+import os
+import tempfile
 
 
 @functools.lru_cache(maxsize=1)
@@ -22,7 +24,7 @@ def _byte_symbols() -> list[str]:
 
 @functools.lru_cache(maxsize=1)
 def clip_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
-    from open_clip.tokenizer import default_bpe
+    from open_clip.tokenizer import default_bpe  # lazy: open_clip
 
     with gzip.open(default_bpe(), "rt", encoding="utf-8") as fh:
         lines = fh.read().split("\n")
@@ -36,7 +38,7 @@ def clip_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
 
 def build_clip_tokenizer(model_max_length: int = 77):
     """The real CLIP tokenizer, without a download."""
-    from transformers import CLIPTokenizer
+    from transformers import CLIPTokenizer  # lazy: transformers
 
     vocab, merges = clip_vocab_and_merges()
     tok = CLIPTokenizer(vocab=dict(vocab), merges=list(merges))
@@ -61,8 +63,7 @@ def build_tiny_bert_tokenizer():
     The BLIP answer ids of the real vocabulary (yes = 2748, no = 2053, [DEC] = 30522) do not fit a
     tiny vocabulary; the VQA code looks ids up through the tokenizer, so any vocabulary works.
     """
-    from transformers import BertTokenizer
-    import tempfile, os
+    from transformers import BertTokenizer  # lazy: transformers
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", "[ENC]"]
     chars = list("abcdefghijklmnopqrstuvwxyz0123456789?.,'-")

@@ -142,7 +142,7 @@ class EclipsePriorTransformer(ModelMixin, ConfigMixin):
 
 def tiny_eclipse_prior(seed: int, embedding_dim: int = 32):
     """A tiny random ECLIPSE prior for offline twins (2 heads x 12, 1 layer)."""
-    import torch
+    import torch  # lazy: torch
 
     torch.manual_seed(seed)
     prior = EclipsePriorTransformer(num_attention_heads=2, attention_head_dim=12, embedding_dim=embedding_dim, num_layers=1)

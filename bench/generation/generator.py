@@ -9,20 +9,19 @@ image does not depend on the batch it was generated in. Stage times are accumula
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
+from PIL import Image
 import torch
 
 from eclipse_bench.bench.core.errors import UserError
-from eclipse_bench.bench.generation.pairings import PairingSpec
+from eclipse_bench.bench.core.loaders import default_device, load
+from eclipse_bench.bench.generation.pairings import FAMILIES, PairingSpec
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @dataclass
@@ -80,7 +79,7 @@ class ClipTextEncoder:
 
 
 def seeded_randn(shape: tuple[int, ...], gens: list[torch.Generator], device: str, dtype: torch.dtype) -> torch.Tensor:
-    from diffusers.utils.torch_utils import randn_tensor
+    from diffusers.utils.torch_utils import randn_tensor  # lazy: diffusers
 
     return randn_tensor(shape, generator=gens, device=torch.device(device), dtype=dtype)
 
@@ -112,8 +111,6 @@ class Generator:
 
     def load(self, cls: Any, model_id: str, subfolder: Optional[str] = None, **kwargs: Any) -> Any:
         """One component, from the commit the run's keys name (eclipse_bench.bench.core.loaders.load)."""
-        from eclipse_bench.bench.core.loaders import load
-
         return load(cls, model_id, subfolder, revision=self.revisions.get(model_id), **kwargs)
 
     @contextlib.contextmanager
@@ -168,8 +165,6 @@ class Generator:
 
 def release_memory() -> None:
     """Give memory held by dropped models back (Python's cycles, then CUDA's cache where there is one)."""
-    import gc
-
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -177,15 +172,13 @@ def release_memory() -> None:
 
 def to_pil(images: torch.Tensor) -> list:
     """(B, 3, H, W) in [0, 1] -> PIL images, quantised like diffusers' numpy_to_pil."""
-    from PIL import Image
-
     arr = images.clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
     return [Image.fromarray((a * 255).round().astype("uint8")) for a in arr]
 
 
 def load_generator(spec: PairingSpec, device: Optional[str] = None, dtype: str = "fp32",
                    prior_only: bool = False, channels_last: bool = False, revisions: Optional[dict] = None) -> Generator:
-    from diffusers.utils import logging as diffusers_logging
+    from diffusers.utils import logging as diffusers_logging  # lazy: diffusers
 
     diffusers_logging.disable_progress_bar()
     device = device or default_device()
@@ -193,7 +186,6 @@ def load_generator(spec: PairingSpec, device: Optional[str] = None, dtype: str =
         raise UserError(f"unknown --dtype {dtype!r}; use one of {', '.join(DTYPES)}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu")
-    from eclipse_bench.bench.generation.pairings import FAMILIES
 
     gen = FAMILIES.get(spec.family).generator(spec, device, DTYPES[dtype], prior_only=prior_only, revisions=revisions)
     if channels_last:  # measured: 1-15% faster decoders on CPU (README, performance); outputs within rounding

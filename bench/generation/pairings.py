@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Optional
 
+import yaml
+
+from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.registry import Registry
 
 @dataclass(frozen=True)
@@ -43,8 +47,6 @@ class PairingSpec:
 
     def with_checkpoints(self, prior: Optional[str] = None, decoder: Optional[str] = None) -> "PairingSpec":
         """The same pairing with another prior and/or decoder checkpoint (a path or a hub id)."""
-        from eclipse_bench.bench.core.errors import UserError
-
         spec = self
         if prior:
             slot = FAMILIES.get(self.family).prior_checkpoint.get(self.prior)
@@ -70,8 +72,6 @@ class PairingSpec:
 
     def validate_settings(self) -> None:
         """Setting values a pipeline can run with; Karlo's UnCLIP scheduler needs at least 2 steps."""
-        from eclipse_bench.bench.core.errors import UserError
-
         min_steps = FAMILIES.get(self.family).min_steps
         for key, value in self.settings.items():
             if value is None and key in ("steps", "guidance", "height", "width", "negative_prompt"):
@@ -136,12 +136,6 @@ def load_pairings_file(path: str) -> list[str]:
         prior_id: /checkpoints/step-5000
         settings: {decoder_steps: 50}  # merged into the base's settings
     """
-    from pathlib import Path
-
-    import yaml
-
-    from eclipse_bench.bench.core.errors import UserError
-
     p = Path(path).expanduser()
     try:
         doc = yaml.safe_load(p.read_text(encoding="utf-8"))

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import random
 
+from eclipse_bench.prompts.extract import complex_spec, numeracy_spec, phrases_spec, spatial_spec
 from eclipse_bench.prompts.registry import SuiteDef, SuiteFamily, register_suite, register_suite_family
-from eclipse_bench.prompts.spec import Item, ObjectSpec, Spec, Suite
+from eclipse_bench.prompts.spec import Item, ObjectSpec, Relation, Spec, Suite
 
 # COCO classes that read well with attributes.
 OBJECTS = (
@@ -83,8 +84,6 @@ def _unique(category: str, n: int, seed: int, make) -> list[Item]:
 
 
 def spatial_suite(n: int = 48, seed: int = 2024) -> Suite:
-    from eclipse_bench.prompts.extract import spatial_spec
-
     def make(rng, i):
         a, b = rng.sample(DETECTABLE, 2)
         prompt = f"{_article(a)} {a} {T2I_RELATION_WORDS[i % len(T2I_RELATION_WORDS)]} {_article(b)} {b}"
@@ -95,8 +94,6 @@ def spatial_suite(n: int = 48, seed: int = 2024) -> Suite:
 
 
 def numeracy_suite(n: int = 48, seed: int = 2024) -> Suite:
-    from eclipse_bench.prompts.extract import numeracy_spec
-
     plural = {"bus": "buses", "sheep": "sheep", "bench": "benches", "knife": "knives", "mouse": "mice"}
 
     def make(rng, i):
@@ -116,8 +113,6 @@ def numeracy_suite(n: int = 48, seed: int = 2024) -> Suite:
 
 def counting_suite(n: int = 48, seed: int = 2024) -> Suite:
     """HRS-style counting with levels: 1 class n in {1,2} / 2 classes {2,3} / 2 classes {4,5}."""
-    from eclipse_bench.prompts.spec import ObjectSpec, Spec
-
     plural = {"bench": "benches", "sheep": "sheep"}
     levels = (("easy", 1, (1, 2)), ("medium", 2, (2, 3)), ("hard", 2, (4, 5)))
 
@@ -136,8 +131,6 @@ def counting_suite(n: int = 48, seed: int = 2024) -> Suite:
 
 
 def size_suite(n: int = 48, seed: int = 2024) -> Suite:
-    from eclipse_bench.prompts.spec import ObjectSpec, Relation, Spec
-
     def make(rng, i):
         a, b = rng.sample(DETECTABLE, 2)
         rel = SIZE_WORDS[i % 2]
@@ -149,16 +142,12 @@ def size_suite(n: int = 48, seed: int = 2024) -> Suite:
 
 
 def non_spatial_suite(n: int = 16, seed: int = 2024) -> Suite:
-    from eclipse_bench.prompts.extract import phrases_spec
-
     items = [Item(f"non_spatial-{i:03d}", p, "non_spatial", phrases_spec(p, "rules")) for i, p in enumerate(ACTIONS[:n])]
     return Suite("builtin/non_spatial", "built-in (eclipse-bench templates)", "clip-score", items,
                  images_per_prompt=2)
 
 
 def complex_suite(n: int = 36, seed: int = 2024) -> Suite:
-    from eclipse_bench.prompts.extract import complex_spec
-
     def make(rng, i):
         part = ("action", "spatial", "spatialaction")[i % 3]
         c1, c2 = rng.sample(BUILTIN_COLORS, 2)
@@ -177,8 +166,6 @@ def complex_suite(n: int = 36, seed: int = 2024) -> Suite:
 
 def position_suite(n: int = 40, seed: int = 2024) -> Suite:
     """GenEval-style position prompts (checked by the GenEval rule)."""
-    from eclipse_bench.prompts.spec import ObjectSpec, Relation, Spec
-
     def make(rng, i):
         a, b = rng.sample(DETECTABLE, 2)
         rel = GENEVAL_POSITIONS[i % 4]

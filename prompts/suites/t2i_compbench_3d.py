@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from eclipse_bench.prompts.extract import relation_spec, rule_spatial_nouns, extractor_backend, find_relation, noun_phrases
+from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.prompts import spacy_specs as sp
+from eclipse_bench.prompts.extract import extractor_backend, find_relation, noun_phrases, relation_spec, rule_spatial_nouns
 from eclipse_bench.prompts.fetch import read_lines
 from eclipse_bench.prompts.registry import SuiteDef, SuiteFamily, register_suite, register_suite_family
 from eclipse_bench.prompts.spec import Item, Spec, Suite
@@ -23,8 +25,6 @@ def spatial_3d_spec(prompt: str, backend: Optional[str] = None) -> Spec:
     backend = backend or extractor_backend()
     rel = find_relation(prompt, RELATIONS_3D)
     if backend == "spacy":
-        from eclipse_bench.prompts import spacy_specs as sp
-
         doc = sp.parse(prompt)
         return relation_spec(sp.noun_chunks(doc), sp.simple_spatial_objects(doc), rel)
     phrases = noun_phrases(prompt)
@@ -32,8 +32,6 @@ def spatial_3d_spec(prompt: str, backend: Optional[str] = None) -> Spec:
 
 
 def load(split: str = "val") -> Suite:
-    from eclipse_bench.bench.core.errors import UserError
-
     if split != "val":
         raise UserError("t2i-compbench/3d_spatial has a val split only (--split val)")
     items = [Item(id=f"3d_spatial-{i:03d}", prompt=p, category="3d_spatial", spec=spatial_3d_spec(p))

@@ -19,7 +19,9 @@ from typing import Optional
 import torch
 
 from eclipse_bench.bench.core.errors import UserError
+from eclipse_bench.bench.core.keys import Checkpoint
 from eclipse_bench.bench.core.tiny import HIDDEN, TWIN_PREDICTION, register_tiny
+from eclipse_bench.bench.core.tokenizers import build_clip_tokenizer
 from eclipse_bench.bench.generation.generator import Generator
 from eclipse_bench.bench.generation.pairings import FamilyDef, PairingSpec, register_family, register_pairing
 
@@ -38,7 +40,7 @@ class DiffusersGenerator(Generator):
         if prior_only:
             raise UserError(f"pairing {spec.name!r} is a text-to-image pipeline without a separate prior; prior-eval "
                             f"judges the prior of an unCLIP pairing (eclipse-karlo, eclipse-kandinsky, ...)")
-        from diffusers import AutoPipelineForText2Image
+        from diffusers import AutoPipelineForText2Image  # lazy: diffusers
 
         self.pipe = self.load(AutoPipelineForText2Image, spec.decoder_id, torch_dtype=dtype).to(device)
         self.pipe.set_progress_bar_config(disable=True)
@@ -66,8 +68,6 @@ class DiffusersGenerator(Generator):
 
 
 def checkpoints(spec: PairingSpec, prior_only: bool = False) -> list:
-    from eclipse_bench.bench.core.keys import Checkpoint
-
     return [Checkpoint("pipeline", spec.decoder_id, expect=("model_index.json",))]
 
 
@@ -83,8 +83,8 @@ def pairing_for(name: str) -> Optional[PairingSpec]:
 
 def _tiny_text(cls_name: str, seed: int):
     """A tiny CLIP text tower of the class a pipeline expects (CLIPTextModel, or ...WithProjection for SDXL's second)."""
-    import transformers
-    from transformers import CLIPTextConfig
+    import transformers  # lazy: transformers
+    from transformers import CLIPTextConfig  # lazy: transformers
 
     torch.manual_seed(seed)
     cfg = CLIPTextConfig(hidden_size=HIDDEN, projection_dim=HIDDEN, intermediate_size=37, num_attention_heads=4,
@@ -94,7 +94,7 @@ def _tiny_text(cls_name: str, seed: int):
 
 
 def _tiny_vae():
-    from diffusers import AutoencoderKL
+    from diffusers import AutoencoderKL  # lazy: diffusers
 
     torch.manual_seed(0)
     return AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4,
@@ -105,9 +105,7 @@ def _tiny_vae():
 def build_stable_diffusion(out: Path) -> None:
     """Stands in for CompVis/stable-diffusion-v1-4 (StableDiffusionPipeline): UNet2DConditionModel, AutoencoderKL,
     CLIP text encoder and tokenizer, DDIM scheduler (SD's beta schedule)."""
-    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-
-    from eclipse_bench.bench.core.tokenizers import build_clip_tokenizer
+    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel  # lazy: diffusers
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4,
@@ -124,9 +122,7 @@ def build_stable_diffusion(out: Path) -> None:
 def build_stable_diffusion_xl(out: Path) -> None:
     """Stands in for stabilityai/stable-diffusion-xl-base-1.0 (StableDiffusionXLPipeline): two CLIP text towers, the
     UNet's text_time added embedding, Euler scheduler."""
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-
-    from eclipse_bench.bench.core.tokenizers import build_clip_tokenizer
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel  # lazy: diffusers
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4,

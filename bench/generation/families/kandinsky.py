@@ -5,15 +5,18 @@ module: its generator, default settings and constraints, checkpoint slots, pairi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
 import torch
 
-from eclipse_bench.bench.generation.generator import (Generator, ClipTextEncoder, prior_in_dim, prior_out_dim, seeded_randn, to_pil,
-                                      release_memory)
-from eclipse_bench.bench.generation.eclipse_prior import tiny_eclipse_prior as _eclipse_prior
-from eclipse_bench.bench.core.tiny import HIDDEN, TWIN_PREDICTION, tiny_clip_text, tiny_diffusion_prior, register_tiny
+from eclipse_bench.bench.core.keys import Checkpoint
+from eclipse_bench.bench.core.tiny import HIDDEN, TWIN_PREDICTION, register_tiny, tiny_clip_text, tiny_diffusion_prior
+from eclipse_bench.bench.core.tokenizers import build_clip_tokenizer
+from eclipse_bench.bench.generation.eclipse_prior import EclipsePriorTransformer, tiny_eclipse_prior as _eclipse_prior
+from eclipse_bench.bench.generation.generator import (ClipTextEncoder, Generator, prior_in_dim, prior_out_dim,
+                                                      release_memory, seeded_randn, to_pil)
 from eclipse_bench.bench.generation.pairings import FamilyDef, PairingSpec, register_family, register_pairing
 
 KANDINSKY_PRIOR = "kandinsky-community/kandinsky-2-2-prior"
@@ -32,10 +35,8 @@ class KandinskyGenerator(Generator):
     def __init__(self, spec: PairingSpec, device: str, dtype: torch.dtype, prior_only: bool = False,
                  revisions: Optional[dict] = None):
         super().__init__(spec, device, dtype, prior_only, revisions)
-        from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
-        from transformers import CLIPTextModelWithProjection, CLIPTokenizer, CLIPVisionModelWithProjection
-
-        from eclipse_bench.bench.generation.eclipse_prior import EclipsePriorTransformer
+        from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline  # lazy: diffusers
+        from transformers import CLIPTextModelWithProjection, CLIPTokenizer, CLIPVisionModelWithProjection  # lazy: transformers
 
         kw = {"torch_dtype": dtype}
         self.negative: Optional[torch.Tensor] = None
@@ -132,12 +133,8 @@ def build_clip_text(out: Path) -> None:
     """Stands in for laion/CLIP-ViT-bigG-14-laion2B-39B-b160k: a whole CLIPModel at the root, its config
     without projection_dim (as older snapshots of that repo), so the text tower loads only with an explicit
     projection_dim; tokenizer at the root."""
-    import json
-
-    import torch
-    from transformers import CLIPConfig, CLIPModel
-
-    from eclipse_bench.bench.core.tokenizers import build_clip_tokenizer
+    import torch  # lazy: torch
+    from transformers import CLIPConfig, CLIPModel  # lazy: transformers
 
     text = tiny_clip_text().config.to_dict()
     torch.manual_seed(0)
@@ -160,11 +157,9 @@ def build_eclipse_kandinsky_prior(out: Path) -> None:
 
 def build_kandinsky_prior(out: Path) -> None:
     """Stands in for kandinsky-community/kandinsky-2-2-prior."""
-    import torch
-    from diffusers import KandinskyV22PriorPipeline, UnCLIPScheduler
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
-
-    from eclipse_bench.bench.core.tokenizers import build_clip_tokenizer
+    import torch  # lazy: torch
+    from diffusers import KandinskyV22PriorPipeline, UnCLIPScheduler  # lazy: diffusers
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection  # lazy: transformers
 
     torch.manual_seed(0)
     image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
@@ -192,8 +187,8 @@ KANDINSKY_DECODER_SCHEDULER = {
 
 def build_kandinsky_decoder(out: Path) -> None:
     """Stands in for kandinsky-community/kandinsky-2-2-decoder."""
-    import torch
-    from diffusers import DDPMScheduler, KandinskyV22Pipeline, UNet2DConditionModel, VQModel
+    import torch  # lazy: torch
+    from diffusers import DDPMScheduler, KandinskyV22Pipeline, UNet2DConditionModel, VQModel  # lazy: diffusers
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
@@ -224,8 +219,6 @@ register_tiny("kandinsky-decoder", build_kandinsky_decoder)
 def checkpoints(spec: PairingSpec, prior_only: bool = False) -> list:
     """What KandinskyGenerator loads: the decoder, and per prior kind the ECLIPSE prior with the bigG text tower, the
     2.2 prior pipeline (its image encoder gives the negative embedding), or the text tower alone."""
-    from eclipse_bench.bench.core.keys import Checkpoint
-
     out = [] if prior_only else [Checkpoint("decoder", spec.decoder_id, expect=("unet/config.json", "movq/config.json"))]
     if spec.prior == "diffusion":
         return out + [Checkpoint("prior pipeline", spec.prior_pipeline_id,

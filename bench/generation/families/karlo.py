@@ -11,9 +11,12 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from eclipse_bench.bench.generation.generator import Generator, TextEncoding, ClipTextEncoder, prior_in_dim, prior_out_dim, seeded_randn, to_pil
-from eclipse_bench.bench.generation.eclipse_prior import tiny_eclipse_prior as _eclipse_prior
-from eclipse_bench.bench.core.tiny import HIDDEN, TWIN_PREDICTION, tiny_clip_text, tiny_diffusion_prior, register_tiny
+from eclipse_bench.bench.core.keys import Checkpoint
+from eclipse_bench.bench.core.tiny import HIDDEN, TWIN_PREDICTION, register_tiny, tiny_clip_text, tiny_diffusion_prior
+from eclipse_bench.bench.core.tokenizers import build_clip_tokenizer
+from eclipse_bench.bench.generation.eclipse_prior import EclipsePriorTransformer, tiny_eclipse_prior as _eclipse_prior
+from eclipse_bench.bench.generation.generator import (ClipTextEncoder, Generator, TextEncoding, prior_in_dim,
+                                                      prior_out_dim, seeded_randn, to_pil)
 from eclipse_bench.bench.generation.pairings import FamilyDef, PairingSpec, register_family, register_pairing
 
 KARLO = "kakaobrain/karlo-v1-alpha"
@@ -30,11 +33,9 @@ class KarloGenerator(Generator):
     def __init__(self, spec: PairingSpec, device: str, dtype: torch.dtype, prior_only: bool = False,
                  revisions: Optional[dict] = None):
         super().__init__(spec, device, dtype, prior_only, revisions)
-        from diffusers import PriorTransformer, UNet2DConditionModel, UNet2DModel, UnCLIPScheduler
-        from diffusers.pipelines.deprecated.unclip import UnCLIPTextProjModel
-        from transformers import CLIPTextModelWithProjection, CLIPTokenizer
-
-        from eclipse_bench.bench.generation.eclipse_prior import EclipsePriorTransformer
+        from diffusers import PriorTransformer, UNet2DConditionModel, UNet2DModel, UnCLIPScheduler  # lazy: diffusers
+        from diffusers.pipelines.deprecated.unclip import UnCLIPTextProjModel  # lazy: diffusers
+        from transformers import CLIPTextModelWithProjection, CLIPTokenizer  # lazy: transformers
 
         rid = spec.decoder_id
         kw = {"torch_dtype": dtype}
@@ -173,11 +174,9 @@ class KarloGenerator(Generator):
 
 def build_karlo(out: Path) -> None:
     """Stands in for kakaobrain/karlo-v1-alpha: the full UnCLIP pipeline layout."""
-    import torch
-    from diffusers import UNet2DConditionModel, UNet2DModel, UnCLIPScheduler
-    from diffusers.pipelines.deprecated.unclip import UnCLIPPipeline, UnCLIPTextProjModel
-
-    from eclipse_bench.bench.core.tokenizers import build_clip_tokenizer
+    import torch  # lazy: torch
+    from diffusers import UNet2DConditionModel, UNet2DModel, UnCLIPScheduler  # lazy: diffusers
+    from diffusers.pipelines.deprecated.unclip import UnCLIPPipeline, UnCLIPTextProjModel  # lazy: diffusers
 
     torch.manual_seed(0)
     text_proj = UnCLIPTextProjModel(clip_embeddings_dim=HIDDEN, time_embed_dim=128, cross_attention_dim=100)
@@ -222,8 +221,6 @@ register_tiny("eclipse-karlo-prior", build_eclipse_karlo_prior, uses=(_eclipse_p
 
 def checkpoints(spec: PairingSpec, prior_only: bool = False) -> list:
     """The UnCLIP repository (text encoder, text_proj and the diffusion prior live in it too) and an ECLIPSE prior."""
-    from eclipse_bench.bench.core.keys import Checkpoint
-
     parts = ["text_encoder", "text_proj"] + ([] if prior_only else ["decoder", "super_res_first", "super_res_last"])
     if spec.prior == "diffusion":
         parts.append("prior")
