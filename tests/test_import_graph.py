@@ -1,8 +1,9 @@
 """The layout shows the architecture, and every tool can read it.
 
-- Import path = file path: eclipse_bench.<path> is <path>.py under the repository root; the layer folders are linked
-  into the package (eclipse_bench/bench -> ../bench, ...), so editors and type checkers resolve every import without
-  running code (checked statically here, and by pyright where it runs).
+- Import path = file path: eclipse_bench.<path> is eclipse_bench/<path>.py, a plain package (no import hook, no
+  __path__ change, no package-dir mapping), so editors, type checkers and every other tool resolve each import
+  without running code (checked statically here, and by pyright where it runs). The layer folders are also shown at
+  the repository's top level as relative links (bench -> eclipse_bench/bench, ...).
 - The layers are folders (their order is eclipse_bench.LAYERS) and imports flow one way: a module imports its own
   layer and lower ones, never one beside it or above. Every import counts, also those inside functions.
 - No import cycle, within a layer either (imports inside functions included).
@@ -28,8 +29,8 @@ import pytest
 import eclipse_bench
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "eclipse_bench"
 LAYER_FOLDERS = ("bench", "prompts", "metrics", "reports")
-FOLDERS = ("eclipse_bench", *LAYER_FOLDERS)
 # The packages an import may be made lazy for: the model stacks and the few others that cost a noticeable start-up
 # (or are optional); everything else is imported at the top.
 HEAVY = {"torch", "torchvision", "transformers", "diffusers", "ultralytics", "open_clip", "huggingface_hub",
@@ -38,19 +39,13 @@ LAZY = re.compile(r"#\s*lazy:\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
 
 
 def modules(root: Path = ROOT) -> dict[str, Path]:
-    """import path -> file, by the layout rule: eclipse_bench.<path> is <path>.py under the root (the public API
-    package in eclipse_bench/)."""
+    """import path -> file, by the layout rule: eclipse_bench.<path> is eclipse_bench/<path>.py."""
     out = {}
-    for folder in FOLDERS:
-        for path in sorted((root / folder).rglob("*.py")):
-            if folder == "eclipse_bench" and path.relative_to(root / folder).parts[0] in LAYER_FOLDERS:
-                continue   # the linked layer folders: each file once, by its own folder
-            parts = list(path.relative_to(root).with_suffix("").parts)
-            if parts[0] == "eclipse_bench":
-                parts = parts[1:]
-            if parts and parts[-1] == "__init__":
-                parts = parts[:-1]
-            out[".".join(["eclipse_bench", *parts])] = path
+    for path in sorted((root / PACKAGE).rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
     return out
 
 
@@ -199,16 +194,7 @@ def lazy_problems(root: Path = ROOT) -> list[str]:
 
 
 def _tree_copy(tmp_path: Path) -> Path:
-    for name in FOLDERS:
-        if name == "eclipse_bench":
-            (tmp_path / name).mkdir()
-            for p in (ROOT / name).iterdir():
-                if p.is_file():
-                    shutil.copy(p, tmp_path / name / p.name)
-            for layer in LAYER_FOLDERS:
-                os.symlink(f"../{layer}", tmp_path / name / layer)
-        else:
-            shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / PACKAGE, tmp_path / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
 
 
@@ -224,7 +210,7 @@ def test_every_import_flows_one_way():
 ])
 def test_the_scanner_catches_a_planted_upstream_import(tmp_path, folder, planted):
     root = _tree_copy(tmp_path)
-    (root / folder / "planted.py").write_text(f'"""a module that imports against the flow"""\n{planted}')
+    (root / PACKAGE / folder / "planted.py").write_text(f'"""a module that imports against the flow"""\n{planted}')
     found = violations(root)
     module = "eclipse_bench." + folder.replace("/", ".") + ".planted"
     assert len(found) == 1 and found[0].startswith(f"{module} ("), found
@@ -237,8 +223,8 @@ def test_no_import_cycle():
 def test_a_planted_cycle_inside_a_layer_is_caught(tmp_path):
     """Two modules of one layer importing each other, one of them inside a function, as the hidden cycles were."""
     root = _tree_copy(tmp_path)
-    (root / "prompts" / "planted_a.py").write_text("from eclipse_bench.prompts import planted_b\n")
-    (root / "prompts" / "planted_b.py").write_text("def f():\n    from eclipse_bench.prompts import planted_a\n")
+    (root / PACKAGE / "prompts" / "planted_a.py").write_text("from eclipse_bench.prompts import planted_b\n")
+    (root / PACKAGE / "prompts" / "planted_b.py").write_text("def f():\n    from eclipse_bench.prompts import planted_a\n")
     assert cycles(root) == [["eclipse_bench.prompts.planted_a", "eclipse_bench.prompts.planted_b"]]
 
 
@@ -254,16 +240,18 @@ def test_imports_inside_functions_are_lazy_for_a_true_reason():
 ])
 def test_the_lazy_rule_catches_a_planted_import(tmp_path, planted, why):
     root = _tree_copy(tmp_path)
-    (root / "metrics" / "planted.py").write_text(planted)
+    (root / PACKAGE / "metrics" / "planted.py").write_text(planted)
     found = lazy_problems(root)
-    assert len(found) == 1 and "metrics/planted.py:2" in found[0] and why in found[0], found
+    assert len(found) == 1 and "eclipse_bench/metrics/planted.py:2" in found[0] and why in found[0], found
 
 
-def test_the_layer_folders_are_linked_into_the_package():
-    """eclipse_bench/<layer> -> ../<layer>: relative links, so a clone anywhere resolves them."""
+def test_the_layer_folders_are_shown_at_the_top_level():
+    """bench -> eclipse_bench/bench, ...: relative links, so a clone anywhere resolves them; the files themselves live
+    in the package (a checkout without links still imports)."""
     for layer in LAYER_FOLDERS:
-        link = ROOT / "eclipse_bench" / layer
-        assert link.is_symlink() and os.readlink(link) == f"../{layer}", link
+        link = ROOT / layer
+        assert link.is_symlink() and os.readlink(link) == f"{PACKAGE}/{layer}", link
+        assert not (ROOT / PACKAGE / layer).is_symlink()
 
 
 def _static_target(name: str, root: Path) -> Path | None:
@@ -279,8 +267,7 @@ def unresolved_imports(root: Path = ROOT) -> list[str]:
     """Every `eclipse_bench...` import of every module, test and script that names no file under `root` (a name
     imported from a package may be a module or an attribute of the package)."""
     bad = []
-    files = [p for f in (*FOLDERS, "tests", "scripts") for p in sorted((root / f).rglob("*.py"))
-             if not (f == "eclipse_bench" and p.relative_to(root / f).parts[0] in LAYER_FOLDERS)]
+    files = [p for f in (PACKAGE, "tests", "scripts") for p in sorted((root / f).rglob("*.py"))]
     for path in files:
         for node, _ in import_nodes(path):
             if isinstance(node, ast.Import):
@@ -296,8 +283,8 @@ def unresolved_imports(root: Path = ROOT) -> list[str]:
 
 
 def test_every_eclipse_bench_import_resolves_statically():
-    """The check an editor makes: each import names a file under eclipse_bench/ (through the links), without
-    running any code, so go-to-definition, find-references and type checking work on a fresh clone."""
+    """The check an editor makes: each import names a file under eclipse_bench/, without running any code, so
+    go-to-definition, find-references and type checking work on a fresh clone."""
     assert unresolved_imports() == []
 
 
@@ -320,7 +307,7 @@ def test_pyright_resolves_every_import_on_a_copy_of_the_tracked_files(tmp_path):
         elif f.endswith(".py"):
             shutil.copy(src, dst)
     (tmp_path / "pyrightconfig.json").write_text(json.dumps({
-        "include": ["eclipse_bench", *LAYER_FOLDERS, "tests", "scripts"], "extraPaths": ["tests"],
+        "include": [PACKAGE, "tests", "scripts"], "extraPaths": ["tests"],
         "typeCheckingMode": "off", "reportMissingImports": "error", "reportMissingModuleSource": "none"}))
     base = getattr(sys, "_base_executable", sys.executable)
     try:
@@ -351,8 +338,9 @@ def test_every_module_imports_as_its_path():
         assert got.read_bytes() == path.read_bytes(), (mod, f"{got} is not this checkout's {path}")
 
 
-def test_package_discovery_finds_every_package_through_the_links():
-    """What the wheel is built from: setuptools' discovery (pyproject's packages.find) finds each layer package."""
+def test_package_discovery_finds_every_package():
+    """What the wheel is built from: setuptools' discovery (pyproject's packages.find) finds each package, and the
+    top-level links are not packages of their own."""
     from setuptools import find_packages
 
     found = set(find_packages(str(ROOT), include=["eclipse_bench*"]))
@@ -361,7 +349,7 @@ def test_package_discovery_finds_every_package_through_the_links():
 
 def test_no_private_name_is_imported_across_modules():
     found = []
-    for root in (ROOT / f for f in (*FOLDERS, "tests", "scripts")):
+    for root in (ROOT / f for f in (PACKAGE, "tests", "scripts")):
         for path in root.rglob("*.py"):
             for node, _ in import_nodes(path):
                 if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("eclipse_bench"):
@@ -395,8 +383,7 @@ def test_help_imports_no_model_stack():
 
 
 def test_the_source_tree_imports_without_installing():
-    """From a checkout, with nothing installed (-S: no site-packages, so no editable hook): the layers are found
-    through the links."""
+    """From a checkout, with nothing installed (-S: no site-packages, so no editable hook): a plain package."""
     code = ("import sys; sys.path[:0] = [p for p in sys.argv[1:]]\n"
             "import eclipse_bench.bench.core.store as s, eclipse_bench.prompts.spec as p\n"
             "print(s.__file__); print(p.__file__)")
