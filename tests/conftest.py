@@ -72,7 +72,7 @@ def make_run(out: Path, scores: dict, *, suite: str = "builtin/color", metric: s
     from PIL import Image
 
     from eclipse_bench.bench.core.schema import ImageRecord, Manifest, MetricInfo, Results, Sample, SuiteInfo
-    from eclipse_bench.bench.core.finished import file_sha256, write_finished
+    from eclipse_bench.bench.core.state import file_sha256, seal
     from eclipse_bench.metrics.aggregate import summarise
     from eclipse_bench.metrics.registry import METRICS
 
@@ -117,7 +117,7 @@ def make_run(out: Path, scores: dict, *, suite: str = "builtin/color", metric: s
                       images_per_prompt=images_per_prompt, seed=42, by_category=summary.get("by_category"),
                       by_level=summary.get("by_level"))
     (out / "results.json").write_text(json.dumps(results.to_json()))
-    write_finished(out, len(rows))
+    seal(out, "", len(rows))   # committed as a run commits its state (the report left empty)
     return out
 
 

@@ -24,7 +24,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 if __name__ == "__main__":   # run as a program: the checkout's package, as the tests import it
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -56,10 +56,13 @@ class Fault:
         os.kill(os.getpid(), self.signal)
 
 
-def _wrap(name: str, original: Callable, fault: Optional[Fault], log: Optional[list]) -> Callable:
+def _wrap(name: str, original: Callable, fault: Optional[Fault], log: Optional[list],
+          watch: Optional[Callable] = None) -> Callable:
     def wrapper(path, *args, **kwargs):
         if log is not None:
             log.append((name, Path(path)))
+        if watch is not None:
+            watch("before", name, Path(path), args)
         chosen = fault is not None and fault.hit(path)
         if chosen and fault.when == "full":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
@@ -74,6 +77,8 @@ def _wrap(name: str, original: Callable, fault: Optional[Fault], log: Optional[l
                 fh.write(payload[: len(payload) // 2 + 1])
             fault.fire()
         result = original(path, *args, **kwargs)
+        if watch is not None:
+            watch("after", name, Path(path), args)
         if chosen and fault.when in ("after", "torn"):
             fault.fire()
         return result
@@ -82,12 +87,12 @@ def _wrap(name: str, original: Callable, fault: Optional[Fault], log: Optional[l
 
 
 @contextlib.contextmanager
-def _patched(fault: Optional[Fault], log: Optional[list]) -> Iterator[None]:
+def _patched(fault: Optional[Fault], log: Optional[list], watch: Optional[Callable] = None) -> Iterator[None]:
     """Every binding of a store primitive in every loaded module of ours replaced by the wrapper, and put back."""
     undo = []
     for name in PRIMITIVES:
         original = getattr(store, name)
-        wrapper = _wrap(name, original, fault, log)
+        wrapper = _wrap(name, original, fault, log, watch)
         for module in list(sys.modules.values()):
             if getattr(module, "__name__", "").startswith("eclipse_bench") and getattr(module, name, None) is original:
                 undo.append((module, name, original))
@@ -110,6 +115,22 @@ def recorded() -> Iterator[list]:
     log: list = []
     with _patched(None, log):
         yield log
+
+
+def watching(watch: Callable) -> Any:
+    """watch(moment, primitive, path, args) called before and after every write while the block runs: what a kill
+    at that moment would leave is what is on disk then (every write is atomic or an append)."""
+    return _patched(None, None, watch)
+
+
+def spec_for(writes: list, i: int, when: str) -> str:
+    """The fault that hits the i-th of the recorded `writes` ((primitive, path) in order)."""
+    name = writes[i][1].name
+    return f"{when}:{glob_escape(name)}:{sum(1 for _, p in writes[:i + 1] if p.name == name)}"
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def command(fault: str, args: list) -> list:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from eclipse_bench.bench.app.cli import main
-from eclipse_bench.bench.core.finished import write_finished
+from eclipse_bench.bench.core.state import seal
 
 
 def _scores(n_prompts=40, base=0.6, shift=0.0, noise=0.0, seed=0):
@@ -23,7 +23,7 @@ def test_identical_runs_pass(fake_run, tmp_path, capsys):
     b = fake_run(tmp_path / "b", _scores())
     assert main(["compare", str(a), str(b)]) == 0
     out = capsys.readouterr().out
-    assert "verdict: pass" in out and (b / "compare.html").is_file()
+    assert "verdict: pass" in out and (b.parent / "b.compare.html").is_file() and not (b / "compare.html").exists()
 
 
 def test_real_drop_above_max_drop_is_a_regression(fake_run, tmp_path, capsys):
@@ -126,7 +126,7 @@ def test_more_unscorable_samples_fail_the_gate(fake_run, tmp_path, capsys):
     assert report["coverage"]["failed"] and report["coverage"]["candidate_unscorable"] == 40
     assert main(["compare", str(a), str(b), "--format", "junit"]) == 1
     assert 'type="coverage"' in capsys.readouterr().out
-    html = (b / "compare.html").read_text()
+    html = (b.parent / f"{b.name}.compare.html").read_text()
     assert "coverage regression" in html
 
 
@@ -150,7 +150,7 @@ def test_empty_candidate_is_not_a_pass(fake_run, tmp_path, capsys):
     (a / "samples.jsonl").write_text("")                                  # a baseline whose scores were cut
     assert main(["compare", str(a), str(a)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "holds 0 of the run's 80 samples" in err and "\n" not in err
+    assert "samples.jsonl changed after the run finished" in err and "rescore" in err and "\n" not in err
 
 
 @pytest.mark.parametrize("change, allow", [
@@ -170,7 +170,7 @@ def test_protocol_differences_exit_2_unless_allowed(fake_run, tmp_path, capsys, 
             manifest["metric"]["models"] = v
     (b / "results.json").write_text(json.dumps(results))
     (b / "manifest.json").write_text(json.dumps(manifest))
-    write_finished(b, 80)   # a run finished with these settings
+    seal(b, "", 80)   # a run finished with these settings
     assert main(["compare", str(a), str(b)]) == 2
     err = capsys.readouterr().err.strip()
     assert "cannot compare" in err and f"--allow {allow}" in err and "\n" not in err

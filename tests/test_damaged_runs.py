@@ -96,8 +96,6 @@ def _fifo(tmp):
 # (prepare(run, tmp) -> argv, exit code, text the one line names)
 CASES = {
     # -- exited 0 with a wrong or incomplete result
-    "report: samples.jsonl with a torn tail": (lambda r, t: (_torn_samples(r, t), _report(r, t))[1], 2,
-                                               "holds 5 of the run's 6 samples"),
     "report: samples.jsonl deleted": (lambda r, t: ((r / "samples.jsonl").unlink(), _report(r, t))[1], 2,
                                       "samples.jsonl is missing"),
     "report: a PNG deleted": (lambda r, t: (_first_png(r).unlink(), _report(r, t))[1], 2, "(deleted)"),
@@ -105,13 +103,13 @@ CASES = {
                                 "damaged"),
     "report: images/ is a file": (lambda r, t: (shutil.rmtree(r / "images"), (r / "images").write_text("x"),
                                                 _report(r, t))[-1], 2, "6 of 6 images are missing or damaged"),
-    "rescore: a garbled line in the middle of samples.jsonl": (
-        lambda r, t: (_rewrite_line(r / "samples.jsonl", 2, '{"key": \n'), _rescore(r, t))[1], 2, "samples.jsonl:3"),
     "rescore: a torn tail in evidence/vqa.jsonl": (
         lambda r, t: ((r / "evidence" / "vqa.jsonl").write_bytes((r / "evidence" / "vqa.jsonl").read_bytes()[:-30]),
                       _rescore(r, t))[1], 2, "lacks the records of 1 of 6 images"),
     "export: samples.jsonl deleted": (lambda r, t: ((r / "samples.jsonl").unlink(), _export(r, t))[1], 2,
                                       "samples.jsonl is missing"),
+    "rescore: manifest.json is {}": (lambda r, t: ((r / "manifest.json").write_text("{}"), _rescore(r, t))[1], 2,
+                                     "manifest.json changed after the run finished"),
     # -- data errors that were internal errors (exit 3)
     "run: a --pairings file that is not UTF-8": (
         lambda r, t: ["run", "--pairings", str(_suite(t, "", "p.yaml", b"pairings:\n  - name: \xff\xfe\n")),
@@ -119,24 +117,11 @@ CASES = {
     "run: a user suite line nested too deeply": (
         lambda r, t: ["run", "--prior", "tiny-karlo", "--suite", str(_suite(t, "[" * 100000 + "]" * 100000 + "\n")),
                       "--out", str(t / "o")], 2, "nested too deeply"),
-    **{f"{cmd}: results.json is []": (lambda r, t, c=fn: ((r / "results.json").write_text("[]"), c(r, t))[1], 2,
-                                      "must be a JSON object")
-       for cmd, fn in (("report", _report), ("rescore", _rescore), ("compare", _compare), ("export", _export))},
-    **{f"{cmd}: manifest.json is {{}}": (lambda r, t, c=fn: ((r / "manifest.json").write_text("{}"), c(r, t))[1], 2,
-                                         "pairing is missing")
-       for cmd, fn in (("report", _report), ("rescore", _rescore), ("compare", _compare), ("export", _export))},
-    "rescore: a sample without score": (
-        lambda r, t: (_sample_edit(r, lambda rows: rows[1].pop("score")), _rescore(r, t))[1], 2, "score is missing"),
-    "rescore: a sample without key": (
-        lambda r, t: (_sample_edit(r, lambda rows: rows[1].pop("key")), _rescore(r, t))[1], 2, "key is missing"),
     "rescore: an evidence record of the wrong shape": (
         lambda r, t: (_rewrite_line(r / "evidence" / "vqa.jsonl", 0,
                                     json.dumps({**json.loads(_lines(r / "evidence" / "vqa.jsonl")[0]),
                                                 "evidence": {"answers": 1}}) + "\n"), _rescore(r, t))[1], 2,
         "vqa.jsonl:1: not a vqa evidence record"),
-    "rescore: a spec that is a string": (
-        lambda r, t: (_sample_edit(r, lambda rows: rows[0].update(spec="a red car")), _rescore(r, t))[1], 2,
-        "spec must be an object"),
     "run (resume): an images.jsonl record without key": (
         lambda r, t: (_rewrite_line(r / "images.jsonl", 0, json.dumps(
             {k: v for k, v in json.loads(_lines(r / "images.jsonl")[0]).items() if k != "key"}) + "\n"),
@@ -144,9 +129,6 @@ CASES = {
     "prior-eval: a seed beyond 64 bits": (
         lambda r, t: ["prior-eval", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color",
                       "--seed", "99999999999999999999999", "--out", str(t / "pe")], 2, "--seed 99999999999999999999999"),
-    "compare: a score that is a string": (
-        lambda r, t: (_json_edit(r / "results.json", lambda d: {**d, "score": "high"}), _compare(r, t))[1], 2,
-        "score must be a number"),
     # -- no bound
     "run: --images-per-prompt 1000000000": (lambda r, t: [*RUN, "--images-per-prompt", "1000000000", "--out",
                                                           str(t / "o")], 2, "at most 1000 images per prompt"),
@@ -204,6 +186,61 @@ def test_damaged_or_odd_input_is_one_line_and_loses_nothing(finished, tmp_path, 
     assert _snapshot(run) == before   # nothing already computed lost, nothing rewritten
     if "junit" in case:
         assert captured.out == ""     # no verdict printed before the error
+
+
+# A committed file damaged after the run finished: every reader names it and the repair, and the repair works.
+REPAIRABLE = {   # damage -> the file it damages
+    "samples.jsonl with a torn tail": (lambda r: (r / "samples.jsonl").write_bytes((r / "samples.jsonl").read_bytes()[:-40]),
+                                       "samples.jsonl"),
+    "a garbled line in the middle of samples.jsonl": (lambda r: _rewrite_line(r / "samples.jsonl", 2, '{"key": \n'),
+                                                      "samples.jsonl"),
+    "a sample without score": (lambda r: _sample_edit(r, lambda rows: rows[1].pop("score")), "samples.jsonl"),
+    "a sample without key": (lambda r: _sample_edit(r, lambda rows: rows[1].pop("key")), "samples.jsonl"),
+    "a spec that is a string": (lambda r: _sample_edit(r, lambda rows: rows[0].update(spec="a red car")),
+                                "samples.jsonl"),
+    "a score edited by hand": (lambda r: _sample_edit(r, lambda rows: rows[0].update(score=0.99)), "samples.jsonl"),
+    "results.json is []": (lambda r: (r / "results.json").write_text("[]"), "results.json"),
+    "a score that is a string": (lambda r: _json_edit(r / "results.json", lambda d: {**d, "score": "high"}),
+                                 "results.json"),
+    "report.html deleted": (lambda r: (r / "report.html").unlink(), "report.html"),
+}
+
+
+@pytest.mark.parametrize("case", list(REPAIRABLE))
+def test_a_damaged_committed_file_is_named_and_the_advised_rescore_repairs_it(finished, tmp_path, capsys, case):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    damage, name = REPAIRABLE[case]
+    damage(run)
+    for argv in (_report(run, tmp_path), _compare(run, tmp_path), _export(run, tmp_path)):
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"{name} " in err and f"`eclipse-bench rescore {run}`" in err, err
+    assert main(["rescore", str(run)]) == 0   # the advice: rebuilds the state from the images and evidence
+    for argv in (_report(run, tmp_path), _compare(run, tmp_path), _export(run, tmp_path)):
+        assert main(argv) == 0, argv
+    assert (run / "samples.jsonl").read_bytes() == (finished / "samples.jsonl").read_bytes()
+    same = lambda d: {k: v for k, v in json.loads((d / "results.json").read_text()).items() if k != "timings"}
+    assert same(run) == same(finished)
+
+
+def test_a_damaged_manifest_is_named_and_rerunning_the_command_repairs_it(finished, tmp_path, capsys):
+    """The manifest is what rescore reads: the advice is to move it aside and rerun the command, which reuses every
+    image and all evidence."""
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    (run / "manifest.json").write_text("{}")
+    for argv in (_report(run, tmp_path), _rescore(run, tmp_path)):
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "manifest.json changed after the run finished" in err and "mv " in err and "rerun" in err, err
+    (run / "manifest.json").rename(run / "manifest.damaged.json")
+    images = _snapshot(run / "images")
+    assert main([*RUN, "--out", str(run)]) == 0
+    assert _snapshot(run / "images") == images and main(_report(run, tmp_path)) == 0
+    assert (run / "samples.jsonl").read_bytes() == (finished / "samples.jsonl").read_bytes()
 
 
 def test_a_rerun_makes_a_truncated_png_again_and_scores_its_new_bytes(finished, tmp_path, capsys):
@@ -310,6 +347,6 @@ def test_a_full_disk_names_the_file_it_could_not_write(finished, tmp_path, capsy
     out = tmp_path / "r.html"
     assert main(["report", str(finished), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"eclipse-bench: error: cannot use {out}: No space left on device; choose a writable path (finished " \
-                  f"work is kept)"
+    assert err == f"eclipse-bench: error: cannot use {out}: No space left on device; free space on that disk, then rerun " \
+                  f"the same command (finished work is kept)"
     assert not out.exists() and not list(tmp_path.glob(".r.html*"))   # no temporary left behind

@@ -210,7 +210,7 @@ def test_geneval_include_count_zero_means_absent():
 def test_score_run_applies_the_hrs_level_offset_only_in_compat(official_data, tmp_path):
     import json
 
-    from eclipse_bench.bench.app.scoring import score_run
+    from eclipse_bench.bench.app.scoring import score_samples, summarise_rows
     from eclipse_bench.bench.core.keys import PlannedSample
     from eclipse_bench.metrics.registry import METRICS
     from eclipse_bench.prompts.spec import Item
@@ -232,13 +232,15 @@ def test_score_run_applies_the_hrs_level_offset_only_in_compat(official_data, tm
     (tmp_path / "manifest.json").write_text(json.dumps(manifest.to_json()))
     metric = METRICS.get("hrs-counting")
     hrs_images = "eclipse_bench.prompts.suites.hrs:reference_image"   # what the HRS suites name (Suite.reference_images)
-    intended = score_run(tmp_path, samples, metric, reference_compat=False, timings={}, reference_images=hrs_images)
-    assert intended.by_level == {"easy": 100.0, "medium": 0.0}
-    compat = score_run(tmp_path, samples, metric, reference_compat=True, timings={}, reference_images=hrs_images)
-    assert compat.by_level == {"easy": 100.0, "medium": 100.0}   # medium prompt 1000 reads image 0333
+
+    def by_level(compat, reference_images):
+        rows = score_samples(tmp_path, samples, metric, compat, reference_images)
+        return summarise_rows(rows, [s.item for s in samples], metric, manifest, compat, {}).by_level
+
+    assert by_level(False, hrs_images) == {"easy": 100.0, "medium": 0.0}
+    assert by_level(True, hrs_images) == {"easy": 100.0, "medium": 100.0}   # medium prompt 1000 reads image 0333
     # the same ids in a suite that is not HRS-Bench (a user file with ids like counting-1000): never remapped
-    user = score_run(tmp_path, samples, metric, reference_compat=True, timings={}, reference_images=None)
-    assert user.by_level == {"easy": 100.0, "medium": 0.0}
+    assert by_level(True, None) == {"easy": 100.0, "medium": 0.0}
 
 
 def test_hrs_suites_name_their_reference_images_and_user_suites_do_not(official_data, tmp_path):

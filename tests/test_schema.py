@@ -10,6 +10,22 @@ import pytest
 
 from eclipse_bench.bench.app.cli import main
 from eclipse_bench.bench.core.schema import SCHEMA_VERSION, Manifest, Results, read_manifest, read_results
+from eclipse_bench.bench.core.state import seal
+
+
+def test_a_version_2_run_is_read_as_it_is(tiny_runs, run_copy, tmp_path):
+    """eclipse-bench 0.2 wrote the same files and a marker vouching for the manifest and results only."""
+    from eclipse_bench.bench.core.state import file_sha256
+
+    run = run_copy(tiny_runs["tiny-eclipse-karlo"])
+    for name in ("manifest.json", "results.json"):
+        doc = json.loads((run / name).read_text())
+        (run / name).write_text(json.dumps({**doc, "schema_version": 2}))
+    (run / "finished.json").write_text(json.dumps({"schema_version": 2, "manifest": file_sha256(run / "manifest.json"),
+                                                   "results": file_sha256(run / "results.json"), "samples": 8}))
+    assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 0
+    assert main(["rescore", str(run)]) == 0   # rescored into a schema-3 state
+    assert json.loads((run / "finished.json").read_text())["schema_version"] == 3
 
 
 def _as_version_1(run):
@@ -34,7 +50,7 @@ def _scores(n=8):
 def test_a_real_run_writes_the_schema_version(tiny_runs):
     run = tiny_runs["tiny-eclipse-karlo"]
     for name in ("manifest.json", "results.json"):
-        assert json.loads((run / name).read_text())["schema_version"] == SCHEMA_VERSION == 2
+        assert json.loads((run / name).read_text())["schema_version"] == SCHEMA_VERSION == 3
     m, r = read_manifest(run), read_results(run)
     assert Manifest.from_json(m.to_json()) == m and Results.from_json(r.to_json()) == r
 
@@ -62,6 +78,7 @@ def test_a_newer_schema_is_refused_with_one_line(fake_run, tmp_path, capsys, com
     results = json.loads((run / "results.json").read_text())
     results["schema_version"] = SCHEMA_VERSION + 1
     (run / "results.json").write_text(json.dumps(results))
+    seal(run, "", 16)   # as a newer eclipse-bench would have committed them
     args = {"report": ["report", str(run), "--out", str(tmp_path / "r.html")], "compare": ["compare", str(run), str(run)],
             "rescore": ["rescore", str(run)],
             "export": ["export", str(run), "--format", "json", "--out", str(tmp_path / "x.json")]}[command]
@@ -76,6 +93,7 @@ def test_a_field_of_the_wrong_type_names_the_file_and_the_field(fake_run, tmp_pa
     doc = json.loads((run / "results.json").read_text())
     doc["n_images"] = "sixteen"
     (run / "results.json").write_text(json.dumps(doc))
+    seal(run, "", 16)
     assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err.strip()
     assert str(run / "results.json") in err and "n_images must be an integer" in err and "\n" not in err

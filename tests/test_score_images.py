@@ -36,13 +36,17 @@ def _suite_index(prompt_id):
     return int(prompt_id.rsplit("-", 1)[1])
 
 
-# -- writers of each layout, from the facts (image-layouts.md) -----------------------------------------------------
+# -- writers of each layout, exactly as each benchmark's own generation script names its files -----------------------
 
 def write_t2i_compbench(run, folder, ipp=2):
-    """samples/{prompt}_{index:06d}.png, index a running counter over the category: prompt k's image n = ipp*k + n."""
+    """T2I-CompBench's GORS_finetune/inference_eval.py: sample_path = outpath/"samples" (line 94), each image
+    f"{prompts[0]}_{base_count:06}.png" with base_count a running counter over the category (line 108: prompt k's image
+    n is ipp*k + n), and a grid per prompt beside samples/, f'{prompts[0]}-grid-{grid_count:05}.png' (line 112)."""
     (folder / "samples").mkdir(parents=True)
     for s in _samples(run):
-        shutil.copy(run / s["image"], folder / "samples" / f"{s['prompt']}_{ipp * _suite_index(s['prompt_id']) + s['n']:06d}.png")
+        shutil.copy(run / s["image"], folder / "samples" / f"{s['prompt']}_{ipp * _suite_index(s['prompt_id']) + s['n']:06}.png")
+        if s["n"] == 0:
+            shutil.copy(run / s["image"], folder / f"{s['prompt']}-grid-{_suite_index(s['prompt_id']):05}.png")
     return folder
 
 
@@ -57,7 +61,7 @@ def write_manifest(run, folder):
 
 
 def write_geneval2(run, folder):
-    """{prompt: image path}, one image per prompt."""
+    """GenEval 2's README (Image Generation): one JSON object {prompt: image path}, one image per prompt."""
     folder.mkdir(parents=True)
     doc = {}
     for s in _samples(run):
@@ -69,13 +73,16 @@ def write_geneval2(run, folder):
 
 
 def write_geneval(run, folder, metadata_lines):
-    """<NNNNN>/metadata.jsonl (line N of evaluation_metadata.jsonl) + <NNNNN>/samples/<MMMM>.png."""
+    """GenEval's generation/diffusers_generate.py: outpath = f"{index:0>5}" (line 118), samples/ in it (line 125),
+    metadata.jsonl holding the prompt's line written by json.dump, without a newline (lines 127-128), each image
+    f"{sample_count:05}.png" (line 146) and a grid.png (line 160)."""
     for s in _samples(run):
         n = _suite_index(s["prompt_id"])
-        d = folder / f"{n:05d}"
+        d = folder / f"{n:0>5}"
         (d / "samples").mkdir(parents=True, exist_ok=True)
-        (d / "metadata.jsonl").write_text(metadata_lines[n] + "\n")
-        shutil.copy(run / s["image"], d / "samples" / f"{s['n']:04d}.png")
+        (d / "metadata.jsonl").write_text(json.dumps(json.loads(metadata_lines[n])))
+        shutil.copy(run / s["image"], d / "samples" / f"{s['n']:05}.png")
+        shutil.copy(run / s["image"], d / "grid.png")
     return folder
 
 
@@ -128,7 +135,7 @@ def _one_line_error(capsys):
     (lambda d: shutil.copy(next((d / "samples").iterdir()), d / "samples" / "a unicorn_000099.png"),
      "1 file(s) that match no prompt"),                                                 # an extra image
     (lambda d: next((d / "samples").iterdir()).write_bytes(b"not an image"), "no readable image"),
-    (lambda d: [p.unlink() for p in (d / "samples").iterdir()], "no image at all"),       # an empty folder
+    (lambda d: [p.unlink() for p in d.rglob("*.png")], "no image at all"),                 # an empty folder
 ])
 def test_matching_problems_are_one_line_and_nothing_is_imported(generated, tmp_path, capsys, damage, needle):
     folder = write_t2i_compbench(generated, tmp_path / "t2i")

@@ -83,13 +83,15 @@ def test_rescore_reproduces_stored_scores_without_models(family_runs, tiny_runs,
         assert results_after["score"] == results_before["score"] and results_after["ci95"] == results_before["ci95"]
 
 
-def test_rescore_with_reference_compat_is_recorded(family_runs):
+def test_rescore_with_reference_compat_is_written_beside_the_run(family_runs):
     out = family_runs["builtin/spatial"]
+    own = (out / "results.json").read_bytes()
     assert main(["rescore", str(out), "--reference-compat"]) == 0
-    assert json.loads((out / "results.json").read_text())["reference_compat"] is True
-    assert json.loads((out / "manifest.json").read_text())["metric"]["reference_compat"] is True
-    assert main(["rescore", str(out)]) == 0  # stays compat unless told otherwise
-    assert json.loads((out / "results.json").read_text())["reference_compat"] is True
+    assert json.loads((out / "results.compat.json").read_text())["reference_compat"] is True
+    assert (out / "results.json").read_bytes() == own   # a plain read of the run means what it meant
+    assert json.loads((out / "manifest.json").read_text())["metric"]["reference_compat"] is False
+    assert main(["rescore", str(out)]) == 0
+    assert json.loads((out / "results.json").read_text())["reference_compat"] is False
 
 
 def test_rescore_with_a_metric_lacking_evidence_is_a_clear_error(family_runs, capsys):

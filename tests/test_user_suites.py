@@ -48,7 +48,8 @@ def test_show_jsonl_output_is_a_valid_user_suite(tmp_path, capsys):
     ('{"prompt": "ok"}\nnot json\n', ":2: not valid JSON"),
     ('["a list"]\n', ":1: each line must be a JSON object"),
     ('{"prompt": ""}\n', ":1: missing 'prompt'"),
-    ('{"text": "a cat"}\n', ":1: missing 'prompt'"),
+    ('{"text": "a cat"}\n', ":1: the line: unknown key 'text'"),
+    ('{"id": "a"}\n', ":1: missing 'prompt'"),
     ('{"prompt": "a cat", "spec": {"objects": [], "phrases": []}}\n', ":1: the spec names no objects"),
     ('{"prompt": "a cat", "spec": {"objects": [{"noun": "cat"}], "relation": {"name": "left of", "subject": 0, '
      '"object": 3}}}\n', "spec.relation.object must index spec.objects"),

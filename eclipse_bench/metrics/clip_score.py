@@ -18,4 +18,5 @@ def clip_score(evidence: dict[str, Any], spec: Spec, reference_compat: bool = Fa
 
 register_metric(MetricDef(
     "clip-score", ("clip",), clip_score, help="T2I-CompBench non-spatial: raw CLIP cosine",
-    reference_models="OpenAI CLIP ViT-B/32", equivalence="reference", fits=("a prompt", lambda spec, cat: True)))
+    reference_models="OpenAI CLIP ViT-B/32", equivalence="reference", fits=("a prompt", lambda spec, cat: True),
+    score_range=(-1.0, 1.0)))  # a cosine can be negative

@@ -4,6 +4,7 @@ module of eclipse_bench.metrics (discovered when a registry is first read); noth
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from eclipse_bench.bench.core.errors import UserError
@@ -126,6 +127,7 @@ class MetricDef:
     equivalence: str = "reference"
     thresholds: tuple[tuple[str, str], ...] = ()
     display_threshold: float = 0.3   # detections drawn in the drill-down: those the rule can keep
+    score_range: tuple = (0.0, 1.0)  # what the rule gives one image (a cosine can be negative); aggregates scale it
     takes_category: bool = False                 # the rule also takes the item's category (mixed suites)
     # what a prompt needs for this metric to judge it: (description, predicate(spec, category))
     fits: tuple = ("a prompt", lambda spec, category: True)
@@ -217,3 +219,26 @@ def provider_option(option: str) -> ProviderDef:
 def provider_options() -> list[str]:
     """Every run option an evidence provider declares (judge, detector)."""
     return sorted(PROVIDERS.get(n).option for n in PROVIDERS.names() if PROVIDERS.get(n).option)
+
+
+def check_scores(results: Any, samples: list, results_path: Any, samples_path: Any) -> None:
+    """Every score a run holds is a number on its metric's scale: each sample's within the rule's range, the
+    aggregates (score, CI, per-group values) within the aggregate's; anything else is an error naming file:line."""
+    if results.metric not in METRICS:
+        return
+    metric = METRICS.get(results.metric)
+    lo, hi = metric.score_range
+    for lineno, s in enumerate(samples, 1):
+        if s.score is not None and not lo <= s.score <= hi:
+            raise UserError(f"{samples_path}:{lineno}: score {s.score!r} is outside metric {metric.name}'s range "
+                            f"[{lo:g}, {hi:g}]: the file was edited or damaged; rebuild it from the evidence with "
+                            f"`eclipse-bench rescore {Path(str(results_path)).parent}`")
+    k = 100.0 if metric.aggregator().scale == "0-100" else 1.0
+    values = {"score": results.score, "ci95": results.ci95, "pooled": results.pooled, "by_level": results.by_level,
+              "by_category": results.by_category}
+    for field_name, value in values.items():
+        for v in (value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]):
+            if v is not None and not (isinstance(v, (int, float)) and lo * k - 1e-9 <= v <= hi * k + 1e-9):
+                raise UserError(f"{results_path}: {field_name} {v!r} is outside metric {metric.name}'s range "
+                                f"[{lo * k:g}, {hi * k:g}]: the file was edited or damaged; rebuild it from the "
+                                f"evidence with `eclipse-bench rescore {Path(str(results_path)).parent}`")

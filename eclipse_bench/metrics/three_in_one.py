@@ -40,4 +40,5 @@ register_metric(MetricDef(
     help="T2I-CompBench complex: BLIP-VQA with spatial and/or CLIPScore by sub-category",
     compat_note="'on top of' scores 0 in the spatial part", reference_models="BLIP VQA + UniDet + OpenAI CLIP ViT-B/32",
     equivalence="proxy", thresholds=T2I_DETECTION_RULES, display_threshold=0.1,
-    fits=("a complex sub-category", lambda spec, cat: spec.subcategory in ("action", "spatial", "spatialaction"))))
+    fits=("a complex sub-category", lambda spec, cat: spec.subcategory in ("action", "spatial", "spatialaction")),
+    score_range=(-1.0, 1.0)))  # a cosine can be negative

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eclipse_bench.bench.core.errors import UserError
-from eclipse_bench.bench.core.finished import file_sha256
+from eclipse_bench.bench.core.state import file_sha256
 from eclipse_bench.bench.core.paths import cache_dir
 from eclipse_bench.prompts.registry import pinned_files
 

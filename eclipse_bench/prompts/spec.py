@@ -14,6 +14,8 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Optional
 
+from eclipse_bench.bench.core.errors import UserError
+
 
 @dataclass(frozen=True)
 class ObjectSpec:
@@ -121,6 +123,14 @@ class Spec:
 
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9.-]+")
+
+
+def check_name(value: Any, name: str) -> None:
+    """A name that becomes part of a path (--name, a pairing's name): never empty, '.' or '..', no folder separator."""
+    text = str(value)
+    if not text.strip() or text in (".", "..") or any(c in text for c in "/\\\0"):
+        raise UserError(f"{name} {text!r}: a name becomes a folder of runs/, so it cannot be empty, '.' or '..' or "
+                        f"hold a '/' or '\\'; use letters, digits and - _ .")
 
 
 def safe_id(text: str) -> str:

@@ -37,9 +37,42 @@ def _fail(path: Path, lineno: int, msg: str) -> UserError:
     return UserError(f"{path}:{lineno}: {msg}")
 
 
+ITEM_KEYS = ("id", "prompt", "category", "level", "spec")
+SPEC_KEYS = ("phrases", "objects", "relation", "extra_relations", "subcategory", "exclude", "clip_text", "questions",
+             "atoms")
+OBJECT_KEYS = ("noun", "attributes", "count")
+RELATION_KEYS = ("name", "subject", "object", "object2")
+EXCLUDE_KEYS = ("noun", "count")
+QUESTION_KEYS = ("question", "answer", "skill")
+
+
+def check_keys(path: Path, lineno: int, where: str, obj: dict, allowed: tuple) -> None:
+    """A key the format does not have is an error (a typo would otherwise change what is scored in silence)."""
+    for key in obj:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise _fail(path, lineno, f"{where}: unknown key {key!r}{hint}; the keys are {', '.join(allowed)}")
+
+
 def check_spec(path: Path, lineno: int, raw: Any) -> Spec:
     if not isinstance(raw, dict):
         raise _fail(path, lineno, "'spec' must be an object")
+    check_keys(path, lineno, "spec", raw, SPEC_KEYS)
+    for j, o in enumerate(raw.get("objects") or []):
+        if isinstance(o, dict):
+            check_keys(path, lineno, f"spec.objects[{j}]", o, OBJECT_KEYS)
+    for j, e in enumerate(raw.get("exclude") or []):
+        if isinstance(e, dict):
+            check_keys(path, lineno, f"spec.exclude[{j}]", e, EXCLUDE_KEYS)
+    for j, q in enumerate(raw.get("questions") or []):
+        if isinstance(q, dict):
+            check_keys(path, lineno, f"spec.questions[{j}]", q, QUESTION_KEYS)
+    for where, rel in [("spec.relation", raw.get("relation"))] + [(f"spec.extra_relations[{j}]", r) for j, r in
+                                                                  enumerate(raw.get("extra_relations") or [])
+                                                                  if isinstance(raw.get("extra_relations"), list)]:
+        if isinstance(rel, dict):
+            check_keys(path, lineno, where, rel, RELATION_KEYS)
     for key in ("phrases", "objects", "exclude"):
         if key in raw and raw[key] is not None and not isinstance(raw[key], list):
             raise _fail(path, lineno, f"spec.{key} must be a list")
@@ -111,6 +144,7 @@ def parse_line(path: Path, lineno: int, line: str) -> Item | None:
         raise _fail(path, lineno, "JSON nested too deeply; each line is one flat item object") from None
     if not isinstance(obj, dict):
         raise _fail(path, lineno, "each line must be a JSON object like {\"prompt\": \"a red car\"}")
+    check_keys(path, lineno, "the line", obj, ITEM_KEYS)
     prompt = obj.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise _fail(path, lineno, "missing 'prompt' (a non-empty string)")

@@ -18,12 +18,12 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from eclipse_bench.bench.core.errors import UserError
-from eclipse_bench.bench.core.finished import read_samples, unfinished_reason
 from eclipse_bench.bench.core.keys import inside
-from eclipse_bench.bench.core.schema import Results, read_manifest, read_results
+from eclipse_bench.bench.core.schema import Results
+from eclipse_bench.bench.core.state import RunState
 from eclipse_bench.bench.core.store import atomic_write_bytes
 from eclipse_bench.metrics.aggregate import bootstrap_ci, per_prompt_stats
-from eclipse_bench.metrics.registry import METRICS
+from eclipse_bench.metrics.registry import METRICS, check_scores
 from eclipse_bench.reports.render import csp, image_uri, template_env
 
 
@@ -81,6 +81,7 @@ class Comparison:
     coverage: Optional[Coverage] = None
     warnings: list = field(default_factory=list)
     allowed: list = field(default_factory=list)
+    variant: tuple = (None, None)   # the states compared: (metric, compat) of a rescore's variant; None: the runs' own
 
     @property
     def regressed(self) -> bool:
@@ -102,9 +103,10 @@ ALLOWABLE = ("suite", "prompts", "metric", "metric-version", "compat", "images-p
              "unfinished")
 
 
-def _check_comparable(base: Path, cand: Path, allow: tuple = ()) -> tuple[Results, Results, list]:
-    mb, mc = read_manifest(base), read_manifest(cand)
-    rb, rc = read_results(base), read_results(cand)
+def _check_comparable(sb: RunState, sc: RunState, allow: tuple = ()) -> tuple[Results, Results, list]:
+    base, cand = sb.run_dir, sc.run_dir
+    mb, mc = sb.manifest(), sc.manifest()
+    rb, rc = sb.results(), sc.results()
     scorer = lambda m: m.metric.identities or m.metric.models  # noqa: E731
     checks = [
         ("suite", "suite", mb.suite.name, mc.suite.name),
@@ -129,9 +131,24 @@ def _check_comparable(base: Path, cand: Path, allow: tuple = ()) -> tuple[Result
     return rb, rc, notes
 
 
-def _samples(run_dir: Path) -> list[dict]:
-    """Every sample of a run (a cut samples.jsonl is an error: a gate must not pass on fewer prompts)."""
-    return [r.to_json() for r in read_samples(Path(run_dir))]
+def _samples(state: RunState) -> list[dict]:
+    """Every sample of a run's state, its scores checked to be numbers on the metric's scale (a cut samples.jsonl is
+    an error: a gate must not pass on fewer prompts)."""
+    rows = state.samples()
+    check_scores(state.results(), rows, state.path(f"results{state.suffix}.json"),
+                 state.path(f"samples{state.suffix}.jsonl"))
+    return [r.to_json() for r in rows]
+
+
+def open_run(run_dir: Path, variant: tuple = (None, None), allow: tuple = ()) -> RunState:
+    """A run's committed state for the gate (`variant`: (metric, compat) of one rescore wrote beside the run's own);
+    a pending rerun is refused unless --allow unfinished (a gate must not pass on stale results)."""
+    state = RunState.variant(Path(run_dir), *variant, "compare")
+    if state.pending_rerun and "unfinished" not in allow:
+        raise UserError(f"{run_dir} is unfinished (a rerun of it has not finished; its results are those of the run "
+                        f"before): rerun the same `eclipse-bench run` command to finish it, then compare (or pass "
+                        f"--allow unfinished to compare the results it has)")
+    return state
 
 
 def min_wilcoxon_p(n: int) -> float:
@@ -146,23 +163,17 @@ def _stats(rows: list[dict], agg) -> dict[str, np.ndarray]:
 
 def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha: float = 0.05,
                  n_resamples: int = 2000, seed: int = 0, max_unscorable_increase: int = 0,
-                 min_prompts: Optional[int] = None, allow: tuple = ()) -> Comparison:
+                 min_prompts: Optional[int] = None, allow: tuple = (), metric: Optional[str] = None,
+                 compat: Optional[bool] = None) -> Comparison:
     from scipy import stats as sps  # lazy: scipy
 
     base, cand = Path(base), Path(cand)
-    for d in (base, cand):
-        why = unfinished_reason(d)
-        if why is None and (d / "manifest.next.json").is_file():   # a gate must not pass on stale results
-            why = "a rerun of it has not finished; its results are those of the run before"
-        if why is not None and ("unfinished" not in allow or not (d / "results.json").is_file()):
-            raise UserError(f"{d} is unfinished ({why}): rerun the same `eclipse-bench run` command to finish it, then "
-                            f"compare (or pass --allow unfinished to compare the results it has)")
-    rb, rc, notes = _check_comparable(base, cand, tuple(allow))
-    metric = METRICS.get(rb.metric)
-    agg = metric.aggregator()
+    sb, sc = open_run(base, (metric, compat), tuple(allow)), open_run(cand, (metric, compat), tuple(allow))
+    rb, rc, notes = _check_comparable(sb, sc, tuple(allow))
+    agg = METRICS.get(rb.metric).aggregator()
     if max_drop is None:
         max_drop = 1.0 if agg.scale == "0-100" else 0.01
-    rows_b, rows_c = _samples(base), _samples(cand)
+    rows_b, rows_c = _samples(sb), _samples(sc)
     for d, rows in ((base, rows_b), (cand, rows_c)):
         if not any(r.get("score") is not None for r in rows):
             raise UserError(f"{d} has no scored sample (samples.jsonl is empty or every sample is unscorable); "
@@ -223,7 +234,7 @@ def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha
                    if diffs[i] != 0]
         results.append(GroupResult(name, score_b, score_c, delta, ci, p, len(common), verdict, changed, detectable))
     return Comparison(str(base), str(cand), rb.metric, rb.suite, max_drop, alpha, results, coverage, warnings,
-                      [a for a in allow])
+                      [a for a in allow], (metric, compat))
 
 
 def format_text(c: Comparison) -> str:
@@ -297,11 +308,23 @@ def format_junit(c: Comparison) -> str:
     return "\n".join(out) + "\n"
 
 
+def format_junit_error(message: str) -> str:
+    """A failing JUnit report for a comparison that could not be made (exit 2): one test case in error."""
+    return "\n".join([
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<testsuites name="eclipse-bench compare" tests="1" failures="0" errors="1">',
+        '  <testsuite name="eclipse-bench compare" tests="1" failures="0" errors="1" skipped="0">',
+        '    <testcase classname="eclipse-bench" name="compare" time="0">',
+        f'      <error message={quoteattr(message)} type="usage or data error">{escape(message)}</error>',
+        "    </testcase>", "  </testsuite>", "</testsuites>"]) + "\n"
+
+
 def render_compare(c: Comparison, out: Path) -> Path:
     base_imgs: dict[str, list[str]] = {}
     cand_imgs: dict[str, list[str]] = {}
     for d, bucket in ((Path(c.baseline), base_imgs), (Path(c.candidate), cand_imgs)):
-        for s in _samples(d):
+        for s in RunState.variant(d, *c.variant, "compare").samples():
+            s = s.to_json()
             bucket.setdefault(s["prompt_id"], []).append(str(inside(d, s["image"])))
     overall = c.groups[0]
     changed = [{"id": pid, "prompt": prompt, "base": b, "cand": cc,

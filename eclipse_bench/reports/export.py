@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Optional
 
 from eclipse_bench.bench.core.errors import UserError
-from eclipse_bench.bench.core.finished import require_finished
 from eclipse_bench.bench.core.keys import inside
-from eclipse_bench.bench.core.schema import read_results
+from eclipse_bench.bench.core.state import RunState
 from eclipse_bench.bench.core.store import atomic_write_bytes
 from eclipse_bench.reports.html import completeness
 
@@ -16,7 +16,8 @@ SAMPLE_COLUMNS = ("pairing", "suite", "metric", "prompt_id", "prompt", "category
                   "score", "reason", "run")
 
 
-def export_frame(run_dirs: list[Path], level: str = "sample", allow_incomplete: bool = False):
+def export_frame(run_dirs: list[Path], level: str = "sample", allow_incomplete: bool = False,
+                 metric: Optional[str] = None, compat: Optional[bool] = None):
     """One row per sample (or per group of the results) of finished runs; an incomplete run (samples or images
     missing) is an error unless allow_incomplete."""
     import pandas as pd  # lazy: pandas
@@ -24,9 +25,9 @@ def export_frame(run_dirs: list[Path], level: str = "sample", allow_incomplete: 
     rows = []
     for d in run_dirs:
         d = Path(d)
-        samples, _ = completeness(d, allow_incomplete=allow_incomplete, what="export") if level == "sample" else \
-            (require_finished(d, what="export"), [])
-        r = read_results(d).to_json()
+        state = RunState.variant(d, metric, compat, "export")
+        samples, _, _ = completeness(state, allow_incomplete, "export")   # every level: scores checked to be numbers
+        r = state.results().to_json()
         if level == "sample":
             for rec in samples:
                 s = rec.to_json()
@@ -45,8 +46,9 @@ def export_frame(run_dirs: list[Path], level: str = "sample", allow_incomplete: 
     return pd.DataFrame(rows)
 
 
-def export(run_dirs: list[Path], out: Path, fmt: str, level: str = "sample", allow_incomplete: bool = False) -> Path:
-    df = export_frame(run_dirs, level, allow_incomplete)
+def export(run_dirs: list[Path], out: Path, fmt: str, level: str = "sample", allow_incomplete: bool = False,
+           metric: Optional[str] = None, compat: Optional[bool] = None) -> Path:
+    df = export_frame(run_dirs, level, allow_incomplete, metric, compat)
     out = Path(out)
     if fmt == "csv":
         data = df.to_csv(index=False).encode("utf-8")

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from eclipse_bench.bench.core.errors import UserError
-from eclipse_bench.bench.core.finished import image_problems, read_samples, require_finished
 from eclipse_bench.bench.core.keys import inside
-from eclipse_bench.bench.core.schema import Sample, read_manifest, read_records, read_results
+from eclipse_bench.bench.core.schema import Manifest, Results, Sample
+from eclipse_bench.bench.core.state import RunState
 from eclipse_bench.bench.core.store import atomic_write_bytes
-from eclipse_bench.metrics.registry import METRICS, PROVIDERS
+from eclipse_bench.metrics.registry import METRICS, PROVIDERS, check_scores
 from eclipse_bench.reports.prior import prior_rows
 from eclipse_bench.reports.published import SOURCE, published
 from eclipse_bench.reports.render import csp, fmt, image_uri, template_env
@@ -57,49 +57,37 @@ def _evidence_view(ev: dict, metric: str) -> dict:
     return view
 
 
-def completeness(run_dir: Path, suffix: str = "", allow_incomplete: bool = False, what: str = "report") -> tuple:
-    """(samples, [notes]) of a finished run: every sample with an intact image, or (allow_incomplete) what there is
-    with a note for each thing missing; otherwise one error naming what is missing and the fix."""
-    run_dir = Path(run_dir)
-    require_finished(run_dir, suffix, what)
-    notes = []
-    try:
-        samples = read_samples(run_dir, suffix)
-    except UserError as exc:
-        if not allow_incomplete or not (run_dir / f"samples{suffix}.jsonl").is_file():
-            raise
-        samples = list(read_records(run_dir / f"samples{suffix}.jsonl", Sample))
-        notes.append(str(exc).split("; rerun")[0])
-    problems = image_problems(run_dir, samples)
+def completeness(state: RunState, allow_incomplete: bool = False, what: str = "report") -> tuple:
+    """(samples, [notes], {missing images}) of a committed state whose scores are numbers on the metric's scale:
+    every sample with an intact image, or (allow_incomplete) what there is with a note for each thing missing;
+    otherwise one error naming what is missing and the fix."""
+    run_dir, notes = state.run_dir, []
+    samples = state.samples()
+    check_scores(state.results(), samples, state.path(f"results{state.suffix}.json"),
+                 state.path(f"samples{state.suffix}.jsonl"))
+    problems = state.image_problems(samples)
     if problems and not allow_incomplete:
         shown = ", ".join(f"{p} ({why})" for p, why in problems[:3])
         raise UserError(f"{run_dir}: {len(problems)} of {len(samples)} images are missing or damaged: {shown}"
-                        f"{', ...' if len(problems) > 3 else ''}; rerun the same `eclipse-bench run` command to make "
-                        f"them again, or pass --allow-incomplete to {what} without them (listed as missing)")
+                        f"{', ...' if len(problems) > 3 else ''}; rerun the command that made the run to make them "
+                        f"again, or pass --allow-incomplete to {what} without them (listed as missing)")
     notes += [f"image {p}: {why}" for p, why in problems]
-    if (run_dir / "manifest.next.json").is_file():
+    if state.pending_rerun:
         notes.append("a rerun of this directory has not finished (manifest.next.json): these are the results of "
                      "its last finished run")
-    return samples, notes
+    return samples, notes, {p for p, _ in problems}
 
 
-def render_run(run_dir: Path, out: Path, link_images: bool = False, suffix: str = "",
-               allow_incomplete: bool = False) -> Path:
-    """The drill-down: every prompt (worst first) with its images, scores, evidence and the rule's reason.
-    `suffix` ".M" renders the results of metric M written beside the run's own (rescore --metric M). A run that is
-    unfinished, or misses samples or images, is an error (allow_incomplete: rendered, stating what is missing)."""
-    run_dir = Path(run_dir)
-    samples, notes = completeness(run_dir, suffix, allow_incomplete)
-    results = read_results(run_dir, f"results{suffix}.json")
-    manifest = read_manifest(run_dir)
-    missing = {p for p, _ in image_problems(run_dir, samples)} if notes else set()
-
+def run_page(run_dir: Path, samples: list[Sample], results: Results, manifest: Manifest, notes: tuple = (),
+             missing: set = frozenset(), link_images: bool = False, base: Optional[Path] = None) -> bytes:
+    """The drill-down page: every prompt (worst first) with its images, scores, evidence and the rule's reason."""
     metric = results.metric
     prompts: dict[str, dict[str, Any]] = {}
     for s in samples:
         p = prompts.setdefault(s.prompt_id, {"id": s.prompt_id, "prompt": s.prompt, "images": [], "spec": s.spec,
                                              "level": s.level, "category": s.category, "scores": []})
-        uri = "" if s.image in missing else image_uri(inside(run_dir, s.image), link=link_images, base=Path(out).parent)
+        uri = "" if s.image in missing else image_uri(inside(run_dir, s.image), link=link_images,
+                                                      base=base or run_dir)
         p["images"].append({"uri": uri,
                             "score": fmt(s.score), "seed": s.seed, "reason": s.reason, "path": s.image,
                             "unscorable": s.score is None, "ev": _evidence_view(s.evidence, metric)})
@@ -123,17 +111,32 @@ def render_run(run_dir: Path, out: Path, link_images: bool = False, suffix: str 
     html = template_env().get_template("run.html.j2").render(
         results=results.to_json(), manifest=manifest.to_json(), prompts=ordered, csp=csp(), ci=results.ci95,
         settings_json=json.dumps(manifest.settings, indent=1), timings=results.timings,
-        compat_note=METRICS.get(metric).compat_note if metric in METRICS else "", notes=notes)
-    atomic_write_bytes(Path(out), html.encode("utf-8"))
+        compat_note=METRICS.get(metric).compat_note if metric in METRICS else "", notes=list(notes))
+    return html.encode("utf-8")
+
+
+def render_run(run_dir: Path, out: Path, link_images: bool = False, metric: Optional[str] = None,
+               compat: Optional[bool] = None, allow_incomplete: bool = False) -> Path:
+    """The drill-down of a run's committed state (`metric`, `compat`: a variant rescore wrote beside the run's own: the
+    results of another metric, the reference's rules). A run that is unfinished, or misses samples or images, is an
+    error (allow_incomplete: rendered, stating what is missing)."""
+    state = RunState.variant(Path(run_dir), metric, compat, "report")
+    samples, notes, missing = completeness(state, allow_incomplete)
+    page = run_page(state.run_dir, samples, state.results(), state.manifest(), notes, missing, link_images,
+                    Path(out).parent)
+    atomic_write_bytes(Path(out), page)
     return Path(out)
 
 
-def leaderboard_data(run_dirs: list[Path]) -> dict:
+def leaderboard_data(run_dirs: list[Path], metric: Optional[str] = None, compat: Optional[bool] = None,
+                     allow_incomplete: bool = False) -> dict:
     """Runs x (suite, metric) columns from results.json files: one row per run (two runs of one pairing are two
     rows), one column per suite and metric with its scale, published reference rows where the protocol matches."""
-    for d in run_dirs:
-        require_finished(Path(d), what="put on a leaderboard")
-    runs = [(Path(d), read_results(Path(d)).to_json()) for d in run_dirs]
+    runs = []
+    for d in run_dirs:   # each run held to what a report of it alone requires
+        state = RunState.variant(Path(d), metric, compat, "put on a leaderboard")
+        completeness(state, allow_incomplete, "put on a leaderboard")
+        runs.append((Path(d), state.results().to_json()))
     columns: list[tuple[str, str]] = []
     meta: dict[tuple[str, str], dict] = {}
     for d, r in runs:
@@ -207,8 +210,9 @@ def _bar_chart(suite: str, rows: list[dict], j: int) -> dict:
             "bar_h": bar_h}
 
 
-def render_leaderboard(run_dirs: list[Path], out: Path) -> Path:
-    data = leaderboard_data(run_dirs)
+def render_leaderboard(run_dirs: list[Path], out: Path, metric: Optional[str] = None, compat: Optional[bool] = None,
+                       allow_incomplete: bool = False) -> Path:
+    data = leaderboard_data(run_dirs, metric, compat, allow_incomplete)
     charts = [{**_bar_chart(c["suite"], data["rows"], j), "title": f"{c['suite']} · {c['metric']} ({c['scale']})"}
               for j, c in enumerate(data["columns"])]
     html = template_env().get_template("leaderboard.html.j2").render(

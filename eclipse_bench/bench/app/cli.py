@@ -4,6 +4,7 @@ error (traceback in a log file)."""
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
 import os
@@ -20,9 +21,8 @@ from eclipse_bench.bench.app.options import (PriorEvalOptions, RunOptions, Score
 from eclipse_bench.bench.app.pipeline import print_results
 from eclipse_bench.bench.app.prior_eval import print_prior_results, run_prior_eval
 from eclipse_bench.bench.app.runner import Runner
-from eclipse_bench.bench.app.scoring import rescore
+from eclipse_bench.bench.app.scoring import rescore_run
 from eclipse_bench.bench.core.errors import Terminated, UserError, write_crash_log
-from eclipse_bench.bench.core.schema import read_manifest
 from eclipse_bench.bench.generation.pairings import PAIRINGS, load_pairings_file
 from eclipse_bench.metrics.registry import METRICS
 from eclipse_bench.prompts.fetch import locate, pinned
@@ -30,7 +30,8 @@ from eclipse_bench.prompts.load import load_suite
 from eclipse_bench.prompts.questions import questions_for
 from eclipse_bench.prompts.registry import ALIASES, SUITES, canonical
 from eclipse_bench.prompts import user
-from eclipse_bench.reports.compare import ALLOWABLE, compare_runs, format_junit, format_text, render_compare
+from eclipse_bench.reports.compare import (ALLOWABLE, compare_runs, format_junit, format_junit_error, format_text,
+                                           render_compare)
 from eclipse_bench.reports.export import export
 from eclipse_bench.reports.html import render_leaderboard, render_run
 
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="link full-size images instead of embedding thumbnails (big runs)")
     rep.add_argument("--allow-incomplete", action="store_true",
                      help="render a run whose samples or images are missing, stating each (default: an error)")
+    _variant_arguments(rep)
 
     cp = sub.add_parser("compare", help="compare a candidate run with a baseline; exit 1 on a regression")
     cp.add_argument("baseline", type=Path)
@@ -110,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--allow", action="append", default=[], choices=ALLOWABLE,
                     help="compare despite this difference between the runs (repeatable)")
     cp.add_argument("--format", default="text", choices=["text", "json", "junit"])
-    cp.add_argument("--html", type=Path, help="where to write the HTML comparison (default CANDIDATE/compare.html)")
+    cp.add_argument("--html", type=Path, help="where to write the HTML comparison (default CANDIDATE.compare.html, "
+                                              "beside the candidate's directory: a run is never written into)")
+    _variant_arguments(cp)
 
     ex = sub.add_parser("export", help="export runs as a table (pandas)")
     ex.add_argument("runs", nargs="+", type=Path)
@@ -119,7 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", type=Path, required=True)
     ex.add_argument("--allow-incomplete", action="store_true",
                     help="export a run whose samples or images are missing (default: an error)")
+    _variant_arguments(ex)
     return p
+
+
+def _variant_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which of a run's committed results to read: its own, or a variant rescore wrote beside them."""
+    parser.add_argument("--metric", help="the results of another metric (`eclipse-bench rescore RUN --metric M` "
+                                         "wrote them beside the run's own)")
+    parser.add_argument("--reference-compat", action="store_true", default=None,
+                        help="the results under the reference's rules (`eclipse-bench rescore RUN --reference-compat`)")
 
 
 def cmd_run(a: argparse.Namespace) -> int:
@@ -162,11 +175,8 @@ def cmd_list(a: argparse.Namespace) -> int:
 
 
 def cmd_rescore(a: argparse.Namespace) -> int:
-    if not (a.run_dir / "manifest.json").is_file():
-        raise UserError(f"{a.run_dir} is not a run directory (no manifest.json)")
-    results = rescore(a.run_dir, a.metric, a.reference_compat)
-    own = read_manifest(a.run_dir).metric.name == results.metric
-    print_results(results, a.run_dir / ("report.html" if own else f"report.{results.metric}.html"))
+    results, suffix = rescore_run(a.run_dir, a.metric, a.reference_compat)
+    print_results(results, a.run_dir / f"report{suffix}.html")
     return 0
 
 
@@ -217,25 +227,41 @@ def cmd_suites(a: argparse.Namespace) -> int:
     return 0
 
 
-def _output(path: Path, flag: str) -> Path:
-    """A file to write: not a directory, in a folder that exists (nothing is created silently)."""
+def _output(path: Path, flag: str, reads: Sequence[Path] = ()) -> Path:
+    """A file to write: not a directory, in a folder that exists (nothing is created silently), and never inside a
+    run directory the command reads (links followed): a reader never writes into a run."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{flag} {path} is a directory; give a file name (e.g. {path / 'report.html'})")
     if not path.parent.is_dir():
         raise UserError(f"{flag} {path}: its folder {path.parent} does not exist; create it first")
+    target = path.resolve()
+    for run in reads:
+        root = Path(run).resolve()
+        if target == root or root in target.parents:
+            raise UserError(f"{flag} {path} is inside the run directory {run}, which this command reads; a finished run "
+                            f"is never written into: choose a path outside it (nothing was written)")
     return path
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    out = _output(a.out, "--out")
-    path = (render_run(a.runs[0], out, link_images=a.link_images, allow_incomplete=a.allow_incomplete)
-            if len(a.runs) == 1 else render_leaderboard(a.runs, out))
+    out = _output(a.out, "--out", a.runs)
+    path = (render_run(a.runs[0], out, a.link_images, a.metric, a.reference_compat, a.allow_incomplete)
+            if len(a.runs) == 1 else render_leaderboard(a.runs, out, a.metric, a.reference_compat, a.allow_incomplete))
     print(f"report: {Path(path).resolve()}")
     return 0
 
 
 def cmd_compare(a: argparse.Namespace) -> int:
+    try:
+        return _compare(a)
+    except UserError as exc:   # a CI system reading the JUnit report sees the error too, never an empty report
+        if a.format == "junit":
+            print(format_junit_error(str(exc)), end="")
+        raise
+
+
+def _compare(a: argparse.Namespace) -> int:
     if a.max_drop is not None and not (math.isfinite(a.max_drop) and a.max_drop >= 0):
         raise UserError(f"--max-drop must be a number >= 0 (got {a.max_drop})")
     if not (math.isfinite(a.alpha) and 0 < a.alpha < 1):
@@ -244,9 +270,13 @@ def cmd_compare(a: argparse.Namespace) -> int:
         raise UserError(f"--max-unscorable-increase must be >= 0 (got {a.max_unscorable_increase})")
     if a.min_prompts is not None and a.min_prompts < 1:
         raise UserError(f"--min-prompts must be >= 1 (got {a.min_prompts})")
-    html = _output(a.html or (a.candidate / "compare.html"), "--html")
+    for run in (a.baseline, a.candidate):
+        if not run.is_dir():
+            raise UserError(f"{run}: no such run directory; check the path")
+    default = a.candidate.resolve().parent / f"{a.candidate.resolve().name}.compare.html"
+    html = _output(a.html or default, "--html", (a.baseline, a.candidate))
     c = compare_runs(a.baseline, a.candidate, a.max_drop, a.alpha, max_unscorable_increase=a.max_unscorable_increase,
-                     min_prompts=a.min_prompts, allow=tuple(a.allow))
+                     min_prompts=a.min_prompts, allow=tuple(a.allow), metric=a.metric, compat=a.reference_compat)
     render_compare(c, html)   # first: a failure to write it must not follow a printed verdict
     if a.format == "json":
         print(json.dumps(c.to_json(), indent=2))
@@ -263,7 +293,8 @@ def cmd_compare(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    path = export(a.runs, _output(a.out, "--out"), a.format, a.level, a.allow_incomplete)
+    path = export(a.runs, _output(a.out, "--out", a.runs), a.format, a.level, a.allow_incomplete, a.metric,
+                  a.reference_compat)
     print(f"wrote {path}")
     return 0
 
@@ -314,8 +345,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     except OSError as exc:  # the file system refused: a path the user gave (read-only, /proc, full disk)
         where = exc.filename or "a file"
-        print(f"eclipse-bench: error: cannot use {where}: {exc.strerror or exc}; choose a writable path "
-              f"(finished work is kept)", file=sys.stderr)
+        fix = ("free space on that disk, then rerun the same command" if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+               else "choose a writable path")
+        print(f"eclipse-bench: error: cannot use {where}: {exc.strerror or exc}; {fix} (finished work is kept)",
+              file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - the last guard: no raw traceback for a user
 

@@ -65,11 +65,15 @@ class Importer:
 
     def run(self) -> tuple[Path, Results]:
         opts = self.opts
-        suite = load_suite(opts.suite, opts.split).limit(opts.limit, opts.limit_mode)
+        whole = load_suite(opts.suite, opts.split)
+        suite = whole.limit(opts.limit, opts.limit_mode)
         metric = METRICS.get(opts.metric or suite.default_metric)
         check_choices(opts.settings(), metric)
         images = Path(opts.images)
-        found = read(images, suite, opts.layout)
+        found = read(images, whole, opts.layout)   # matched against every prompt, then --limit picks its own
+        chosen = {i.id for i in suite.items}
+        outside = [m for m in found.matches if m.item.id not in chosen]
+        found.matches = [m for m in found.matches if m.item.id in chosen]
         good, unreadable = read_images(found)
         missing = found.missing(suite)
         counts: dict[str, int] = {}
@@ -81,6 +85,9 @@ class Importer:
             problems.append("no image at all")
         if found.unmatched:
             problems.append(listing(f"file(s) that match no prompt of {suite.name}", found.unmatched))
+        if found.extra and not opts.allow_extra:
+            problems.append(listing(f"file(s) or folder(s) the {found.layout} layout does not use", found.extra) +
+                            " (pass --allow-extra to import without them)")
         problems += found.problems[:3]
         if unreadable:
             problems.append(listing("file(s) that are no readable image", unreadable))
@@ -89,8 +96,19 @@ class Importer:
         if fewer and not opts.allow_missing:
             problems.append(listing("prompt(s) with fewer images than the others", fewer))
         if problems:
-            raise UserError(f"{images}: {'; '.join(problems)}; fix the folder (or the --suite, --layout), or pass "
-                            f"--allow-missing to score the prompts that have images (nothing was imported)")
+            fix = "fix the folder (or the --suite, --layout)" + (
+                ", or pass --allow-missing to score the prompts that have images"
+                if (missing or fewer) and not opts.allow_missing else "")
+            raise UserError(f"{images}: {'; '.join(problems)}; {fix} (nothing was imported)")
+        if outside:
+            print(f"eclipse-bench: --limit {opts.limit} takes {len(suite.items)} of {len(whole.items)} prompts: "
+                  f"{len(outside)} image(s) of the others are left out", file=sys.stderr)
+        if found.extra:
+            print(f"eclipse-bench: {listing('file(s) or folder(s) not used by the layout (--allow-extra)', found.extra)}"
+                  f" left out", file=sys.stderr)
+        if found.grids:
+            print(f"eclipse-bench: {found.grids} grid image(s) of the sampling script left out (the benchmark scores "
+                  f"the samples)", file=sys.stderr)
         print(f"eclipse-bench: layout {found.layout}{' (recognised)' if opts.layout == 'auto' else ''}, "
               f"{len(found.matches)} images of {len(counts)} prompts", file=sys.stderr)
         name = opts.name or (images.stem if images.is_file() else images.name)
@@ -114,7 +132,7 @@ class Importer:
         seeds_known = found.seeds_known and all(s.seed is not None for s in samples)
         manifest = pipe.manifest(
             {"name": name, "family": "imported"},
-            {**opts.settings(), "scorers": pipe.scorers, "images_per_prompt": max([s.n + 1 for s in samples] or [0]),
+            {**opts.settings(), "scorers": pipe.scorers, "images_per_prompt": max(counts.values() or [0]),
              "seeds": sorted({s.seed for s in samples}) if seeds_known else None},
             source={"kind": "imported", "layout": found.layout, "from": str(images.resolve()), "model": name,
                     "seeds": "known" if seeds_known else "unknown", "missing_prompts": [i.id for i in missing],

@@ -1,13 +1,18 @@
 """The image layouts the benchmarks' own tools write, read back as (suite item, image n, file, seed) matches.
 
 - t2i-compbench: `samples/{prompt}_{index:06d}.png`, the index a running counter over the category (prompt k's
-  image n is ipp * k + n); the prompt is the file name before the index.
-- geneval: `<NNNNN>/metadata.jsonl` (line N of evaluation_metadata.jsonl) + `<NNNNN>/samples/<MMMM>.png`.
+  image n is ipp * k + n); the prompt is the file name before the index. Beside samples/, the grids the sampling
+  script also writes (GORS_finetune/inference_eval.py: `{prompt}-grid-{count:05}.png`) are not scored, as the
+  evaluation scripts do not score them.
+- geneval: `<NNNNN>/metadata.jsonl` (line N of evaluation_metadata.jsonl) + `<NNNNN>/samples/<MMMMM>.png` (5 digits,
+  as GenEval's generation/diffusers_generate.py names them: f"{index:0>5}" and f"{sample_count:05}.png"; 4 accepted
+  too) and its optional `grid.png`.
 - geneval2: a JSON object {prompt: image path}, one image per prompt.
 - manifest: JSONL lines {"prompt" or "prompt_id", "image" (relative to the manifest), "n"?, "seed"?}.
 
-Matching is explicit: every file must match a prompt of the suite and every prompt must have its images; what does
-not is collected (Matches.unmatched, .missing, .problems) and reported by the importer in one error.
+Matching is explicit: every file must match a prompt of the suite and every prompt must have its images, and nothing
+the layout does not use is passed over in silence (a sub-folder, an image beside samples/: Matches.extra); what does
+not fit is collected (Matches.unmatched, .extra, .missing, .problems) and reported by the importer in one error.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from eclipse_bench.prompts.suites.geneval import spec_from_metadata
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 LAYOUTS = ("t2i-compbench", "geneval", "geneval2", "manifest")
 _T2I_NAME = re.compile(r"^(?P<prompt>.*)_(?P<index>\d{6})$")
+_T2I_GRID = re.compile(r"^(?P<prompt>.*)-grid-(?P<count>\d{5})$")
 
 
 @dataclass
@@ -40,6 +46,8 @@ class Matches:
     matches: list[Match] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)    # files that match no prompt of the suite
     problems: list[str] = field(default_factory=list)     # a metadata line that disagrees, a bad manifest line, ...
+    extra: list[str] = field(default_factory=list)        # files and folders the layout does not use
+    grids: int = 0                                        # the sampling script's grid images, not scored
     seeds_known: bool = False
 
     def missing(self, suite) -> list:
@@ -81,6 +89,16 @@ def _by_prompt(suite) -> dict[str, list]:
 def read_t2i_compbench(images: Path, suite) -> Matches:
     folder = images / "samples" if (images / "samples").is_dir() else images
     found = Matches("t2i-compbench")
+    if folder != images:   # the scripts read samples/ only: anything beside it but their grids would be passed over
+        prompts = {i.prompt for i in suite.items}
+        for p in sorted(images.iterdir()):
+            grid = _T2I_GRID.match(p.stem) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES else None
+            if grid and grid.group("prompt") in prompts:
+                found.grids += 1
+            elif p.name != "samples" and not p.name.startswith("."):
+                found.extra.append(p.name + ("/" if p.is_dir() else ""))
+    found.extra += [f"{folder.name}/{p.name}/" if folder != images else f"{p.name}/" for p in sorted(folder.iterdir())
+                    if p.is_dir() and not p.name.startswith(".")]
     per_prompt: dict[str, list[tuple[int, Path]]] = {}
     for p in sorted(folder.iterdir()):
         m = _T2I_NAME.match(p.stem) if p.suffix.lower() in IMAGE_SUFFIXES else None
@@ -110,7 +128,14 @@ def read_geneval(images: Path, suite) -> Matches:
         m = re.search(r"-(\d+)$", item.id)
         if m:
             by_line[int(m.group(1))] = item
+    found.extra += [p.name for p in sorted(images.iterdir()) if p.is_file() and not p.name.startswith(".")]
     for folder in sorted(p for p in images.iterdir() if p.is_dir()):
+        found.extra += [f"{folder.name}/{p.name}" + ("/" if p.is_dir() else "") for p in sorted(folder.iterdir())
+                        if p.name not in ("metadata.jsonl", "grid.png", "samples") and not p.name.startswith(".")]
+        if (folder / "samples").is_dir():
+            found.extra += [f"{folder.name}/samples/{p.name}" + ("/" if p.is_dir() else "")
+                            for p in sorted((folder / "samples").iterdir())
+                            if (p.is_dir() or p.suffix.lower() not in IMAGE_SUFFIXES) and not p.name.startswith(".")]
         if not re.fullmatch(r"\d{5}", folder.name):
             found.unmatched.append(folder.name + "/")
             continue
@@ -131,7 +156,7 @@ def read_geneval(images: Path, suite) -> Matches:
                                   f"evaluation_metadata.jsonl ({item.prompt!r})")
             continue
         for p in samples:
-            if not re.fullmatch(r"\d{4}", p.stem):
+            if not re.fullmatch(r"\d{4,5}", p.stem):
                 found.unmatched.append(f"{folder.name}/samples/{p.name}")
                 continue
             found.matches.append(Match(item, int(p.stem), p))
@@ -140,10 +165,21 @@ def read_geneval(images: Path, suite) -> Matches:
 
 def read_geneval2(images: Path, suite) -> Matches:
     found = Matches("geneval2")
+    twice: list[str] = []
+
+    def pairs(items: list) -> dict:
+        seen: dict = {}
+        for k, v in items:
+            if k in seen:
+                twice.append(k)
+            seen[k] = v
+        return seen
+
     try:
-        doc = json.loads(images.read_text(encoding="utf-8-sig"))
+        doc = json.loads(images.read_text(encoding="utf-8-sig"), object_pairs_hook=pairs)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UserError(f"{images}: not a GenEval 2 image file ({{prompt: image path}} JSON): {exc}") from None
+    found.problems += [f"{images.name} names the prompt {k!r} twice (one image per prompt)" for k in twice]
     if not isinstance(doc, dict):
         raise UserError(f"{images}: a GenEval 2 image file is one JSON object {{prompt: image path}}")
     items_of = _by_prompt(suite)
@@ -163,8 +199,11 @@ def read_manifest(images: Path, suite) -> Matches:
     by_id = {i.id: i for i in suite.items}
     items_of = _by_prompt(suite)
     counts: dict[str, int] = {}
-    lines = images.read_text(encoding="utf-8-sig").splitlines()
-    for lineno, line in enumerate(lines, 1):
+    for lineno, raw in enumerate(images.read_bytes().split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+        except UnicodeDecodeError:
+            raise UserError(f"{images}:{lineno}: not UTF-8 text; write the manifest in UTF-8") from None
         if not line.strip():
             continue
         try:
@@ -176,6 +215,12 @@ def read_manifest(images: Path, suite) -> Matches:
             found.problems.append(f"{images.name}:{lineno}: needs \"image\" (a path) and \"prompt\" or \"prompt_id\"")
             continue
         item = by_id.get(row.get("prompt_id")) or (items_of.get(row.get("prompt")) or [None])[0]
+        if item is not None and row.get("prompt") is not None and row.get("prompt_id") is not None \
+                and item.prompt != row["prompt"]:
+            found.problems.append(f"{images.name}:{lineno}: prompt_id {row['prompt_id']!r} is the prompt "
+                                  f"{item.prompt!r}, not {row['prompt']!r}; give one of them, or both as the suite has "
+                                  f"them")
+            continue
         if item is None:
             found.unmatched.append(f"{row['image']} (line {lineno}: {row.get('prompt_id') or row.get('prompt')!r} is "
                                    f"no prompt of {suite.name})")

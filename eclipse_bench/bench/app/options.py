@@ -18,6 +18,7 @@ import yaml
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.keys import BASE_SEED
 from eclipse_bench.metrics.registry import provider_option as provider_option_def
+from eclipse_bench.prompts.spec import check_name
 
 MAX_SEED = 2 ** 63 - 1 - 10_000   # torch generators take 64-bit seeds; image n adds n
 MAX_IMAGES_PER_PROMPT = 1000      # a machine-sized bound, checked before any work (#19)
@@ -253,11 +254,14 @@ class ScoreOptions(ScoringOptions, SuiteOptions):
                                          "2 {prompt: image} .json, or a .jsonl manifest")
     layout: str = option("auto", "--layout", choices=("auto", "t2i-compbench", "geneval", "geneval2", "manifest"),
                          help="how the images are laid out (default auto: recognised, and said)")
-    name: Optional[str] = option(None, "--name", help="the model's name on reports and leaderboards (default: the "
-                                                      "folder's name)")
+    name: Optional[str] = option(None, "--name", check=check_name,
+                                 help="the model's name on reports and leaderboards (default: the folder's name)")
     allow_missing: bool = option(False, "--allow-missing", kind="bool",
                                  help="score the prompts that have images; the others are recorded as missing (the "
                                       "compare gate counts them)")
+    allow_extra: bool = option(False, "--allow-extra", kind="bool",
+                               help="import although the folder holds files or folders the layout does not use "
+                                    "(they are listed, and left out)")
 
 
 @dataclass

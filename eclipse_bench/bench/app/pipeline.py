@@ -14,21 +14,20 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from eclipse_bench.bench.app.preflight import preflight
-from eclipse_bench.bench.app.rundir import (PENDING_MANIFEST, check_owner, git_revision, merge_provider_identities,
+from eclipse_bench.bench.app.rundir import (check_owner, git_revision, merge_provider_identities,
                                             package_versions, recorded_identities)
-from eclipse_bench.bench.app.scoring import score_run
+from eclipse_bench.bench.app.scoring import commit_state, score_samples, summarise_rows
 from eclipse_bench.bench.core.errors import UserError
-from eclipse_bench.bench.core.finished import write_finished
 from eclipse_bench.bench.core.keys import Identities, PlannedSample
 from eclipse_bench.bench.core.loaders import default_device
 from eclipse_bench.bench.core.schema import EvidenceRecord, Manifest, MetricInfo, Results, SuiteInfo, read_all
-from eclipse_bench.bench.core.store import RunLock, atomic_write_json, remove_stale_temporaries, replace_file
+from eclipse_bench.bench.core.state import PENDING_MANIFEST, RunState, roll_forward
+from eclipse_bench.bench.core.store import RunLock, atomic_write_json, remove_stale_temporaries
 from eclipse_bench.bench.core.version import __version__
 from eclipse_bench.metrics.registry import PROVIDERS, MetricDef
 from eclipse_bench.metrics.stage import assign_evidence_keys, collect_evidence
 from eclipse_bench.prompts.extract import extractor_info
 from eclipse_bench.prompts.spec import Suite
-from eclipse_bench.reports.html import render_run
 
 
 def listing(what: str, things: list, n: int = 3) -> str:
@@ -85,7 +84,8 @@ class Pipeline:
     def resolve_providers(self) -> dict:
         """Every provider checkpoint checked in one preflight, the unresolved ones downloaded (by loading them) and
         identified, then the providers' identities."""
-        preflight([c for group in self.provider_checkpoints().values() for c in group])
+        preflight([c for group in self.provider_checkpoints().values() for c in group], "nothing was imported",
+                  self.scorers)
         self.resolve_by_loading(self.unresolved_providers())
         return self.identify_providers()
 
@@ -118,8 +118,9 @@ class Pipeline:
         """Hold the run directory (a shard: shared, plus its own shard lock) with the plan written as
         manifest.next.json; the last finished state stays readable until finish() replaces it."""
         with RunLock(self.out, shard=shard):
-            if not shard:
-                remove_stale_temporaries(self.out)   # left by a killed writer; no writer is alive while we hold it
+            if not shard:   # no other writer is alive while we hold the directory exclusively
+                roll_forward(self.out)               # a commit a killed writer decided: finished first
+                remove_stale_temporaries(self.out)   # left by a killed writer
             pending = self.out / PENDING_MANIFEST
             if not shard or not pending.is_file():
                 atomic_write_json(pending, manifest.to_json())
@@ -138,15 +139,22 @@ class Pipeline:
 
     def finish(self, samples: list[PlannedSample], manifest: Manifest, timings: dict,
                coverage: Optional[dict] = None) -> Results:
-        """Score every sample, then commit: the plan becomes manifest.json, the finished marker is written last, and
-        the report is rendered from what was committed."""
-        results = score_run(self.out, samples=samples, metric=self.metric, reference_compat=self.reference_compat,
-                            timings=timings, reference_images=self.suite.reference_images, manifest=manifest,
-                            coverage=coverage)
-        replace_file(self.out / "manifest.json", self.out / PENDING_MANIFEST)
-        write_finished(self.out, len(samples))
-        render_run(self.out, self.out / "report.html")
+        """Score every sample, then commit the new state in one step: the plan (manifest.next.json), the samples, the
+        results and the report become the run's together (eclipse_bench.bench.core.state.commit)."""
+        rows = score_samples(self.out, samples, self.metric, self.reference_compat, self.suite.reference_images)
+        previous = self.committed_results()
+        results = summarise_rows(rows, [s.item for s in samples], self.metric, manifest, self.reference_compat,
+                                 timings or (previous.timings if previous else {}),
+                                 coverage if coverage is not None else (previous.coverage if previous else None))
+        commit_state(self.out, "", rows, results)
         return results
+
+    def committed_results(self) -> Optional[Results]:
+        """The results of the directory's last committed state (None: none, or unreadable)."""
+        try:
+            return RunState.open(self.out, "").results() if (self.out / "finished.json").is_file() else None
+        except UserError:
+            return None
 
 
 def print_results(results: Results, report: Path) -> None:

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.keys import hub_revision
-from eclipse_bench.bench.core.paths import cache_dir, weights_path
+from eclipse_bench.bench.core.paths import cache_dir, is_local, weights_path
 from eclipse_bench.bench.generation.pairings import FAMILIES
 
 
@@ -50,10 +50,6 @@ def go_offline() -> None:
         pass
 
 
-def _looks_local(model_id: str) -> bool:
-    return model_id.startswith((".", "/", "~")) or os.path.exists(os.path.expanduser(model_id))
-
-
 def pairing_checkpoints(spec, prior_only: bool = False) -> list:
     """Every checkpoint a pairing loads (with prior_only: what prior-eval loads), from its family."""
     return FAMILIES.get(spec.family).checkpoints(spec, prior_only)
@@ -71,7 +67,7 @@ def missing(ck) -> Optional[str]:
         name, _, tag = ck.id.partition("/")
         repo = ((open_clip.get_pretrained_cfg(name, tag) or {}).get("hf_hub") or "").strip("/")
         return None if not repo or hub_revision(repo) else f"not in the Hugging Face cache (as {repo})"
-    if _looks_local(ck.id):
+    if is_local(ck.id):
         path = Path(ck.id).expanduser()
         if not path.exists():
             return "no such directory"
@@ -84,12 +80,14 @@ def missing(ck) -> Optional[str]:
     return None if hub_revision(ck.id) else "not in the Hugging Face cache"
 
 
-def preflight(checkpoints: Iterable = ()) -> None:
+def preflight(checkpoints: Iterable = (), nothing: str = "nothing was generated", scorers: str = "") -> None:
     """Raise one UserError naming every checkpoint that is missing where it cannot be downloaded. Online, missing
     checkpoints are left to the loaders, which download exactly the files they load."""
-    wanted = list(dict.fromkeys(checkpoints))
-    absent = [(ck, why) for ck in wanted if (why := missing(ck))]
-    local = [m for m in absent if _looks_local(m[0].id)]
+    wanted: dict = {}
+    for ck in checkpoints:   # one checkpoint named once, whatever roles it plays
+        wanted.setdefault(ck.id, ck)
+    absent = [(ck, why) for ck in wanted.values() if (why := missing(ck))]
+    local = [m for m in absent if is_local(m[0].id)]
     if local:
         ck, why = local[0]
         raise UserError(f"{ck.role} checkpoint {ck.id}: {why}; pass an existing directory or a hub id")
@@ -112,5 +110,6 @@ def preflight(checkpoints: Iterable = ()) -> None:
                      " and copy ~/.cache/huggingface here")
     if "detector" in kinds:
         fixes.append(f"put detector weights in {cache_dir() / 'weights'}")
-    raise UserError(f"{len(absent)} checkpoint(s) missing and {reason}: {names}; {'; '.join(fixes)} "
-                    f"(nothing was generated)")
+    if scorers == "real":
+        fixes.append("or score with the offline twins, --scorers tiny (plumbing only, not a measurement)")
+    raise UserError(f"{len(absent)} checkpoint(s) missing and {reason}: {names}; {'; '.join(fixes)} ({nothing})")

@@ -12,8 +12,8 @@ from typing import Any, Optional
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.keys import digest
 from eclipse_bench.bench.core.schema import Manifest, read_manifest
+from eclipse_bench.bench.core.state import PENDING_MANIFEST
 
-PENDING_MANIFEST = "manifest.next.json"   # the plan of a run in progress (manifest.json: the last finished one)
 
 
 def default_out(pairing: str, suite: Any) -> Path:
@@ -27,9 +27,21 @@ def default_out(pairing: str, suite: Any) -> Path:
 
 
 def manifests(out: Path) -> list[Manifest]:
-    """The directory's finished manifest and the plan of an unfinished rerun, those that exist."""
+    """The directory's finished manifest and the plan of an unfinished rerun, those that exist. A damaged plan is
+    passed over (this invocation writes its own); a damaged manifest is an error with the way out."""
     out = Path(out)
-    return [read_manifest(out, name) for name in ("manifest.json", PENDING_MANIFEST) if (out / name).is_file()]
+    found = []
+    for name in ("manifest.json", PENDING_MANIFEST):
+        if not (out / name).is_file():
+            continue
+        try:
+            found.append(read_manifest(out, name))
+        except UserError as exc:
+            if name == PENDING_MANIFEST:
+                continue
+            raise UserError(f"{exc}; restore it from a copy, or move it aside (`mv {out / name} "
+                            f"{out / 'manifest.damaged.json'}`) and rerun: images and evidence are reused") from None
+    return found
 
 
 def check_owner(out: Path, pairing: str, suite: str) -> Optional[Manifest]:
@@ -37,6 +49,11 @@ def check_owner(out: Path, pairing: str, suite: str) -> Optional[Manifest]:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a directory; choose a directory")
+    for name in ("manifest.json", PENDING_MANIFEST, "results.json", "samples.jsonl", "report.html", "finished.json",
+                 "images.jsonl"):
+        if (out / name).exists() and not (out / name).is_file():
+            raise UserError(f"{out / name} is not a file (a directory?), where the run keeps its {name}; remove it, "
+                            f"then rerun (nothing was done)")
     found = manifests(out)
     for m in found:
         if (m.pairing_name, m.suite.name) != (pairing, suite):

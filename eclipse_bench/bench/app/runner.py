@@ -36,8 +36,17 @@ def check_disk(out: Path, todo: list[PlannedSample], spec: PairingSpec) -> None:
     probe = next((p for p in (Path(out), *Path(out).absolute().parents) if p.exists()), Path("."))
     free = shutil.disk_usage(probe).free
     if need > free:
-        raise UserError(f"{out}: {len(todo)} images need up to {need / 2**30:.1f} GiB and {probe} has "
-                        f"{free / 2**30:.1f} GiB free; free space, choose another --out, or use --limit")
+        raise UserError(f"{out}: {len(todo)} images need up to {human_bytes(need)} and {probe} has "
+                        f"{human_bytes(free)} free; free space, choose another --out, or use --limit")
+
+
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB': the unit that shows the number."""
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
 
 
 def check_fit(metric: MetricDef, suite: Suite, explicit: bool) -> None:

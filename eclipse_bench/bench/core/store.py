@@ -8,7 +8,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Optional
 
 from eclipse_bench.bench.core.errors import UserError
 
@@ -138,25 +138,41 @@ def read_jsonl(path: Path) -> Iterator[dict]:
         yield rec
 
 
-def jsonl_lines(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, record) of a JSONL file, read as read_jsonl reads it."""
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def loads(text: str) -> Any:
+    """JSON as run files hold it: NaN, Infinity and -Infinity are refused (json.loads takes them)."""
+    return json.loads(text, parse_constant=_no_constant)
+
+
+def jsonl_lines(path: Path, limit: Optional[int] = None) -> Iterator[tuple[int, dict]]:
+    """(line number, record) of a JSONL file (of its first `limit` bytes), read as read_jsonl reads it."""
     if not path.is_file():
         return
     with open(path, "rb") as fh:
+        left = limit
         for lineno, raw in enumerate(fh, 1):
+            if left is not None:
+                raw, left = raw[:left], left - len(raw)
+                if not raw:
+                    break
             if not raw.endswith(b"\n"):
-                break  # torn tail
-            try:
-                line = raw.decode("utf-8").strip()
-                if not line:
-                    continue
-                rec = json.loads(line)
-            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-                rec = None
-            if not isinstance(rec, dict):
-                raise UserError(f"{path}:{lineno}: damaged record (not a JSON object); restore the file, or delete "
-                                f"the line to have that work redone by the next run")
-            yield lineno, rec
+                break  # torn tail (or the sealed prefix ends here)
+            if raw.strip():
+                yield lineno, _record(path, lineno, raw)
+
+
+def _record(path: Path, lineno: int, raw: bytes) -> dict:
+    try:
+        rec = loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        rec = None
+    if not isinstance(rec, dict):
+        raise UserError(f"{path}:{lineno}: damaged record (not a JSON object of finite numbers in UTF-8); "
+                        f"restore the file, or delete the line to have that work redone by the next run")
+    return rec
 
 
 class RunLock:

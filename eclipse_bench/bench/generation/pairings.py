@@ -16,6 +16,7 @@ import yaml
 
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.registry import Registry
+from eclipse_bench.prompts.spec import check_name
 
 @dataclass(frozen=True)
 class FamilyDef:
@@ -155,6 +156,7 @@ def load_pairings_file(path: str) -> list[str]:
         where = f"--pairings {p}: pairings[{i}]"
         if not isinstance(e, dict) or not isinstance(e.get("name"), str) or not e["name"].strip():
             raise UserError(f"{where}: each entry needs a 'name'")
+        check_name(e["name"], f"{where}: name")
         unknown = sorted(set(e) - {"name", "base", *_FIELDS})
         if unknown:
             raise UserError(f"{where}: unknown key {unknown[0]!r}; allowed: name, base, {', '.join(_FIELDS)}")

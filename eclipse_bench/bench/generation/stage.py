@@ -15,7 +15,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from eclipse_bench.bench.core.errors import UserError
-from eclipse_bench.bench.core.finished import decodable, file_sha256
+from eclipse_bench.bench.core.state import decodable, file_sha256
 from eclipse_bench.bench.core.keys import PlannedSample, inside
 from eclipse_bench.bench.core.schema import ImageRecord, read_all
 from eclipse_bench.bench.core.store import append_jsonl, atomic_write_bytes
