@@ -21,6 +21,13 @@ makes model time smaller and the harness share an upper bound; on a GPU the pipe
 
     python scripts/bench_end_to_end.py [--pairings eclipse-karlo,...] [--dtypes fp32,bf16] [--images N]
                                        [--batch-size B] [--steps reduced|full]
+
+--plan-cost measures what the batch plan (#27: every image made in its fixed batch of the suite, so its bytes never
+depend on --limit, shards or resumes) costs against batching the work left in order (eclipse-bench 0.2): both
+stages on the same modules, alternated --repeats times, images/s of each and their ratio; then the plan's images
+made again in another process order (the second half first) compared byte for byte.
+
+    python scripts/bench_end_to_end.py --plan-cost [--pairings eclipse-karlo] [--dtypes fp32] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -73,8 +80,14 @@ def _bf16(module):
     return module.to(torch.bfloat16).eval()
 
 
-def build(root: Path) -> None:
-    """Write each full-size random checkpoint once (one component in memory at a time)."""
+NEEDS = {"eclipse-karlo": ("karlo", "eclipse-karlo-prior"), "karlo": ("karlo",),
+         "eclipse-kandinsky": ("kandinsky-decoder", "kandinsky-prior", "eclipse-kandinsky-prior", "clip-bigg"),
+         "kandinsky": ("kandinsky-decoder", "kandinsky-prior")}
+
+
+def build(root: Path, pairings=PAIRINGS) -> None:
+    """Write each full-size random checkpoint the pairings need once (one component in memory at a time)."""
+    wanted = {part for p in pairings for part in NEEDS[p]}
     from diffusers import PriorTransformer, UNet2DConditionModel, UNet2DModel, VQModel
     from diffusers.pipelines.deprecated.unclip import UnCLIPTextProjModel
     from transformers import (CLIPTextConfig, CLIPTextModelWithProjection, CLIPVisionConfig,
@@ -82,7 +95,7 @@ def build(root: Path) -> None:
 
     def once(name: str, make) -> None:
         done = root / name / ".complete"
-        if done.exists():
+        if done.exists() or name not in wanted:
             return
         t0 = time.perf_counter()
         torch.manual_seed(0)
@@ -257,6 +270,48 @@ def one(name: str, dtype: str, n_images: int, batch_size: int, steps: str) -> di
             "peak_stage_mb": dict(gen.peak_memory_mb)}
 
 
+def plan_cost(name: str, dtype: str, n_images: int, batch_size: int, steps: str, repeats: int) -> dict:
+    """Our stage with the batch plan against batching the work left in order (eclipse-bench 0.2), alternated."""
+    from eclipse_bench.bench.core.keys import PlannedSample, batch_plan
+    from eclipse_bench.bench.generation.generator import load_generator
+    from eclipse_bench.bench.generation.stage import generate_images
+    from eclipse_bench.prompts.load import load_suite
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    gen = load_generator(spec_for(name, steps), device, dtype)
+    suite, ipp = load_suite("builtin/color"), 10
+    plan = batch_plan(suite, ipp, 42, batch_size)
+    order = [(item, n) for item in suite.stratified_order() for n in range(ipp)][:n_images]
+
+    def samples(planned: bool) -> list:
+        return [PlannedSample(f"s{i}", item, n, 42 + n, f"images/s{i}.png",
+                              batch=plan[(item.id, n)] if planned else None) for i, (item, n) in enumerate(order)]
+
+    times: dict = {"work left in order (0.2)": [], "batch plan": []}
+    digests = []
+    with torch.no_grad():
+        for r in range(repeats):
+            for label, planned in (("work left in order (0.2)", False), ("batch plan", True)):
+                with tempfile.TemporaryDirectory() as tmp:
+                    done = generate_images(Path(tmp), samples(planned), gen, batch_size, device, progress=False)
+                    times[label].append(done["seconds"])
+                    if planned and r == 0:
+                        digests.append(sorted((p.name, p.read_bytes()) for p in (Path(tmp) / "images").iterdir()))
+        with tempfile.TemporaryDirectory() as tmp:   # the plan's images again, the second half made first
+            todo = samples(True)
+            half = len(todo) // 2
+            generate_images(Path(tmp), todo[half:], gen, batch_size, device, progress=False)
+            generate_images(Path(tmp), todo[:half], gen, batch_size, device, progress=False)
+            again = sorted((p.name, p.read_bytes()) for p in (Path(tmp) / "images").iterdir())
+    best = {k: min(v) for k, v in times.items()}
+    return {"pairing": name, "dtype": dtype, "device": torch.cuda.get_device_name() if device == "cuda" else
+            f"CPU ({torch.get_num_threads()} threads)", "torch": torch.__version__, "steps": steps, "images": n_images,
+            "batch_size": batch_size, "repeats": repeats, "seconds": times,
+            "images_per_s": {k: n_images / v for k, v in best.items()},
+            "plan_slowdown": best["batch plan"] / best["work left in order (0.2)"] - 1,
+            "bitwise_other_order": again == digests[0]}
+
+
 def show(r: dict) -> None:
     n = r["images"]
     print(f"{r['pairing']} {r['dtype']} on {r['device']}, torch {r['torch']}, {r['steps']} steps {r['settings']}, "
@@ -279,7 +334,21 @@ def main() -> None:
     ap.add_argument("--steps", choices=("reduced", "full"), default="full" if cuda else "reduced")
     ap.add_argument("--json", type=Path, help="append each result as a JSON line here")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # PAIRING:DTYPE, run in this process
+    ap.add_argument("--plan-cost", action="store_true", help="the batch plan against 0.2's batching (see above)")
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    if args.one and args.plan_cost:
+        name, dtype = args.one.split(":")
+        r = plan_cost(name, dtype, args.images, args.batch_size, args.steps, args.repeats)
+        print(f"{name} {dtype} on {r['device']}, torch {r['torch']}, {r['steps']} steps, {r['images']} images in "
+              f"batches of {r['batch_size']}, best of {r['repeats']}: " + ", ".join(
+                  f"{k} {v:.4f} images/s" for k, v in r["images_per_s"].items()) +
+              f"; the plan {100 * r['plan_slowdown']:+.2f}%; made again in another order: "
+              f"{'byte-identical' if r['bitwise_other_order'] else 'DIFFERENT BYTES'}", flush=True)
+        if args.json:
+            with args.json.open("a") as fh:
+                fh.write(json.dumps(r) + "\n")
+        return
     if args.one:
         name, dtype = args.one.split(":")
         r = one(name, dtype, args.images, args.batch_size, args.steps)
@@ -289,11 +358,12 @@ def main() -> None:
                 fh.write(json.dumps(r) + "\n")
         return
     print(f"full-size random checkpoints in {ROOT}", flush=True)
-    build(ROOT)
+    build(ROOT, args.pairings.split(","))
     for name in args.pairings.split(","):
         for dtype in args.dtypes.split(","):
             cmd = [sys.executable, __file__, "--one", f"{name}:{dtype}", "--images", str(args.images),
-                   "--batch-size", str(args.batch_size), "--steps", args.steps]
+                   "--batch-size", str(args.batch_size), "--steps", args.steps, "--repeats", str(args.repeats)]
+            cmd += ["--plan-cost"] if args.plan_cost else []
             rc = subprocess.run(cmd + (["--json", str(args.json)] if args.json else [])).returncode
             if rc:
                 print(f"{name} {dtype}: failed (exit {rc}); going on with the others", flush=True)

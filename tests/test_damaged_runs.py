@@ -254,9 +254,10 @@ def test_a_rerun_makes_a_truncated_png_again_and_scores_its_new_bytes(finished, 
     from PIL import Image
 
     assert Image.open(png).size == (64, 64)
-    sha = hashlib.sha256(png.read_bytes()).hexdigest()
-    (rec,) = [r for r in read_jsonl(run / "images.jsonl") if png.name in r["image"] and r.get("sha256") == sha]
-    assert rec   # recorded with the bytes its evidence is keyed by
+    assert png.read_bytes() == good   # made again in its batch: the very bytes it had (#27)
+    sha = hashlib.sha256(good).hexdigest()
+    recs = [r for r in read_jsonl(run / "images.jsonl") if png.name in r["image"]]
+    assert len(recs) == 2 and all(r["sha256"] == sha for r in recs)   # recorded again when it was made again
 
 
 def test_report_with_allow_incomplete_states_what_is_missing(finished, tmp_path):

@@ -36,8 +36,14 @@ def _pixels(out, s):
     return np.asarray(Image.open(out / s["image"]), dtype=int)
 
 
-def _assert_same_run(a, b, exact=False):
+def _assert_same_run(a, b, exact=False, keyed_apart=False):
+    """b made the same images as a: the very same bytes (exact), or within batched kernels' rounding. keyed_apart:
+    b made them in other batches, so under other keys (matched by prompt and image number)."""
     sa, sb = _samples(a), _samples(b)
+    if keyed_apart:
+        assert not sa.keys() & sb.keys()
+        slot = {(s["prompt_id"], s["n"]): s for s in sb.values()}
+        sb = {k: slot[(s["prompt_id"], s["n"])] for k, s in sa.items()}
     assert sa.keys() == sb.keys()
     for k in sa:
         assert (sa[k]["prompt_id"], sa[k]["n"], sa[k]["seed"]) == (sb[k]["prompt_id"], sb[k]["n"], sb[k]["seed"])
@@ -63,11 +69,23 @@ def reference_bs1(session_tmp):
     return out
 
 
+@pytest.fixture(scope="module")
+def reference_bs2(session_tmp):
+    out = session_tmp / "scale-ref-bs2"
+    assert main([*RUN, "--batch-size", "2", "--out", str(out)]) == 0
+    return out
+
+
 @pytest.mark.parametrize("bs", [3, 8])
-def test_batch_sizes_give_the_same_images(reference_bs1, session_tmp, bs):
+def test_batch_sizes_are_keyed_apart_and_within_rounding(reference_bs1, session_tmp, bs):
+    """Batched kernels round an image by its batch: a batch size makes images under its own keys (never mixed with
+    another's), labelled, and within one grey level of the images made alone."""
     out = session_tmp / f"scale-bs{bs}"
     assert main([*RUN, "--batch-size", str(bs), "--out", str(out)]) == 0
-    _assert_same_run(reference_bs1, out)
+    _assert_same_run(reference_bs1, out, keyed_apart=True)
+    results = json.loads((out / "results.json").read_text())
+    assert results["generation"]["batch_sizes"] == {str(bs): 6}
+    assert results["timings"]["images_computed"] == (6 if bs == 3 else 8)   # a batch of 8: 2 images discarded
 
 
 def test_same_batch_size_twice_is_bitwise_equal(reference_bs1, session_tmp):
@@ -192,28 +210,42 @@ def test_custom_prior_checkpoint_changes_the_cache_key(session_tmp, reference_bs
     assert manifest["pairing"]["prior_id"] == str(ckpt)
 
 
-def test_oom_backs_off_without_losing_work(session_tmp, reference_bs1, monkeypatch):
+def test_oom_backs_off_under_new_keys_and_a_label(session_tmp, reference_bs2, monkeypatch, capsys):
+    """Out of memory at --batch-size 8, the images left move to the plan of 4, then 2: the same bytes as a run at
+    --batch-size 2, under its keys, with a warning and the label; a rerun at 8 backs off again and reuses them."""
     import torch
 
     import eclipse_bench.bench.generation.generator as generation
 
-    real = generation.Generator.generate
+    real, sizes = generation.Generator.generate, []
 
     def limited(self, prompts, seeds):
+        sizes.append(len(prompts))
         if len(prompts) > 2:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
         return real(self, prompts, seeds)
 
     monkeypatch.setattr(generation.Generator, "generate", limited)
     out = session_tmp / "oom"
+    capsys.readouterr()
     assert main([*RUN, "--batch-size", "8", "--out", str(out)]) == 0
-    assert json.loads((out / "results.json").read_text())["timings"]["batch_size"] == 2
-    _assert_same_run(reference_bs1, out)
+    assert sizes == [8, 4, 2, 2, 2]
+    err = capsys.readouterr().err
+    assert "out of memory on cpu at batch size 8" in err and "at batch size 4" in err and "under other keys" in err
+    results = json.loads((out / "results.json").read_text())
+    assert results["timings"]["batch_size"] == 2 and results["generation"]["batch_sizes"] == {"2": 6}
+    _assert_same_run(reference_bs2, out, exact=True)
+    sizes.clear()
+    (out / "results.json").unlink()   # not finished: the rerun plans again
+    (out / "finished.json").unlink()
+    assert main([*RUN, "--batch-size", "8", "--out", str(out)]) == 0
+    assert sizes == [8, 4]   # backed off again, then found every image made at 2
+    _assert_same_run(reference_bs2, out, exact=True)
 
 
-def test_failure_mid_run_keeps_every_generated_batch(session_tmp, reference_bs1, monkeypatch):
+def test_failure_mid_run_keeps_every_generated_batch(session_tmp, reference_bs2, monkeypatch):
     """PNGs are written on a writer thread: a batch that was generated is written and recorded even when the
-    next one fails, and a resumed run equals the uninterrupted one."""
+    next one fails, and a resumed run equals the uninterrupted one byte for byte."""
     import eclipse_bench.bench.generation.generator as generation
 
     real, calls = generation.Generator.generate, []
@@ -231,7 +263,7 @@ def test_failure_mid_run_keeps_every_generated_batch(session_tmp, reference_bs1,
     assert len(recorded) == 4 and all((out / r["image"]).is_file() for r in recorded)
     monkeypatch.setattr(generation.Generator, "generate", real)
     assert main([*RUN, "--batch-size", "2", "--out", str(out)]) == 0
-    _assert_same_run(reference_bs1, out)
+    _assert_same_run(reference_bs2, out, exact=True)
     assert len(list(read_jsonl(out / "images.jsonl"))) == 6
 
 

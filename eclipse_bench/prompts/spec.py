@@ -178,20 +178,21 @@ class Suite:
         return h.hexdigest()
 
     def limit(self, n: Optional[int], mode: str = "stratified") -> "Suite":
-        """At most n items. "stratified" (default): round-robin over the (category, level) groups in suite order,
-        so every category, tag and level is represented and "overall" means the same thing; deterministic.
-        "first": the first n items."""
+        """At most n items. "stratified" (default): the first n of stratified_order(), kept in suite order, so every
+        category, tag and level is represented and "overall" means the same thing; deterministic. "first": the first
+        n items."""
         if n is None or n >= len(self.items):
             return self
         if mode == "first":
             return replace(self, items=self.items[:n])
-        groups: dict[tuple, list[int]] = {}
-        for i, item in enumerate(self.items):
-            groups.setdefault((item.category, item.level), []).append(i)
-        chosen: list[int] = []
-        queues = [list(g) for g in groups.values()]
-        while len(chosen) < n:
-            for q in queues:
-                if q and len(chosen) < n:
-                    chosen.append(q.pop(0))
-        return replace(self, items=[self.items[i] for i in sorted(chosen)])
+        chosen = {id(item) for item in self.stratified_order()[:n]}
+        return replace(self, items=[item for item in self.items if id(item) in chosen])
+
+    def stratified_order(self) -> list:
+        """Every item, round-robin over the (category, level) groups in suite order: --limit n takes the first n, so
+        a smaller --limit is always a prefix of a larger one (generation batches follow this order, keys.py)."""
+        groups: dict[tuple, list] = {}
+        for item in self.items:
+            groups.setdefault((item.category, item.level), []).append(item)
+        queues = list(groups.values())
+        return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]

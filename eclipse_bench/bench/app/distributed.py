@@ -23,6 +23,15 @@ class Distributed:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    def mine(self, samples: list) -> list:
+        """This process's share of a run's samples: whole batches of the batch plan (batch i goes to rank i mod world,
+        so no batch is computed twice), or every world-th sample of a run made without a plan."""
+        if self.world == 1:
+            return samples
+        if all(s.batch is not None for s in samples):
+            return [s for s in samples if s.batch.index % self.world == self.rank]
+        return samples[self.rank::self.world]
+
     def barrier(self) -> None:
         if self.state is not None:
             self.state.wait_for_everyone()

@@ -17,12 +17,13 @@ from eclipse_bench.bench.app.distributed import Distributed
 from eclipse_bench.bench.app.options import RunOptions
 from eclipse_bench.bench.app.pipeline import Pipeline, listing
 from eclipse_bench.bench.app.preflight import pairing_checkpoints, preflight
-from eclipse_bench.bench.app.rundir import default_out
+from eclipse_bench.bench.app.rundir import default_out, manifests
 from eclipse_bench.bench.core.errors import UserError
-from eclipse_bench.bench.core.keys import PlannedSample, image_seed, plan_samples
+from eclipse_bench.bench.core.keys import (PlannedSample, batch_plan, image_seed, pairing_identity, plan_samples,
+                                           rekey)
 from eclipse_bench.bench.core.schema import Results
 from eclipse_bench.bench.generation.pairings import PairingSpec, get_pairing
-from eclipse_bench.bench.generation.stage import generate_images, mark_verified, peak_rss_mb
+from eclipse_bench.bench.generation.stage import generate_images, mark_verified, peak_rss_mb, reproducibility
 from eclipse_bench.metrics.registry import METRICS, MetricDef, check_choices, choices_from, metric_fits
 from eclipse_bench.metrics.stage import assign_evidence_keys
 from eclipse_bench.prompts.load import get_suite_def, load_suite
@@ -88,6 +89,10 @@ class Runner:
         self.png_seconds = 0.0       # PNG encoding + writing, on the writer thread (overlaps generation)
         self.png_wait_seconds = 0.0  # of which the generating thread waited for (on the critical path)
         self.batch_size_used: Any = None
+        self.generation_counts: dict = {}
+        self.ipp = 0
+        self.plan_size: Optional[int] = None   # the batch plan's size; None: a run made before plans (its keys kept)
+        self.whole: Optional[Suite] = None     # the suite before --limit: batches are cut from it
         self.dist = Distributed()
 
     def device(self) -> str:
@@ -95,26 +100,30 @@ class Runner:
 
     def run(self) -> tuple[Path, Optional[Results]]:
         cfg = self.cfg
-        suite = load_suite(cfg.suite, cfg.split).limit(cfg.limit, cfg.limit_mode)
+        self.whole = load_suite(cfg.suite, cfg.split)
+        suite = self.whole.limit(cfg.limit, cfg.limit_mode)
         if not suite.items:
             raise UserError(f"suite {cfg.suite!r} has no prompts")
         metric = METRICS.get(cfg.metric or suite.default_metric)
         check_choices(cfg.settings(), metric)
         check_fit(metric, suite, bool(cfg.metric))
-        ipp = cfg.images_per_prompt or suite.images_per_prompt
+        ipp = self.ipp = cfg.images_per_prompt or suite.images_per_prompt
         out = Path(cfg.out) if cfg.out else default_out(self.spec.name, suite)
         self.dist = dist = Distributed.detect(cfg.shard)
         # --device, else this process's device under a launcher (one GPU per process), else cuda or cpu
         device = cfg.device or (str(dist.state.device) if dist.state is not None else None)
         pipe = self.pipe = Pipeline(out, self.spec.name, suite, metric, cfg.scorers_for(self.base_is_tiny),
                                     choices_from(cfg.settings(), metric), device, cfg.progress, cfg.reference_compat)
+        self.plan_size = self.batch_plan_size(out, device)
         samples = self.plan(ipp)
-        mine = samples[dist.rank::dist.world]
+        mine = dist.mine(samples)
         manifest = pipe.manifest(self.spec.to_json(), {
             **cfg.settings(), "scorers": pipe.scorers, "images_per_prompt": ipp,
             "seeds": [image_seed(cfg.seed, n) for n in range(ipp)], "seed_protocol": "image n: seed + n (T2I-CompBench)",
             "device": cfg.device or "auto", "memory_format": "channels_last" if cfg.channels_last else "contiguous",
-            "limit_mode": cfg.limit_mode if cfg.limit else None})
+            "limit_mode": cfg.limit_mode if cfg.limit else None,
+            "batch_plan": {"size": self.plan_size, "order": "stratified prompts, then images"} if self.plan_size
+            else None, "reproducibility": reproducibility(self.plan_size, pipe.device(), cfg.dtype)})
         if dist.world > 1:
             with pipe.writing(manifest, shard=dist.suffix):
                 self.generate(mine, dist.suffix)
@@ -140,7 +149,8 @@ class Runner:
         provider_open = pipe.unresolved_providers()
 
         def make_plan() -> list[PlannedSample]:
-            samples = plan_samples(pipe.suite, self.spec, ipp, cfg.seed, ids, cfg.dtype, cfg.channels_last)
+            samples = plan_samples(pipe.suite, self.spec, ipp, cfg.seed, ids, cfg.dtype, cfg.channels_last,
+                                   self.plan_size, self.whole)
             # the images already here and intact get their bytes' sha256 (evidence keys hash it); the others are
             # made again: a deleted, truncated or replaced PNG is never reused
             damaged = mark_verified(pipe.out, samples)
@@ -153,7 +163,7 @@ class Runner:
             return samples
 
         samples = make_plan() if not pairing_open else None
-        mine = samples[self.dist.rank::self.dist.world] if samples is not None else None
+        mine = self.dist.mine(samples) if samples is not None else None
         need_images = mine is None or any(not s.sha256 for s in mine)
         need = list(pairing_cks) if need_images else []
         for p in pipe.metric.providers:
@@ -174,6 +184,25 @@ class Runner:
             samples = make_plan()
         return samples
 
+    def batch_plan_size(self, out: Path, device: str) -> Optional[int]:
+        """The batch plan's size: --batch-size (auto: 16 on a GPU, 8 on a CPU). None for a directory made before
+        batch plans (eclipse-bench 0.2): it keeps the keys its images were made under, and is labelled."""
+        found = manifests(out)
+        if found and all(m.settings.get("batch_plan") is None for m in found):
+            return None
+        bs = self.cfg.batch_size if self.cfg.batch_size != "auto" else (16 if device.startswith("cuda") else 8)
+        before = {m.settings["batch_plan"].get("size") for m in found if isinstance(m.settings.get("batch_plan"), dict)}
+        if before and bs not in before and (Path(out) / "images.jsonl").is_file():
+            print(f"eclipse-bench: images made in batches of {', '.join(map(str, sorted(before)))} are not reused at "
+                  f"--batch-size {bs} (an image's bytes depend on its batch: they are keyed apart)", file=sys.stderr)
+        return int(bs)
+
+    def replan(self, samples: list[PlannedSample], size: int) -> None:
+        """Move `samples` to the batch plan of `size` (after an out-of-memory error), under the keys it gives them."""
+        cfg = self.cfg
+        ident = pairing_identity(self.spec, cfg.dtype, self.pipe.identities, cfg.channels_last)
+        rekey(samples, ident, batch_plan(self.whole, self.ipp, cfg.seed, size))
+
     def revisions(self) -> dict:
         return {c.id: r for c in pairing_checkpoints(self.spec) if (r := self.pipe.identities.revision(c.id))}
 
@@ -193,11 +222,13 @@ class Runner:
             return 0.0, 0
         device = self.device()
         gen = self.load_generator()
-        bs = self.cfg.batch_size if self.cfg.batch_size != "auto" else (16 if device.startswith("cuda") else 8)
-        done = generate_images(self.pipe.out, todo, gen, bs, device, self.cfg.progress, suffix, self.pipe.model_calls)
+        done = generate_images(self.pipe.out, samples, gen, self.plan_size or 1, device, self.cfg.progress, suffix,
+                               self.pipe.model_calls, self.replan)
         self.png_seconds += done["png_seconds"]
         self.png_wait_seconds += done["png_wait_seconds"]
         self.batch_size_used = done["batch_size"]
+        for k in ("computed", "discarded", "recomputed", "recomputed_identical"):
+            self.generation_counts[k] = self.generation_counts.get(k, 0) + done[k]
         return done["seconds"], len(todo)
 
     def timings(self, gen_seconds: float, n_generated: int, ev_seconds: float, n_scored: int) -> dict:
@@ -209,6 +240,10 @@ class Runner:
             out["generation"]["png_wait"] = self.png_wait_seconds / n_generated
             out["generated_images"] = n_generated
             out["batch_size"] = self.batch_size_used or self.cfg.batch_size
+            # the batches' other images: computed and discarded (outside --limit) or compared with the bytes on disk
+            out["images_computed"] = self.generation_counts.get("computed", n_generated)
+            out["recomputed"] = self.generation_counts.get("recomputed", 0)
+            out["recomputed_identical"] = self.generation_counts.get("recomputed_identical", 0)
             if self.generator.peak_memory_mb:
                 out["peak_memory_mb"] = dict(self.generator.peak_memory_mb)
         if out:

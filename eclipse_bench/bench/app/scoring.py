@@ -5,6 +5,7 @@ run a kill left unfinished whose images and evidence are all there."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +18,7 @@ from eclipse_bench.bench.core.state import PENDING_MANIFEST, RunState, commit, p
 from eclipse_bench.bench.core.store import (RunLock, atomic_write_bytes, atomic_write_json, atomic_write_jsonl,
                                             jsonl_lines, remove_stale_temporaries, shard_files)
 from eclipse_bench.bench.generation.pairings import PairingSpec
+from eclipse_bench.bench.generation.stage import reproducibility
 from eclipse_bench.metrics.aggregate import summarise
 from eclipse_bench.metrics.registry import METRICS, PROVIDERS, MetricDef, choices_from
 from eclipse_bench.metrics.stage import assign_evidence_keys
@@ -84,7 +86,8 @@ def score_samples(out: Path, samples: list[PlannedSample], metric: MetricDef, re
         rows.append(Sample(key=s.key, prompt_id=s.prompt_id, prompt=s.prompt, n=s.n, image=s.image,
                            seed=s.seed, category=s.item.category, level=s.item.level,
                            spec=s.item.spec.to_json(), score=verdict_score, reason=reason, details=details,
-                           evidence=ev, evidence_keys={p: s.evidence_keys.get(p) for p in metric.providers}))
+                           evidence=ev, evidence_keys={p: s.evidence_keys.get(p) for p in metric.providers},
+                           batch_size=s.batch_size, environment=s.environment))
     return rows
 
 
@@ -107,7 +110,25 @@ def summarise_rows(rows: list[Sample], items: list, metric: MetricDef, manifest:
         images_per_prompt=manifest.images_per_prompt, seed=manifest.settings.get("seed"),
         limit=manifest.settings.get("limit"), timings=timings, pooled=summary.get("pooled"),
         by_level=summary.get("by_level"), by_category=summary.get("by_category"),
-        breakdowns=breakdown(plain) if breakdown is not None else None, coverage=coverage)
+        breakdowns=breakdown(plain) if breakdown is not None else None, coverage=coverage,
+        generation=generation_label(rows, manifest))
+
+
+def generation_label(rows: list[Sample], manifest: Manifest) -> Optional[dict]:
+    """How a generated run's images were made: {batch size: images} ("none": before batch plans), {environment:
+    images}, and what that guarantees (the manifest's statement; a mix of either is named)."""
+    if manifest.source.get("kind", "generated") != "generated":
+        return None
+    sizes = Counter(str(r.batch_size) if r.batch_size else "none" for r in rows)
+    envs = Counter(r.environment or "not recorded" for r in rows)
+    plan = manifest.settings.get("batch_plan")
+    label = {"batch_sizes": dict(sorted(sizes.items())), "environments": dict(sorted(envs.items())),
+             "reproducibility": manifest.settings.get("reproducibility")
+             or reproducibility(plan.get("size") if isinstance(plan, dict) else None, "cpu", "fp32")}
+    if len(sizes) > 1 or len(envs) > 1:
+        label["mixed"] = (f"images made under {len(sizes)} batch size(s) and {len(envs)} environment(s): images "
+                          f"of one batch size and environment are reproducible together, not across")
+    return label
 
 
 def commit_state(out: Path, suffix: str, rows: list[Sample], results: Results,
@@ -226,7 +247,8 @@ def _committed_samples(state: RunState) -> list[PlannedSample]:
         inside(run_dir, r.image)
         record = records.get(r.key)
         samples.append(PlannedSample(r.key, item, r.n, r.seed, r.image, sha256=record.sha256 if record else None,
-                                     orientation=record.orientation if record else None))
+                                     orientation=record.orientation if record else None, batch_size=r.batch_size,
+                                     environment=r.environment))
     return samples
 
 
@@ -235,9 +257,9 @@ def _planned_samples(run_dir: Path, plan: Manifest) -> list[PlannedSample]:
     the plan's hash): every planned image must be there."""
     settings = plan.settings
     try:
-        suite = load_suite(plan.suite.name if not plan.suite.name.startswith("file:") else plan.suite.source,
-                           settings.get("split") or "val").limit(settings.get("limit"),
-                                                                 settings.get("limit_mode") or "stratified")
+        whole = load_suite(plan.suite.name if not plan.suite.name.startswith("file:") else plan.suite.source,
+                           settings.get("split") or "val")
+        suite = whole.limit(settings.get("limit"), settings.get("limit_mode") or "stratified")
     except UserError as exc:
         raise UserError(f"{run_dir}: its plan's suite cannot be loaded ({exc}); {_rerun(plan)}") from None
     if suite.hash != plan.suite.hash:
@@ -252,12 +274,20 @@ def _planned_samples(run_dir: Path, plan: Manifest) -> list[PlannedSample]:
         lacking = [i for i in items if i not in missing and not any(s.prompt_id == i for s in samples)]
     else:   # generated: the plan's own keys, from its pairing and the identities it recorded
         spec = PairingSpec(**{k: v for k, v in plan.pairing.items() if k in PAIRING_FIELDS})
-        samples = plan_samples(suite, spec, plan.images_per_prompt, settings.get("seed", 42),
-                               Identities(plan.identities.get("checkpoints")), settings.get("dtype", "fp32"),
-                               settings.get("memory_format") == "channels_last")
+        batch = settings.get("batch_plan")
+        size = batch.get("size") if isinstance(batch, dict) else None
+        keyed = dict(spec=spec, images_per_prompt=plan.images_per_prompt, base_seed=settings.get("seed", 42),
+                     identities=Identities(plan.identities.get("checkpoints")), dtype=settings.get("dtype", "fp32"),
+                     channels_last=settings.get("memory_format") == "channels_last", whole_suite=whole)
+        samples = plan_samples(suite, batch_size=size, **keyed)
+        # images an out-of-memory back-off made under a smaller batch plan
+        for smaller in sorted({r.batch_size for r in records.values() if r.batch_size and r.batch_size != size}):
+            alt = {(a.prompt_id, a.n): a for a in plan_samples(suite, batch_size=smaller, **keyed)}
+            samples = [alt[(s_.prompt_id, s_.n)] if s_.key not in records and alt[(s_.prompt_id, s_.n)].key in records
+                       else s_ for s_ in samples]
         for s_ in samples:
             if s_.key in records:
-                s_.sha256 = records[s_.key].sha256
+                s_.sha256, s_.environment = records[s_.key].sha256, records[s_.key].environment
         lacking = [f"{s_.prompt_id} #{s_.n}" for s_ in samples if s_.key not in records]
     if lacking or not samples:
         raise UserError(f"{run_dir}: the run never finished and {len(lacking)} planned image(s) are not there "

@@ -4,6 +4,11 @@
   of each checkpoint (hub id + the snapshot revision in the local cache, or a local directory's content
   hash), the prompt, the seed, the generation settings and the dtype. The image is stored as
   images/<sample key>.png.
+- Images made together in one batch are not independent: batched kernels round each image by its neighbours and
+  its position (measured: up to one grey level, docs/performance.md). So a sample made at --batch-size > 1 belongs
+  to a fixed batch of the suite's batch plan (batch_plan), and its key names that batch (its members and its
+  position in it); an image made alone keeps the plain key. The same key always means the same bytes (on the same
+  machine, library versions and thread count: generation.generator.environment).
 - An evidence record is keyed by its sample key, the provider's identity (model, its checkpoint revision and
   every setting that changes its output) and the keys of the evidence it builds on.
 """
@@ -167,8 +172,36 @@ def pairing_identity(spec: Any, dtype: str, identities: Identities, channels_las
     return ident
 
 
-def sample_key(pairing_ident: dict, prompt: str, seed: int) -> str:
-    return digest({"pairing": pairing_ident, "prompt": prompt, "seed": seed})
+@dataclass(frozen=True)
+class Batch:
+    """The batch of a suite's batch plan an image is made in: `members` ((prompt, seed) of every image of the batch,
+    in order), the image's `position` among them, the batch's `index` in the plan and the plan's batch `size`."""
+    size: int
+    index: int
+    members: tuple
+    position: int
+
+
+def batch_plan(suite: Any, images_per_prompt: int, base_seed: int, size: int) -> dict[tuple[str, int], Batch]:
+    """{(prompt id, n): its Batch}: the whole suite's images in stratified order (prompt by prompt, image n within a
+    prompt; the order --limit takes its prefix from) cut into batches of `size`. A function of the suite, the seeds
+    and the batch size only, so --limit, shards, a resume, a deleted image and a rerun compute every image in the
+    same batch (the images of its batch that a run does not need are computed and discarded)."""
+    order = [(item, n) for item in suite.stratified_order() for n in range(images_per_prompt)]
+    plan = {}
+    for start in range(0, len(order), size):
+        chunk = order[start:start + size]
+        members = tuple((item.prompt, image_seed(base_seed, n)) for item, n in chunk)
+        for pos, (item, n) in enumerate(chunk):
+            plan[(item.id, n)] = Batch(size, start // size, members, pos)
+    return plan
+
+
+def sample_key(pairing_ident: dict, prompt: str, seed: int, batch: Optional[Batch] = None) -> str:
+    fields: dict[str, Any] = {"pairing": pairing_ident, "prompt": prompt, "seed": seed}
+    if batch is not None and len(batch.members) > 1:   # made alone: the plain key (--batch-size 1, a lone last image)
+        fields["batch"] = {"members": [list(m) for m in batch.members], "position": batch.position}
+    return digest(fields)
 
 
 def evidence_key(sample: str, image_sha256: str, provider_identity: dict, upstream: Sequence[str] = (),
@@ -187,8 +220,10 @@ def evidence_key(sample: str, image_sha256: str, provider_identity: dict, upstre
 @dataclass
 class PlannedSample:
     """One image of a run, planned before any work is done: its content key, its prompt (a prompts.spec.Item), its
-    number and seed, and its file in the run directory; once its bytes exist, their sha256 (its evidence keys hash
-    it) and, for an imported image, its EXIF orientation and where it came from; its evidence key per provider."""
+    number and seed, its file in the run directory and the batch it is made in (None: a run made before batch plans,
+    or an imported image); once its bytes exist, their sha256 (its evidence keys hash it), where it was made
+    (`environment`) and, for an imported image, its EXIF orientation and where it came from; its evidence key per
+    provider."""
     key: str
     item: Any
     n: int
@@ -198,6 +233,9 @@ class PlannedSample:
     orientation: Optional[int] = None
     source: Optional[str] = None
     evidence_keys: dict = field(default_factory=dict)
+    batch: Optional[Batch] = None
+    batch_size: Optional[int] = None      # the batch plan's size it is made under (kept by rescore, without the plan)
+    environment: Optional[str] = None
 
     @property
     def prompt_id(self) -> str:
@@ -209,16 +247,30 @@ class PlannedSample:
 
 
 def plan_samples(suite: Any, spec: Any, images_per_prompt: int, base_seed: int, identities: Identities,
-                 dtype: str = "fp32", channels_last: bool = False) -> list[PlannedSample]:
-    """The images a pairing makes for a suite, each keyed by what changes its pixels."""
+                 dtype: str = "fp32", channels_last: bool = False, batch_size: Optional[int] = None,
+                 whole_suite: Any = None) -> list[PlannedSample]:
+    """The images a pairing makes for `suite`, each keyed by what changes its pixels: with `batch_size`, the batch of
+    the batch plan of `whole_suite` (the suite before --limit) it is made in; None: no plan (runs made by eclipse-bench
+    0.2 and earlier keep the keys they were made with)."""
     ident = pairing_identity(spec, dtype, identities, channels_last)
+    plan = batch_plan(whole_suite or suite, images_per_prompt, base_seed, batch_size) if batch_size else {}
     samples = []
     for item in suite.items:
         for n in range(images_per_prompt):
-            seed = image_seed(base_seed, n)
-            key = sample_key(ident, item.prompt, seed)
-            samples.append(PlannedSample(key, item, n, seed, f"images/{key}.png"))
+            samples.append(PlannedSample("", item, n, image_seed(base_seed, n), "", batch=plan.get((item.id, n))))
+    rekey(samples, ident)
     return samples
+
+
+def rekey(samples: list[PlannedSample], pairing_ident: dict, plan: Optional[dict] = None) -> None:
+    """Give each sample its key and image path (after moving it to the batch `plan` gives it, where given)."""
+    for s in samples:
+        if plan is not None:
+            s.batch = plan[(s.prompt_id, s.n)]
+            s.sha256 = None
+        s.batch_size = s.batch.size if s.batch is not None else None
+        s.key = sample_key(pairing_ident, s.prompt, s.seed, s.batch)
+        s.image = f"images/{s.key}.png"
 
 
 def inside(run_dir: Path, relpath: str) -> Path:

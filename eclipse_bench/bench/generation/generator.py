@@ -163,6 +163,17 @@ class Generator:
         return []
 
 
+def environment(device: str) -> str:
+    """Where an image was made, as far as it changes the rounding of its bytes: the device (a CPU's vector
+    instruction set, a GPU's name), torch and the CPU thread count (measured: 1 and 2 threads round every image of
+    every tiny pairing differently; docs/performance.md)."""
+    if device.startswith("cuda"):
+        return f"{torch.cuda.get_device_name(torch.device(device))}, torch {torch.__version__}, CUDA {torch.version.cuda}"
+    if device.startswith("mps"):
+        return f"mps, torch {torch.__version__}"
+    return f"cpu {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
 def release_memory() -> None:
     """Give memory held by dropped models back (Python's cycles, then CUDA's cache where there is one)."""
     gc.collect()
