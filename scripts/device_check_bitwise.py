@@ -213,7 +213,7 @@ def check_full_size(device: str, dtype_name: str) -> list[dict]:
                     "max_abs_difference_1_vs_5": float((x1[0] - x5[0]).abs().max()),
                     "first_differing_module": first, "modules_differing": n_diff, "modules_compared": n_cmp,
                     "seconds": round(time.perf_counter() - t0, 1)})
-        del model
+        model = None   # freed before the next build (the closures above read it)
     return out
 
 

@@ -392,6 +392,7 @@ def reads(item) -> dict:
 register_provider(ProviderDef("judge", "eclipse_bench.metrics.judge:QwenJudge", REAL_JUDGE, "tiny:qwen3-vl",
                               "Qwen3-VL judge: P(answer) of each question (GenEval 2's protocol), batched per image",
                               view=report_view, reads=reads, option="judge", any_model=True,
+                              served_cls="eclipse_bench.metrics.served_judge:ServedJudge",
                               option_help="the VQA judge of the soft-tifa, tifa and vqascore metrics: another Qwen3-VL "
                                           "checkpoint (hub id or directory) in place of Qwen/Qwen3-VL-8B-Instruct; "
                                           "recorded in the evidence keys",

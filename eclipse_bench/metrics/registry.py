@@ -50,6 +50,8 @@ class ProviderDef:
     variants: dict = field(default_factory=dict)
     default_variant: str = ""
     any_model: bool = False
+    # the class that asks a served model (an option value "served:MODEL@URL#...", made by --judge-endpoint)
+    served_cls: str = ""
 
     def check_record(self, evidence: Any) -> Optional[str]:
         """Why a stored evidence record is not one of this provider's, or None."""
@@ -67,6 +69,8 @@ class ProviderDef:
         name, or any checkpoint id where the provider takes one; None: the default)."""
         if not choice or choice == self.default_variant:
             return self.cls, (self.tiny_model if scorers == "tiny" else self.real_model), None
+        if self.served_cls and choice.startswith("served:"):
+            return self.served_cls, choice, "served"
         if choice in self.variants:
             v = self.variants[choice]
             return v.cls, (v.tiny_model if scorers == "tiny" else v.real_model), choice
@@ -103,7 +107,9 @@ class ProviderDef:
         fps = {c.id: identities(c.id, c.kind) for c in self.checkpoints(scorers, choice)}
         if any(v is None for v in fps.values()):
             return None
-        ident = {"provider": self.name, "model": model, "checkpoints": fps, **import_string(cls).settings_for(model)}
+        impl = import_string(cls)
+        key_model = impl.key_model(model) if hasattr(impl, "key_model") else model   # a served model: not its URL
+        ident = {"provider": self.name, "model": key_model, "checkpoints": fps, **impl.settings_for(model)}
         if variant:   # only for a variant: the default's keys stay as they were
             ident["implementation"] = variant
         return ident

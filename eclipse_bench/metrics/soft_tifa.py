@@ -16,6 +16,7 @@ import numpy as np
 from eclipse_bench.metrics.base import Verdict, unscorable
 from eclipse_bench.metrics.judge import REAL_JUDGE, answered, probability
 from eclipse_bench.metrics.registry import MetricDef, register_metric
+from eclipse_bench.metrics.served_judge import PREFIX, describe
 from eclipse_bench.prompts.questions import SOURCE_BENCHMARK, questions_for
 from eclipse_bench.prompts.spec import Spec
 from eclipse_bench.prompts.suites.geneval2 import CATEGORY as GENEVAL2
@@ -129,6 +130,9 @@ def label(base: dict, choices: dict, items: list, what: str = "") -> dict:
     """Reference-equivalent on GenEval 2 with its own judge; another judge is a stand-in (proxy); elsewhere (questions
     generated from the spec, or a user suite's own) the numbers are eclipse-bench's, never a reference number."""
     judge = choices.get("judge") or REAL_JUDGE
+    served = None
+    if judge.startswith(PREFIX):   # a served judge: its model, and how its P(answer) is read
+        judge, served, full = describe(judge)
     geneval2 = bool(items) and all(i.category == GENEVAL2 and questions_for(i.spec)[1] == SOURCE_BENCHMARK
                                    for i in items)
     out = dict(base)
@@ -140,6 +144,10 @@ def label(base: dict, choices: dict, items: list, what: str = "") -> dict:
     elif judge != REAL_JUDGE:
         out["equivalence"] = "proxy"
         out["reference_models"] = f"{REAL_JUDGE} (judged here by {judge})"
+    elif served and not full:
+        out["equivalence"] = "proxy"
+    if served:
+        out["reference_models"] += f"; {served}"
     return out
 
 

@@ -62,6 +62,8 @@ def collect_evidence(out: Path, samples: list[PlannedSample], metric: Any, score
                 calls["evidence"] += 1
                 append_jsonl(path, [{"key": s.evidence_keys[pname], "sample": s.key, "evidence": ev}
                                     for s, ev in zip(batch, records)])
+                if getattr(provider, "client", None) is not None:   # a served model: its request rate
+                    bar.set_postfix(req_s=provider.client.summary()["requests_per_second"], refresh=False)
                 bar.update(len(batch))
         total_seconds += time.perf_counter() - t0
         scored = max(scored, len(todo))

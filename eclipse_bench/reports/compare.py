@@ -122,7 +122,9 @@ def _check_comparable(sb: RunState, sc: RunState, allow: tuple = ()) -> tuple[Re
     for key, what, a, b in checks:
         if key == "seeds" and (a is None or b is None):   # images imported without seeds: nothing to compare
             unknown = [str(d) for d, v in ((base, a), (cand, b)) if v is None]
-            notes.append(f"seeds not compared: {' and '.join(unknown)} holds images imported without seeds")
+            notes.append(f"seeds not compared: {' and '.join(unknown)} holds images without controllable seeds "
+                         f"(imported without seeds, or drawn by a served model); prompts are paired, the images "
+                         f"within a prompt are not")
             continue
         if a != b and key not in allow:
             shown = (a, b) if key != "scorers" else (mb.metric.models, mc.metric.models)

@@ -1,5 +1,6 @@
-"""The application: the command line, run options, the orchestration of a run (preflight, several processes), the
-import of images made elsewhere (their layouts), the scoring stage and rescore, prior-eval."""
+"""The application: the command line, run options (and the flags and --config files derived from them), the
+orchestration of a run (preflight, several processes), the import of images made elsewhere (their layouts), the
+scoring stage and rescore, prior-eval."""
 
-__all__ = ["cli", "distributed", "importer", "layouts", "options", "pipeline", "preflight", "prior_eval", "rundir",
-           "runner", "scoring"]
+__all__ = ["cli", "distributed", "flags", "importer", "layouts", "options", "pipeline", "preflight", "prior_eval",
+           "rundir", "runner", "scoring"]

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from eclipse_bench.bench.app.importer import Importer
-from eclipse_bench.bench.app.options import (PriorEvalOptions, RunOptions, ScoreOptions, add_arguments, from_namespace,
-                                             load_config)
+from eclipse_bench.bench.app.flags import add_arguments, from_namespace, load_config
+from eclipse_bench.bench.app.options import PriorEvalOptions, RunOptions, ScoreOptions
 from eclipse_bench.bench.app.pipeline import print_results
 from eclipse_bench.bench.app.prior_eval import print_prior_results, run_prior_eval
 from eclipse_bench.bench.app.runner import Runner

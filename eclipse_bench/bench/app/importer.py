@@ -140,6 +140,7 @@ class Importer:
         coverage = {"n_prompts": len(suite.items), "missing_prompts": [i.id for i in missing]} if missing else None
         if fewer:
             coverage = {**(coverage or {"n_prompts": len(suite.items), "missing_prompts": []}), "fewer_images": fewer}
+        pipe.check_budget(samples, opts.max_requests)
         with pipe.writing(manifest):
             self.store(out, samples, data)
             pipe.collect_evidence(samples)

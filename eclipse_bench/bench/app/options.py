@@ -7,17 +7,17 @@ Adding a run option is one field (docs/extending.md shows one).
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import yaml
 
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.keys import BASE_SEED
+from eclipse_bench.metrics.judge import REAL_JUDGE
 from eclipse_bench.metrics.registry import provider_option as provider_option_def
+from eclipse_bench.metrics.served_judge import served_choice
 from eclipse_bench.prompts.spec import check_name
 
 MAX_SEED = 2 ** 63 - 1 - 10_000   # torch generators take 64-bit seeds; image n adds n
@@ -53,6 +53,12 @@ def _seed(value: Any, name: str) -> None:
 def _batch_size(value: Any, name: str) -> None:
     if value != "auto" and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
         raise UserError(f"{name} must be a positive integer or 'auto' (got {value!r})")
+
+
+def _top_logprobs(value: Any, name: str) -> None:
+    if str(value) != "all" and not (str(value).isdigit() and int(value) >= 1):
+        raise UserError(f"{name} {value!r}: a positive integer (hosted APIs allow up to 20; vLLM up to its "
+                        f"--max-logprobs) or 'all' (vLLM started with --max-logprobs -1)")
 
 
 def check_device(device: Optional[str], name: str = "--device") -> None:
@@ -198,6 +204,36 @@ class ScoringOptions(Options):
                                     help="reproduce the reference tools' rules exactly (bugs included)")
     judge: Optional[str] = provider_option("judge")
     detector: Optional[str] = provider_option("detector")
+    judge_endpoint: Optional[str] = option(None, "--judge-endpoint", metavar="URL",
+                                           help="ask the judge served behind an OpenAI-compatible API (vLLM, SGLang, "
+                                                "LMDeploy, a hosted API) at this base URL, e.g. "
+                                                "http://127.0.0.1:8000/v1; the key is read from $ECLIPSE_BENCH_API_KEY "
+                                                "(else $OPENAI_API_KEY) and never stored")
+    judge_model: Optional[str] = option(None, "--judge-model", metavar="NAME",
+                                        help="the served judge's model name (default Qwen/Qwen3-VL-8B-Instruct)")
+    judge_top_logprobs: str = option("20", "--judge-top-logprobs", metavar="K", check=_top_logprobs,
+                                     help="alternatives of the answer token a served judge returns (default 20; "
+                                          "'all' with vLLM --max-logprobs -1: the full distribution)")
+    judge_tokenizer: Optional[str] = option(None, "--judge-tokenizer", metavar="ID",
+                                            help="the tokenizer that tells a served judge's answer tokens (default: "
+                                                 "the --judge-model's own, a hub id; 'none': match answers whole)")
+    concurrency: int = option(8, "--concurrency", kind="int", check=_at_least_one,
+                              help="requests in flight to a served model (default 8)")
+    max_requests: Optional[int] = option(None, "--max-requests", kind="int", check=_at_least_one,
+                                         help="refuse, before any work, a run that needs more requests to served "
+                                              "models than this")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.judge_endpoint and not str(self.judge or "").startswith("served:"):
+            if self.judge:
+                raise UserError(f"--judge {self.judge} and --judge-endpoint: choose one (a served judge's model is "
+                                f"--judge-model)")
+            self.judge = served_choice(self.judge_endpoint, self.judge_model or REAL_JUDGE, self.judge_top_logprobs,
+                                       self.concurrency, self.judge_tokenizer)
+        elif self.judge_model and not self.judge_endpoint:
+            raise UserError("--judge-model names a served judge: give its --judge-endpoint URL too (a local "
+                            "checkpoint is --judge ID)")
 
     def scorers_for(self, tiny_pairing: bool = False) -> str:
         """The scorer models: as chosen, else the twins' with a twin pairing (also with a checkpoint of the user's
@@ -279,111 +315,3 @@ class PriorEvalOptions(GenerationOptions, SuiteOptions):
         if unknown:
             raise UserError(f"--baselines {unknown[0]!r}: use text, diffusion or none")
         return chosen
-
-
-# -- deriving argparse and --config from the fields --------------------------------------------------------------
-
-def add_arguments(parser: argparse.ArgumentParser, cls: type, config: bool = True) -> None:
-    """One argument per field of `cls` (default None: unset, so a config file can fill it)."""
-    if config:
-        parser.add_argument("--config", type=Path, help="YAML file of these options (keys as the long flags, "
-                                                        "'-' or '_'); flags override it")
-    for f in fields(cls):
-        meta = f.metadata
-        if not meta["flags"][0].startswith("-"):   # a positional argument
-            parser.add_argument(f.name, type=Path if meta["kind"] == "path" else str, help=meta["help"])
-            continue
-        kw: dict[str, Any] = {"dest": f.name, "help": meta["help"], "default": None}
-        kind = meta["kind"]
-        if meta.get("provider_option"):
-            pdef = provider_option_def(meta["provider_option"])
-            kw["help"] = pdef.option_help
-            if pdef.option_choices():
-                kw["choices"] = list(pdef.option_choices())
-            else:
-                kw["metavar"] = "ID"
-        if kind == "bool":
-            kw["action"] = "store_true"
-        elif kind == "negated":
-            kw["action"] = "store_false"
-        elif kind == "set":
-            kw.update(action="append", metavar=meta["metavar"] or None)
-        elif kind == "int":
-            kw["type"] = int
-        elif kind == "path":
-            kw["type"] = Path
-        if meta["choices"]:
-            kw["choices"] = [c for c in meta["choices"] if c is not None]
-        parser.add_argument(*meta["flags"], **kw)
-
-
-def _yaml_key(f) -> str:
-    return f.metadata.get("yaml_key") or f.metadata["flags"][0].lstrip("-")
-
-
-def load_config(path: Optional[Path], cls: type) -> dict:
-    """`--config FILE`: options keyed like the long flags ('-' or '_'), each checked for its kind; field name ->
-    value."""
-    if path is None:
-        return {}
-    try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig")) or {}
-    except FileNotFoundError:
-        raise UserError(f"--config {path}: file not found") from None
-    except IsADirectoryError:
-        raise UserError(f"--config {path}: is a directory; pass a YAML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"--config {path}: cannot read it ({exc})") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"--config {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(doc, dict):
-        raise UserError(f"--config {path}: expected a mapping of option: value")
-    by_key = {}
-    for f in fields(cls):
-        for key in {_yaml_key(f), *(fl.lstrip("-") for fl in f.metadata["flags"]), f.name}:
-            by_key[key.replace("-", "_")] = f
-    out = {}
-    for k, v in doc.items():
-        f = by_key.get(str(k).replace("-", "_"))
-        if f is None:
-            raise UserError(f"--config {path}: unknown option {k!r}")
-        kind = f.metadata["kind"]
-        ok = {"int": isinstance(v, int) and not isinstance(v, bool), "bool": isinstance(v, bool),
-              "negated": isinstance(v, bool), "batch": v == "auto" or (isinstance(v, int) and not isinstance(v, bool)),
-              "set": isinstance(v, (dict, list, str)), "path": isinstance(v, str), "shard": isinstance(v, str),
-              }.get(kind, isinstance(v, str)) or v is None
-        if not ok:
-            want = {"int": "an integer", "bool": "true or false", "negated": "true or false",
-                    "batch": "an integer or 'auto'"}.get(kind, "a string")
-            raise UserError(f"--config {path}: option {k!r} must be {want} (got {v!r})")
-        if kind == "negated" and v is not None:
-            v = not v   # no_progress: true -> progress False
-        out[f.name] = v
-    return out
-
-
-def from_namespace(cls: type, a: argparse.Namespace) -> Any:
-    """Options from parsed flags over the --config file over the defaults, converted and validated."""
-    conf = load_config(getattr(a, "config", None), cls)
-    values = {}
-    for f in fields(cls):
-        flag_value = getattr(a, f.name, None)
-        value = flag_value if flag_value is not None else conf.get(f.name)
-        kind = f.metadata["kind"]
-        if kind == "set":
-            value = {**parse_set(conf.get(f.name)), **parse_set(flag_value)}
-        elif value is None:
-            continue
-        elif kind == "batch" and value != "auto":
-            try:
-                value = int(value)
-            except (TypeError, ValueError):
-                raise UserError(f"--batch-size {value!r}: expected a positive integer or 'auto'") from None
-        elif kind == "shard":
-            value = parse_shard(value)
-        elif kind == "path":
-            value = Path(value)
-        values[f.name] = value
-    opts = cls(**values)
-    opts.validate()
-    return opts

@@ -20,6 +20,7 @@ from eclipse_bench.bench.app.scoring import commit_state, score_samples, summari
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.keys import Identities, PlannedSample
 from eclipse_bench.bench.core.loaders import default_device
+from eclipse_bench.bench.core.registry import import_string
 from eclipse_bench.bench.core.schema import EvidenceRecord, Manifest, MetricInfo, Results, SuiteInfo, read_all
 from eclipse_bench.bench.core.state import PENDING_MANIFEST, RunState, roll_forward
 from eclipse_bench.bench.core.store import RunLock, atomic_write_json, remove_stale_temporaries
@@ -94,6 +95,31 @@ class Pipeline:
             else set()
         return any(s.evidence_keys.get(provider) not in have for s in samples)
 
+    def check_budget(self, samples: list[PlannedSample], max_requests: Optional[int], generation: int = 0) -> None:
+        """Refuse, before any work, a run that needs more requests to served models than --max-requests: `generation`
+        image requests plus one per judge question of the images that lack a served provider's evidence."""
+        if max_requests is None:
+            return
+        if self.provider_identities and all(v is not None for v in self.provider_identities.values()):
+            assign_evidence_keys(samples, self.metric, self.provider_identities)
+        have: dict = {}
+        evidence = 0
+        for p in self.metric.providers:
+            cls, _, variant = PROVIDERS.get(p).pick(self.scorers, self.choices.get(p))
+            if variant != "served":
+                continue
+            impl = import_string(cls)
+            if p not in have:
+                have[p] = {r.key for r in read_all(self.out / "evidence", p, EvidenceRecord)} if self.out.exists() \
+                    else set()
+            evidence += sum(impl.requests_for(s.item) for s in samples if s.evidence_keys.get(p) not in have[p])
+        need = generation + evidence
+        if need > max_requests:
+            parts = [f"{generation} image request(s)"] if generation else []
+            parts += [f"{evidence} judge question(s)"] if evidence else []
+            raise UserError(f"this run needs {need} requests to served models ({', '.join(parts)}), more than "
+                            f"--max-requests {max_requests}; raise it, or use --limit (nothing was done)")
+
     # -- the plan -------------------------------------------------------------------------------------------------
     def manifest(self, pairing: dict, settings: dict, source: Optional[dict] = None) -> Manifest:
         suite, metric = self.suite, self.metric
@@ -143,8 +169,13 @@ class Pipeline:
         results and the report become the run's together (eclipse_bench.bench.core.state.commit)."""
         rows = score_samples(self.out, samples, self.metric, self.reference_compat, self.suite.reference_images)
         previous = self.committed_results()
+        timings = timings or (previous.timings if previous else {})
+        served = {f"served_{p}": prov.client.summary() for p, prov in self.providers.items()
+                  if getattr(prov, "client", None) is not None and prov.client.counters["requests"]}
+        if served:   # this invocation's requests to a served judge (counters, tokens and cost the server reported)
+            timings = {**timings, **served}
         results = summarise_rows(rows, [s.item for s in samples], self.metric, manifest, self.reference_compat,
-                                 timings or (previous.timings if previous else {}),
+                                 timings,
                                  coverage if coverage is not None else (previous.coverage if previous else None))
         commit_state(self.out, "", rows, results)
         return results

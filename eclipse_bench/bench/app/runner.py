@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
 
@@ -23,7 +24,8 @@ from eclipse_bench.bench.core.keys import (PlannedSample, batch_plan, image_seed
                                            rekey)
 from eclipse_bench.bench.core.schema import Results
 from eclipse_bench.bench.generation.pairings import PairingSpec, get_pairing
-from eclipse_bench.bench.generation.stage import generate_images, mark_verified, peak_rss_mb, reproducibility
+from eclipse_bench.bench.generation.stage import (generate_images, generate_served, mark_verified, peak_rss_mb,
+                                                 reproducibility)
 from eclipse_bench.metrics.registry import METRICS, MetricDef, check_choices, choices_from, metric_fits
 from eclipse_bench.metrics.stage import assign_evidence_keys
 from eclipse_bench.prompts.load import get_suite_def, load_suite
@@ -90,6 +92,7 @@ class Runner:
         self.png_wait_seconds = 0.0  # of which the generating thread waited for (on the critical path)
         self.batch_size_used: Any = None
         self.generation_counts: dict = {}
+        self.served_counters: dict = {}
         self.ipp = 0
         self.plan_size: Optional[int] = None   # the batch plan's size; None: a run made before plans (its keys kept)
         self.whole: Optional[Suite] = None     # the suite before --limit: batches are cut from it
@@ -117,13 +120,15 @@ class Runner:
         self.plan_size = self.batch_plan_size(out, device)
         samples = self.plan(ipp)
         mine = dist.mine(samples)
+        self.check_budget(mine)
         manifest = pipe.manifest(self.spec.to_json(), {
             **cfg.settings(), "scorers": pipe.scorers, "images_per_prompt": ipp,
             "seeds": [image_seed(cfg.seed, n) for n in range(ipp)], "seed_protocol": "image n: seed + n (T2I-CompBench)",
             "device": cfg.device or "auto", "memory_format": "channels_last" if cfg.channels_last else "contiguous",
             "limit_mode": cfg.limit_mode if cfg.limit else None,
             "batch_plan": {"size": self.plan_size, "order": "stratified prompts, then images"} if self.plan_size
-            else None, "reproducibility": reproducibility(self.plan_size, pipe.device(), cfg.dtype)})
+            else None, "reproducibility": reproducibility(self.plan_size, pipe.device(), cfg.dtype, self.spec.served),
+            **self.served_settings()})
         if dist.world > 1:
             with pipe.writing(manifest, shard=dist.suffix):
                 self.generate(mine, dist.suffix)
@@ -184,11 +189,32 @@ class Runner:
             samples = make_plan()
         return samples
 
+    def served_settings(self) -> dict:
+        """What the manifest says of a served model's seeds and endpoint (the key is never recorded)."""
+        if not self.spec.served:
+            return {}
+        seeds = "sent as `seed` (honoured if the server does)" if self.spec.settings.get("send_seed") else \
+            "not controllable: the API takes no seed; image n is the n-th image received for its prompt"
+        out = {"seed_protocol": seeds, "seeds_controllable": bool(self.spec.settings.get("send_seed")),
+               "endpoint": self.spec.settings.get("endpoint")}
+        if not self.spec.settings.get("send_seed"):
+            out["seeds"] = None   # compare pairs prompts, never these images by seed
+        return out
+
+    def check_budget(self, samples: list[PlannedSample]) -> None:
+        """--max-requests: the requests this run needs from served models (images, judge questions), before any."""
+        need = 0
+        if self.spec.served:
+            n = int(self.spec.settings.get("n") or 1)
+            per_prompt = Counter(s.prompt_id for s in samples if not s.sha256)
+            need += sum(-(-c // n) for c in per_prompt.values())
+        self.pipe.check_budget(samples, self.cfg.max_requests, need)
+
     def batch_plan_size(self, out: Path, device: str) -> Optional[int]:
         """The batch plan's size: --batch-size (auto: 16 on a GPU, 8 on a CPU). None for a directory made before
         batch plans (eclipse-bench 0.2): it keeps the keys its images were made under, and is labelled."""
         found = manifests(out)
-        if found and all(m.settings.get("batch_plan") is None for m in found):
+        if self.spec.served or (found and all(m.settings.get("batch_plan") is None for m in found)):
             return None
         bs = self.cfg.batch_size if self.cfg.batch_size != "auto" else (16 if device.startswith("cuda") else 8)
         before = {m.settings["batch_plan"].get("size") for m in found if isinstance(m.settings.get("batch_plan"), dict)}
@@ -222,6 +248,11 @@ class Runner:
             return 0.0, 0
         device = self.device()
         gen = self.load_generator()
+        if self.spec.served:
+            done = generate_served(self.pipe.out, samples, gen, self.cfg.concurrency, self.cfg.progress, suffix,
+                                   self.pipe.model_calls)
+            self.served_counters = done["requests"]
+            return done["seconds"], len(todo)
         done = generate_images(self.pipe.out, samples, gen, self.plan_size or 1, device, self.cfg.progress, suffix,
                                self.pipe.model_calls, self.replan)
         self.png_seconds += done["png_seconds"]
@@ -233,7 +264,11 @@ class Runner:
 
     def timings(self, gen_seconds: float, n_generated: int, ev_seconds: float, n_scored: int) -> dict:
         out: dict[str, Any] = {}
-        if self.generator is not None and n_generated:
+        if self.served_counters:
+            out["served_generation"] = dict(self.served_counters)
+            out["generation"] = {"total": gen_seconds / max(n_generated, 1)}
+            out["generated_images"] = n_generated
+        elif self.generator is not None and n_generated:
             out["generation"] = {k: v / n_generated for k, v in self.generator.timings.items()}
             out["generation"]["total"] = gen_seconds / n_generated
             out["generation"]["png"] = self.png_seconds / n_generated

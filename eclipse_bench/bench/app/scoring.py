@@ -119,7 +119,8 @@ def generation_label(rows: list[Sample], manifest: Manifest) -> Optional[dict]:
     images}, and what that guarantees (the manifest's statement; a mix of either is named)."""
     if manifest.source.get("kind", "generated") != "generated":
         return None
-    sizes = Counter(str(r.batch_size) if r.batch_size else "none" for r in rows)
+    served = bool(manifest.settings.get("endpoint"))
+    sizes = Counter(str(r.batch_size) if r.batch_size else ("served" if served else "none") for r in rows)
     envs = Counter(r.environment or "not recorded" for r in rows)
     plan = manifest.settings.get("batch_plan")
     label = {"batch_sizes": dict(sorted(sizes.items())), "environments": dict(sorted(envs.items())),

@@ -155,13 +155,21 @@ class Identities:
 CHECKPOINT_FIELDS = ("decoder_id", "prior_id", "prior_pipeline_id", "text_encoder_id")
 
 
+WHERE_SETTINGS = ("endpoint",)   # where a served model is reached, not what it makes: never in a key
+
+
 def pairing_identity(spec: Any, dtype: str, identities: Identities, channels_last: bool = False,
-                     fields: Sequence[str] = CHECKPOINT_FIELDS) -> dict:
+                     fields: Optional[Sequence[str]] = None) -> dict:
     """What changes a pairing's pixels: its config with each checkpoint's identity (`fields`: the checkpoints
-    that are loaded; prior-eval loads fewer), the dtype and the memory format."""
+    that are loaded, by default the spec's own checkpoint_fields; prior-eval loads fewer), the dtype and the memory
+    format. A served model's endpoint is left out (the same model served elsewhere makes the same kind of images)."""
+    if fields is None:
+        fields = getattr(spec, "checkpoint_fields", CHECKPOINT_FIELDS)
     ident = spec.to_json()
     ident.pop("name", None)          # a renamed pairing with the same config makes the same pixels
     ident.pop("description", None)
+    if any(k in ident.get("settings", {}) for k in WHERE_SETTINGS):
+        ident["settings"] = {k: v for k, v in ident["settings"].items() if k not in WHERE_SETTINGS}
     ident["checkpoints"] = {k: identities(getattr(spec, k)) for k in CHECKPOINT_FIELDS if k in fields}
     unresolved = [getattr(spec, k) for k in ident["checkpoints"] if getattr(spec, k) and ident["checkpoints"][k] is None]
     if unresolved:

@@ -31,6 +31,9 @@ class FamilyDef:
     checkpoints: Any = None
     # name -> a PairingSpec made on the fly for names the registry does not hold (diffusers:<id>), or None
     pairing_for: Any = None
+    # a model behind an API (openai-images): requests instead of batches, no checkpoints, no batch plan
+    served: bool = False
+    validate: Any = None                              # (spec) -> None, the family's own setting checks
 
 
 @dataclass(frozen=True)
@@ -71,9 +74,23 @@ class PairingSpec:
                 "text_encoder_id": self.text_encoder_id, "text_projection_dim": self.text_projection_dim,
                 "settings": dict(self.settings)}
 
+    @property
+    def served(self) -> bool:
+        return FAMILIES.get(self.family).served
+
+    @property
+    def checkpoint_fields(self) -> tuple:
+        """The fields naming checkpoints whose identities key its images (none for a served model: the server
+        holds it)."""
+        return () if self.served else ("decoder_id", "prior_id", "prior_pipeline_id", "text_encoder_id")
+
     def validate_settings(self) -> None:
         """Setting values a pipeline can run with; Karlo's UnCLIP scheduler needs at least 2 steps."""
-        min_steps = FAMILIES.get(self.family).min_steps
+        fam = FAMILIES.get(self.family)
+        if fam.validate is not None:
+            fam.validate(self)
+            return
+        min_steps = fam.min_steps
         for key, value in self.settings.items():
             if value is None and key in ("steps", "guidance", "height", "width", "negative_prompt"):
                 continue   # the pipeline's own default (diffusers pairings)

@@ -20,6 +20,7 @@ from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.state import decodable, file_sha256
 from eclipse_bench.bench.core.keys import PlannedSample, inside
 from eclipse_bench.bench.core.schema import ImageRecord, read_all
+from eclipse_bench.bench.core.served import run_concurrently
 from eclipse_bench.bench.core.store import append_jsonl, atomic_write_bytes
 
 
@@ -228,8 +229,45 @@ class _Writer:
             raise error
 
 
-def reproducibility(plan_size: Optional[int], device: str, dtype: str) -> str:
+def generate_served(out: Path, samples: list[PlannedSample], gen: Any, concurrency: int, progress: bool = True,
+                    suffix: str = "", calls: dict | None = None) -> dict:
+    """The images of `samples` that lack one, from a served model (gen.request), at most `concurrency` requests in
+    flight, each asking for up to the pairing's n images of one prompt. Every image is written under its content key
+    and recorded as soon as its request returns, so a kill loses only requests in flight, and a rerun asks only for
+    what is missing. Returns the seconds and the client's counters (requests, retries, tokens, requests/s)."""
+    calls = calls if calls is not None else {"generate": 0}
+    per_request = int(gen.settings.get("n") or 1)
+    todo: dict[str, list[PlannedSample]] = {}
+    for s in samples:
+        if not s.sha256:
+            todo.setdefault(s.prompt_id, []).append(s)
+    jobs = [group[i:i + per_request] for group in todo.values() for i in range(0, len(group), per_request)]
+    t0 = time.perf_counter()
+    env = f"served: {gen.spec.decoder_id} ({gen.entry.get('root') or gen.entry['id']})"
+    path = out / f"images{suffix}.jsonl"
+
+    def store(job: list, images: list) -> None:
+        records = []
+        for s, data in zip(job, images):
+            atomic_write_bytes(out / s.image, data)
+            s.sha256, s.environment = hashlib.sha256(data).hexdigest(), env
+            records.append(ImageRecord(s.key, s.prompt_id, s.n, s.image, s.seed, s.sha256, None, env).to_json())
+        append_jsonl(path, records)
+        calls["generate"] += 1
+        bar.update(len(job))
+        bar.set_postfix(req_s=gen.client.summary()["requests_per_second"], refresh=False)
+
+    with tqdm(total=sum(map(len, jobs)), desc=f"request {gen.spec.name}{suffix}", unit="img",
+              disable=not progress) as bar:
+        run_concurrently(lambda job: gen.request(job[0].prompt, len(job), job[0].seed), jobs, concurrency, store)
+    return {"seconds": time.perf_counter() - t0, "requests": gen.client.summary()}
+
+
+def reproducibility(plan_size: Optional[int], device: str, dtype: str, served: bool = False) -> str:
     """What a run's images guarantee, for the manifest and the report: measured on CPU in fp32 only."""
+    if served:
+        return ("none: a served model draws its images (no batch plan, no device of ours); each image is stored as "
+                "it arrives and never requested again")
     if plan_size is None:
         return ("none: made before batch plans (eclipse-bench 0.2): an image's bytes depend on the images it was "
                 "batched with, which were not recorded")
