@@ -17,6 +17,12 @@ os.environ["YOLO_OFFLINE"] = "1"
 os.environ["YOLO_CONFIG_DIR"] = str(_SESSION_TMP / "yolo")
 os.environ.setdefault("ECLIPSE_BENCH_CACHE", str(_SESSION_TMP / "cache"))
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+# experiment trackers: offline, writing under the session's folder only (trackio reads TRACKIO_DIR when imported)
+os.environ["WANDB_MODE"] = "offline"
+os.environ["WANDB_SILENT"] = "true"
+for _var in ("WANDB_DIR", "WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
+    os.environ[_var] = str(_SESSION_TMP / "wandb")
+os.environ["TRACKIO_DIR"] = str(_SESSION_TMP / "trackio")
 
 SHARED_BENCHMARKS = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
 if "ECLIPSE_BENCH_DATA" not in os.environ and SHARED_BENCHMARKS.is_dir():

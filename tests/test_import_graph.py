@@ -34,7 +34,8 @@ LAYER_FOLDERS = ("bench", "prompts", "metrics", "reports")
 # The packages an import may be made lazy for: the model stacks and the few others that cost a noticeable start-up
 # (or are optional); everything else is imported at the top.
 HEAVY = {"torch", "torchvision", "transformers", "diffusers", "ultralytics", "open_clip", "huggingface_hub",
-         "accelerate", "pandas", "pyarrow", "scipy", "cv2", "spacy", "safetensors", "tokenizers", "matplotlib"}
+         "accelerate", "pandas", "pyarrow", "scipy", "cv2", "spacy", "safetensors", "tokenizers", "matplotlib",
+         "wandb", "trackio", "tensorboard"}   # the last three: optional experiment trackers
 LAZY = re.compile(r"#\s*lazy:\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
 
 
@@ -55,7 +56,7 @@ def layer_of(module: str) -> tuple[str, int]:
     for folder in sorted(eclipse_bench.LAYERS, key=len, reverse=True):
         if rel == folder or rel.startswith(folder + "."):
             return eclipse_bench.LAYERS[folder]
-    if rel in ("", "__main__", "bench"):
+    if rel in ("", "__main__", "bench", "callbacks"):   # the public API: the package, `python -m`, training hooks
         return ("api", 99)
     raise AssertionError(f"{module}: its folder is no layer of eclipse_bench.LAYERS")
 

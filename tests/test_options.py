@@ -38,7 +38,8 @@ def test_no_option_is_declared_twice():
 
 def test_run_and_score_share_their_common_options_through_the_groups():
     common = {f.name for f in fields(opts.RunOptions)} & {f.name for f in fields(opts.ScoreOptions)}
-    grouped = _own_fields(opts.CommonOptions) | _own_fields(opts.SuiteOptions) | _own_fields(opts.ScoringOptions)
+    grouped = _own_fields(opts.CommonOptions) | _own_fields(opts.SuiteOptions) | _own_fields(opts.ScoringOptions) | \
+        _own_fields(opts.TrackingOptions)
     assert common == grouped and len(common) >= 12
 
 

@@ -10,16 +10,30 @@ from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.keys import inside
 from eclipse_bench.bench.core.state import RunState
 from eclipse_bench.bench.core.store import atomic_write_bytes
+from eclipse_bench.metrics.aggregate import summarise
+from eclipse_bench.metrics.registry import METRICS
 from eclipse_bench.reports.html import completeness
 
 SAMPLE_COLUMNS = ("pairing", "suite", "metric", "prompt_id", "prompt", "category", "level", "n", "seed", "image",
                   "score", "reason", "run")
 
 
+LABEL_COLUMNS = ("scorers", "equivalence", "reference_models", "reference_compat", "limit", "images_per_prompt",
+                 "metric_version")
+INTEGER_COLUMNS = ("n", "seed", "limit", "images_per_prompt", "n_images", "n_prompts", "n_unscorable")
+
+
+def _labels(r: dict) -> dict:
+    """What a number is: tiny or real scorers, reference-equivalent or a proxy (and for what), the reference
+    scripts' rules or not, a --limit subset, the images per prompt and the rule's version."""
+    return {k: r.get(k) for k in LABEL_COLUMNS}
+
+
 def export_frame(run_dirs: list[Path], level: str = "sample", allow_incomplete: bool = False,
                  metric: Optional[str] = None, compat: Optional[bool] = None):
-    """One row per sample (or per group of the results) of finished runs; an incomplete run (samples or images
-    missing) is an error unless allow_incomplete."""
+    """One row per sample (or per group of the results) of finished runs, each with the run's labels; an incomplete
+    run (samples or images missing) is an error unless allow_incomplete. Group rows carry their n and a 95% CI
+    (bootstrap over the group's prompts, as the run's own)."""
     import pandas as pd  # lazy: pandas
 
     rows = []
@@ -28,22 +42,34 @@ def export_frame(run_dirs: list[Path], level: str = "sample", allow_incomplete: 
         state = RunState.variant(d, metric, compat, "export")
         samples, _, _ = completeness(state, allow_incomplete, "export")   # every level: scores checked to be numbers
         r = state.results().to_json()
+        head = {"pairing": r["pairing"], "suite": r["suite"], "metric": r["metric"]}
         if level == "sample":
             for rec in samples:
                 s = rec.to_json()
-                rows.append({"pairing": r["pairing"], "suite": r["suite"], "metric": r["metric"],
-                             **{k: s.get(k) for k in SAMPLE_COLUMNS[3:-1]}, "image": str(inside(d, rec.image)),
-                             "run": str(d)})
-        else:
-            lo, hi = r.get("ci95", [None, None])
-            rows.append({"pairing": r["pairing"], "suite": r["suite"], "metric": r["metric"], "group": "overall",
-                         "score": r["score"], "ci_low": lo, "ci_high": hi, "n_images": r["n_images"], "run": str(d)})
-            for key in ("by_category", "by_level"):
-                for g, v in (r.get(key) or {}).items():
-                    rows.append({"pairing": r["pairing"], "suite": r["suite"], "metric": r["metric"],
-                                 "group": f"{key[3:]}={g}", "score": v, "ci_low": None, "ci_high": None,
-                                 "n_images": None, "run": str(d)})
-    return pd.DataFrame(rows)
+                rows.append({**head, **{k: s.get(k) for k in SAMPLE_COLUMNS[3:-1]},
+                             "image": str(inside(d, rec.image)), **_labels(r), "run": str(d)})
+            continue
+        lo, hi = r.get("ci95", [None, None])
+        rows.append({**head, "group": "overall", "score": r["score"], "ci_low": lo, "ci_high": hi,
+                     "n_images": r["n_images"], "n_prompts": r["n_prompts"], "n_unscorable": r.get("n_unscorable", 0),
+                     **_labels(r), "run": str(d)})
+        agg = METRICS.get(r["metric"]).aggregator() if r["metric"] in METRICS else None
+        scored = [rec.to_json() for rec in samples]
+        for key in ("by_category", "by_level"):
+            for g, v in (r.get(key) or {}).items():
+                part = [x for x in scored if str(x.get(key[3:])) == str(g)]
+                summary = summarise(part, agg) if agg is not None and part else {}
+                same = summary.get("score") is not None and v is not None and abs(summary["score"] - v) <= 1e-9
+                glo, ghi = summary.get("ci95", [None, None]) if same else (None, None)
+                rows.append({**head, "group": f"{key[3:]}={g}", "score": v, "ci_low": glo, "ci_high": ghi,
+                             "n_images": sum(x.get("score") is not None for x in part),
+                             "n_prompts": len({x["prompt_id"] for x in part}),
+                             "n_unscorable": sum(x.get("score") is None for x in part), **_labels(r), "run": str(d)})
+    df = pd.DataFrame(rows)
+    for col in INTEGER_COLUMNS:   # integers stay integers where a value is missing (pandas' nullable Int64)
+        if col in df.columns:
+            df[col] = df[col].astype("Int64")
+    return df
 
 
 def export(run_dirs: list[Path], out: Path, fmt: str, level: str = "sample", allow_incomplete: bool = False,

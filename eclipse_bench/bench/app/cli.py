@@ -17,9 +17,10 @@ from typing import Optional, Sequence
 
 from eclipse_bench.bench.app.importer import Importer
 from eclipse_bench.bench.app.flags import add_arguments, from_namespace, load_config
-from eclipse_bench.bench.app.options import PriorEvalOptions, RunOptions, ScoreOptions
+from eclipse_bench.bench.app.options import PriorEvalOptions, RunOptions, ScoreOptions, TrackingOptions
 from eclipse_bench.bench.app.pipeline import print_results
 from eclipse_bench.bench.app.prior_eval import print_prior_results, run_prior_eval
+from eclipse_bench.bench.app.rundir import output_file
 from eclipse_bench.bench.app.runner import Runner
 from eclipse_bench.bench.app.scoring import rescore_run
 from eclipse_bench.bench.core.errors import Terminated, UserError, write_crash_log
@@ -33,6 +34,9 @@ from eclipse_bench.prompts import user
 from eclipse_bench.reports.compare import (ALLOWABLE, compare_runs, format_junit, format_junit_error, format_text,
                                            render_compare)
 from eclipse_bench.reports.export import export
+from eclipse_bench.reports.table import FORMATS as TABLE_FORMATS
+from eclipse_bench.reports.table import LAYOUTS as TABLE_LAYOUTS
+from eclipse_bench.reports.table import write_table
 from eclipse_bench.reports.html import render_leaderboard, render_run
 
 
@@ -74,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--metric", help="another metric whose evidence the run holds")
     rs.add_argument("--reference-compat", action="store_true", default=None,
                     help="reproduce the reference tools' rules exactly (bugs included)")
+    add_arguments(rs, TrackingOptions)
 
     su = sub.add_parser("suites", help="list, show, validate or fetch prompt suites")
     ssub = su.add_subparsers(dest="suites_command", required=True, parser_class=_Parser)
@@ -124,6 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--allow-incomplete", action="store_true",
                     help="export a run whose samples or images are missing (default: an error)")
     _variant_arguments(ex)
+
+    tb = sub.add_parser("table", help="runs as the benchmark's published table (markdown, LaTeX, CSV), footnoted")
+    tb.add_argument("runs", nargs="+", type=Path)
+    tb.add_argument("--format", default="markdown", choices=list(TABLE_FORMATS))
+    tb.add_argument("--layout", default="auto", choices=list(TABLE_LAYOUTS),
+                    help="the benchmark's table (auto: one table per benchmark the runs belong to)")
+    tb.add_argument("--ci", action="store_true", help="show each number's 95%% CI as +- half its width")
+    tb.add_argument("--out", type=Path, help="write the table to this file (default: print it)")
+    tb.add_argument("--allow-incomplete", action="store_true",
+                    help="put in a run whose samples or images are missing (default: an error)")
+    _variant_arguments(tb)
     return p
 
 
@@ -175,8 +191,11 @@ def cmd_list(a: argparse.Namespace) -> int:
 
 
 def cmd_rescore(a: argparse.Namespace) -> int:
+    tracking = from_namespace(TrackingOptions, a)
+    tracking.validate()
     results, suffix = rescore_run(a.run_dir, a.metric, a.reference_compat)
     print_results(results, a.run_dir / f"report{suffix}.html")
+    tracking.log(a.run_dir, suffix)
     return 0
 
 
@@ -227,25 +246,8 @@ def cmd_suites(a: argparse.Namespace) -> int:
     return 0
 
 
-def _output(path: Path, flag: str, reads: Sequence[Path] = ()) -> Path:
-    """A file to write: not a directory, in a folder that exists (nothing is created silently), and never inside a
-    run directory the command reads (links followed): a reader never writes into a run."""
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{flag} {path} is a directory; give a file name (e.g. {path / 'report.html'})")
-    if not path.parent.is_dir():
-        raise UserError(f"{flag} {path}: its folder {path.parent} does not exist; create it first")
-    target = path.resolve()
-    for run in reads:
-        root = Path(run).resolve()
-        if target == root or root in target.parents:
-            raise UserError(f"{flag} {path} is inside the run directory {run}, which this command reads; a finished run "
-                            f"is never written into: choose a path outside it (nothing was written)")
-    return path
-
-
 def cmd_report(a: argparse.Namespace) -> int:
-    out = _output(a.out, "--out", a.runs)
+    out = output_file(a.out, "--out", a.runs)
     path = (render_run(a.runs[0], out, a.link_images, a.metric, a.reference_compat, a.allow_incomplete)
             if len(a.runs) == 1 else render_leaderboard(a.runs, out, a.metric, a.reference_compat, a.allow_incomplete))
     print(f"report: {Path(path).resolve()}")
@@ -274,7 +276,7 @@ def _compare(a: argparse.Namespace) -> int:
         if not run.is_dir():
             raise UserError(f"{run}: no such run directory; check the path")
     default = a.candidate.resolve().parent / f"{a.candidate.resolve().name}.compare.html"
-    html = _output(a.html or default, "--html", (a.baseline, a.candidate))
+    html = output_file(a.html or default, "--html", (a.baseline, a.candidate))
     c = compare_runs(a.baseline, a.candidate, a.max_drop, a.alpha, max_unscorable_increase=a.max_unscorable_increase,
                      min_prompts=a.min_prompts, allow=tuple(a.allow), metric=a.metric, compat=a.reference_compat)
     render_compare(c, html)   # first: a failure to write it must not follow a printed verdict
@@ -293,9 +295,17 @@ def _compare(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    path = export(a.runs, _output(a.out, "--out", a.runs), a.format, a.level, a.allow_incomplete, a.metric,
+    path = export(a.runs, output_file(a.out, "--out", a.runs), a.format, a.level, a.allow_incomplete, a.metric,
                   a.reference_compat)
     print(f"wrote {path}")
+    return 0
+
+
+def cmd_table(a: argparse.Namespace) -> int:
+    out = output_file(a.out, "--out", a.runs) if a.out is not None else None
+    text = write_table(a.runs, out, fmt=a.format, layout=a.layout, ci=a.ci, metric=a.metric,
+                       compat=a.reference_compat, allow_incomplete=a.allow_incomplete)
+    print(f"wrote {out}" if out is not None else text, end="\n" if out is not None else "")
     return 0
 
 
@@ -312,7 +322,7 @@ def cmd_score(a: argparse.Namespace) -> int:
 
 COMMANDS = {"run": cmd_run, "score": cmd_score, "prior-eval": cmd_prior_eval, "demo": cmd_demo, "list": cmd_list,
             "suites": cmd_suites, "rescore": cmd_rescore, "report": cmd_report, "compare": cmd_compare,
-            "export": cmd_export}
+            "export": cmd_export, "table": cmd_table}
 
 
 INTERNAL_ERROR = 3

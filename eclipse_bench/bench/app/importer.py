@@ -145,6 +145,7 @@ class Importer:
             self.store(out, samples, data)
             pipe.collect_evidence(samples)
             results = pipe.finish(samples, manifest, {}, coverage)
+        opts.log(out)   # trackers, after the commit: a failure there costs nothing
         return out, results
 
     @staticmethod

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 
+from eclipse_bench.bench.app.trackers import check_trackers, log_to_trackers
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.keys import BASE_SEED
 from eclipse_bench.metrics.judge import REAL_JUDGE
@@ -242,6 +243,28 @@ class ScoringOptions(Options):
 
 
 @dataclass
+class TrackingOptions(Options):
+    """Where the numbers go besides the run directory: experiment trackers (accelerate's tracking API)."""
+    log_to: Optional[str] = option(None, "--log-to", metavar="TRACKERS", check=check_trackers,
+                                   help="send the results to these trackers, comma-separated: wandb, tensorboard, "
+                                        "trackio, mlflow, comet_ml, aim, clearml, dvclive, swanlab (never changes "
+                                        "a key or a result; a tracker that fails is a warning)")
+    log_dir: Optional[Path] = option(None, "--log-dir", kind="path",
+                                     help="where file-based trackers write (default: eclipse-bench-logs beside the "
+                                          "run directory, never inside it)")
+    log_project: str = option("eclipse-bench", "--log-project", help="the trackers' project (default eclipse-bench)")
+    log_run_name: Optional[str] = option(None, "--log-run-name",
+                                         help="the trackers' run name (default PAIRING/SUITE)")
+    log_step: Optional[int] = option(None, "--log-step", kind="int",
+                                     help="the step the numbers are logged at (a training step, for sweeps)")
+
+    def log(self, run_dir: Path, suffix: str = "") -> dict:
+        """Send the run's committed results to the trackers asked for (nothing when none was)."""
+        return log_to_trackers(run_dir, self.log_to or "", self.log_dir, self.log_project, self.log_run_name,
+                               self.log_step, suffix)
+
+
+@dataclass
 class GenerationOptions(Options):
     """Which pairing, which seeds, which precision."""
     REQUIRED = {"pairing": "--prior is required (a pairing name; see `eclipse-bench list priors`)"}
@@ -260,7 +283,7 @@ class GenerationOptions(Options):
 
 
 @dataclass
-class RunOptions(GenerationOptions, ScoringOptions, SuiteOptions):
+class RunOptions(GenerationOptions, ScoringOptions, TrackingOptions, SuiteOptions):
     """`eclipse-bench run`."""
     batch_size: Any = option(4, "--batch-size", kind="batch", check=_batch_size,
                              help="images per generation batch, or 'auto' (default 4)")
@@ -281,7 +304,7 @@ class RunOptions(GenerationOptions, ScoringOptions, SuiteOptions):
 
 
 @dataclass
-class ScoreOptions(ScoringOptions, SuiteOptions):
+class ScoreOptions(ScoringOptions, TrackingOptions, SuiteOptions):
     """`eclipse-bench score IMAGES --suite S`: images made anywhere, imported and scored as a generated run is."""
     REQUIRED = {"images": "IMAGES is required: a folder of images, a GenEval 2 .json or a .jsonl manifest"}
 
@@ -301,7 +324,7 @@ class ScoreOptions(ScoringOptions, SuiteOptions):
 
 
 @dataclass
-class PriorEvalOptions(GenerationOptions, SuiteOptions):
+class PriorEvalOptions(GenerationOptions, TrackingOptions, SuiteOptions):
     """`eclipse-bench prior-eval`."""
     batch_size: int = option(64, "--batch-size", kind="int", check=_at_least_one,
                              help="predictions per prior call (default 64)")

@@ -24,6 +24,7 @@ import numpy as np
 from eclipse_bench.bench.app.options import PriorEvalOptions
 from eclipse_bench.bench.app.preflight import pairing_checkpoints, preflight
 from eclipse_bench.bench.app.rundir import check_owner, default_out
+from eclipse_bench.bench.app.trackers import log_dir_for, log_prior_to_trackers
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.keys import CHECKPOINT_FIELDS, Identities, digest, image_seed, pairing_identity
 from eclipse_bench.bench.core.loaders import default_device
@@ -224,6 +225,9 @@ def run_prior_eval(opts: PriorEvalOptions) -> PriorResults:
         atomic_write_json(folder / "results.json", results.to_json())
 
         render_prior(folder, folder / "report.html")
+    if opts.log_to:
+        log_prior_to_trackers(results.to_json(), opts.log_to, log_dir_for(run_dir, opts.log_dir), opts.log_project,
+                              opts.log_run_name, opts.log_step)
     return results
 
 

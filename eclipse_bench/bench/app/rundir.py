@@ -1,5 +1,5 @@
 """What a run directory is to a new invocation: its default place, who owns it, the identities it recorded, and the
-versions and revision a manifest records."""
+versions and revision a manifest records, and where a reader may write its output (never into a run)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.keys import digest
@@ -100,3 +100,20 @@ def git_revision() -> Optional[str]:
     except (OSError, subprocess.SubprocessError):
         return None
     return rev.stdout.strip() or None if rev.returncode == 0 else None
+
+
+def output_file(path: Path, flag: str, reads: Sequence[Path] = ()) -> Path:
+    """A file to write: not a directory, in a folder that exists (nothing is created silently), and never inside a
+    run directory the command reads (links followed): a reader never writes into a run."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a directory; give a file name (e.g. {path / 'report.html'})")
+    if not path.parent.is_dir():
+        raise UserError(f"{flag} {path}: its folder {path.parent} does not exist; create it first")
+    target = path.resolve()
+    for run in reads:
+        root = Path(run).resolve()
+        if target == root or root in target.parents:
+            raise UserError(f"{flag} {path} is inside the run directory {run}, which this command reads; a finished run "
+                            f"is never written into: choose a path outside it (nothing was written)")
+    return path

@@ -140,6 +140,7 @@ class Runner:
             gen_seconds, n_generated = self.generate(samples)
             ev_seconds, n_scored = pipe.collect_evidence(samples)
             results = pipe.finish(samples, manifest, self.timings(gen_seconds, n_generated, ev_seconds, n_scored))
+        cfg.log(out)   # trackers, after the commit: a failure there costs nothing
         return out, results
 
     def plan(self, ipp: int) -> list[PlannedSample]:
