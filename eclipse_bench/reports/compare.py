@@ -24,6 +24,7 @@ from eclipse_bench.bench.core.state import RunState
 from eclipse_bench.bench.core.store import atomic_write_bytes
 from eclipse_bench.metrics.aggregate import bootstrap_ci, per_prompt_stats
 from eclipse_bench.metrics.registry import METRICS, check_scores
+from eclipse_bench.reports.plots import deltas_figure, emit
 from eclipse_bench.reports.render import csp, image_uri, template_env
 
 
@@ -41,6 +42,7 @@ class GroupResult:
     # the smallest drop this gate can call a regression with these prompts (None: none at all): max(--max-drop, the
     # half-width of the paired bootstrap CI of the difference); a true drop below it is lost in the paired noise
     detectable_drop: Optional[float] = None
+    deltas: list = field(default_factory=list)    # (prompt_id, candidate - baseline) of every common prompt
 
 
 @dataclass
@@ -96,7 +98,8 @@ class Comparison:
                                                       "failed": cov.failed, "reason": cov.reason()},
                 "warnings": list(self.warnings), "allowed_differences": list(self.allowed),
                 "power": power_line(self),
-                "groups": [{k: v for k, v in g.__dict__.items() if k != "changed"} for g in self.groups]}
+                "groups": [{k: v for k, v in g.__dict__.items() if k not in ("changed", "deltas")}
+                           for g in self.groups]}
 
 
 ALLOWABLE = ("suite", "prompts", "metric", "metric-version", "compat", "images-per-prompt", "seeds", "scorers",
@@ -234,7 +237,8 @@ def compare_runs(base: Path, cand: Path, max_drop: Optional[float] = None, alpha
         order = np.argsort(-np.abs(diffs))[:12]
         changed = [(common[i], prompts.get(common[i], ""), float(per_b[i]), float(per_c[i])) for i in order
                    if diffs[i] != 0]
-        results.append(GroupResult(name, score_b, score_c, delta, ci, p, len(common), verdict, changed, detectable))
+        results.append(GroupResult(name, score_b, score_c, delta, ci, p, len(common), verdict, changed, detectable,
+                                   [(pid, float(v)) for pid, v in zip(common, diffs)]))
     return Comparison(str(base), str(cand), rb.metric, rb.suite, max_drop, alpha, results, coverage, warnings,
                       [a for a in allow], (metric, compat))
 
@@ -321,7 +325,7 @@ def format_junit_error(message: str) -> str:
         "    </testcase>", "  </testsuite>", "</testsuites>"]) + "\n"
 
 
-def render_compare(c: Comparison, out: Path) -> Path:
+def render_compare(c: Comparison, out: Path, plots_dir: Optional[Path] = None) -> Path:
     base_imgs: dict[str, list[str]] = {}
     cand_imgs: dict[str, list[str]] = {}
     for d, bucket in ((Path(c.baseline), base_imgs), (Path(c.candidate), cand_imgs)):
@@ -333,6 +337,7 @@ def render_compare(c: Comparison, out: Path) -> Path:
                 "base_imgs": [image_uri(Path(p), 128) for p in base_imgs.get(pid, [])[:4]],
                 "cand_imgs": [image_uri(Path(p), 128) for p in cand_imgs.get(pid, [])[:4]]}
                for pid, prompt, b, cc in overall.changed]
-    html = template_env().get_template("compare.html.j2").render(c=c, changed=changed, csp=csp())
+    plots = emit({"deltas": deltas_figure(c)}, plots_dir)
+    html = template_env().get_template("compare.html.j2").render(c=c, changed=changed, csp=csp(), plots=plots)
     atomic_write_bytes(Path(out), html.encode("utf-8"))
     return Path(out)

@@ -1,4 +1,5 @@
-"""`eclipse-bench export`: runs as tables (pandas) for people who make their own plots."""
+"""`eclipse-bench export`: runs as tables (pandas) for people who make their own plots; and what every reader
+(report, export, table, plots) requires of a run it reads (completeness)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,29 @@ from eclipse_bench.bench.core.keys import inside
 from eclipse_bench.bench.core.state import RunState
 from eclipse_bench.bench.core.store import atomic_write_bytes
 from eclipse_bench.metrics.aggregate import summarise
-from eclipse_bench.metrics.registry import METRICS
-from eclipse_bench.reports.html import completeness
+from eclipse_bench.metrics.registry import METRICS, check_scores
+
+def completeness(state: RunState, allow_incomplete: bool = False, what: str = "report") -> tuple:
+    """(samples, [notes], {missing images}) of a committed state whose scores are numbers on the metric's scale:
+    every sample with an intact image, or (allow_incomplete) what there is with a note for each thing missing;
+    otherwise one error naming what is missing and the fix."""
+    run_dir, notes = state.run_dir, []
+    samples = state.samples()
+    check_scores(state.results(), samples, state.path(f"results{state.suffix}.json"),
+                 state.path(f"samples{state.suffix}.jsonl"))
+    problems = state.image_problems(samples)
+    if problems and not allow_incomplete:
+        shown = ", ".join(f"{p} ({why})" for p, why in problems[:3])
+        raise UserError(f"{run_dir}: {len(problems)} of {len(samples)} images are missing or damaged: {shown}"
+                        f"{', ...' if len(problems) > 3 else ''}; rerun the command that made the run to make them "
+                        f"again, or pass --allow-incomplete to {what} without them (listed as missing)")
+    notes += [f"image {p}: {why}" for p, why in problems]
+    if state.pending_rerun:
+        notes.append("a rerun of this directory has not finished (manifest.next.json): these are the results of "
+                     "its last finished run")
+    return samples, notes, {p for p, _ in problems}
+
+
 
 SAMPLE_COLUMNS = ("pairing", "suite", "metric", "prompt_id", "prompt", "category", "level", "n", "seed", "image",
                   "score", "reason", "run")

@@ -28,7 +28,7 @@ from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.state import RunState
 from eclipse_bench.bench.core.store import atomic_write_bytes
 from eclipse_bench.prompts.registry import SUITE_FAMILIES, metric_for_category
-from eclipse_bench.reports.html import completeness
+from eclipse_bench.reports.export import completeness
 from eclipse_bench.reports.published import SOURCE, published
 
 T2I = [("Color", "color"), ("Shape", "shape"), ("Texture", "texture"), ("Spatial", "spatial"),

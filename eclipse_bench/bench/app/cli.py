@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="link full-size images instead of embedding thumbnails (big runs)")
     rep.add_argument("--allow-incomplete", action="store_true",
                      help="render a run whose samples or images are missing, stating each (default: an error)")
-    _variant_arguments(rep)
+    _variant_arguments(rep, plots=True)
 
     cp = sub.add_parser("compare", help="compare a candidate run with a baseline; exit 1 on a regression")
     cp.add_argument("baseline", type=Path)
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--format", default="text", choices=["text", "json", "junit"])
     cp.add_argument("--html", type=Path, help="where to write the HTML comparison (default CANDIDATE.compare.html, "
                                               "beside the candidate's directory: a run is never written into)")
-    _variant_arguments(cp)
+    _variant_arguments(cp, plots=True)
 
     ex = sub.add_parser("export", help="export runs as a table (pandas)")
     ex.add_argument("runs", nargs="+", type=Path)
@@ -143,8 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _variant_arguments(parser: argparse.ArgumentParser) -> None:
-    """Which of a run's committed results to read: its own, or a variant rescore wrote beside them."""
+def _variant_arguments(parser: argparse.ArgumentParser, plots: bool = False) -> None:
+    """Which of a run's committed results to read: its own, or a variant rescore wrote beside them (and, for the HTML
+    pages, where to write their plots as files)."""
+    if plots:
+        parser.add_argument("--plots", type=Path, metavar="DIR", help="also write the page's plots to DIR as PNG and "
+                                                                       "SVG (made if missing; never inside a run)")
     parser.add_argument("--metric", help="the results of another metric (`eclipse-bench rescore RUN --metric M` "
                                          "wrote them beside the run's own)")
     parser.add_argument("--reference-compat", action="store_true", default=None,
@@ -160,8 +164,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     out, results = Runner(opts).run()
     if results is None:
         print(f"shard done: {out}; run the same command without --shard to merge and score")
-        return 0
-    print_results(results, out / "report.html")
+    else:
+        print_results(results, out / "report.html")
     return 0
 
 
@@ -191,8 +195,7 @@ def cmd_list(a: argparse.Namespace) -> int:
 
 
 def cmd_rescore(a: argparse.Namespace) -> int:
-    tracking = from_namespace(TrackingOptions, a)
-    tracking.validate()
+    tracking = from_namespace(TrackingOptions, a)   # checked before any work
     results, suffix = rescore_run(a.run_dir, a.metric, a.reference_compat)
     print_results(results, a.run_dir / f"report{suffix}.html")
     tracking.log(a.run_dir, suffix)
@@ -247,9 +250,10 @@ def cmd_suites(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    out = output_file(a.out, "--out", a.runs)
-    path = (render_run(a.runs[0], out, a.link_images, a.metric, a.reference_compat, a.allow_incomplete)
-            if len(a.runs) == 1 else render_leaderboard(a.runs, out, a.metric, a.reference_compat, a.allow_incomplete))
+    out, plots = output_file(a.out, "--out", a.runs), output_file(a.plots, "--plots", a.runs, folder=True)
+    path = (render_run(a.runs[0], out, a.link_images, a.metric, a.reference_compat, a.allow_incomplete, plots)
+            if len(a.runs) == 1 else render_leaderboard(a.runs, out, a.metric, a.reference_compat, a.allow_incomplete,
+                                                        plots))
     print(f"report: {Path(path).resolve()}")
     return 0
 
@@ -279,7 +283,7 @@ def _compare(a: argparse.Namespace) -> int:
     html = output_file(a.html or default, "--html", (a.baseline, a.candidate))
     c = compare_runs(a.baseline, a.candidate, a.max_drop, a.alpha, max_unscorable_increase=a.max_unscorable_increase,
                      min_prompts=a.min_prompts, allow=tuple(a.allow), metric=a.metric, compat=a.reference_compat)
-    render_compare(c, html)   # first: a failure to write it must not follow a printed verdict
+    render_compare(c, html, output_file(a.plots, "--plots", (a.baseline, a.candidate), folder=True))   # first: a failure to write it must not follow a printed verdict
     if a.format == "json":
         print(json.dumps(c.to_json(), indent=2))
     elif a.format == "junit":
@@ -302,10 +306,10 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_table(a: argparse.Namespace) -> int:
-    out = output_file(a.out, "--out", a.runs) if a.out is not None else None
+    out = output_file(a.out, "--out", a.runs)
     text = write_table(a.runs, out, fmt=a.format, layout=a.layout, ci=a.ci, metric=a.metric,
                        compat=a.reference_compat, allow_incomplete=a.allow_incomplete)
-    print(f"wrote {out}" if out is not None else text, end="\n" if out is not None else "")
+    print(f"wrote {out}" if out is not None else text.rstrip("\n"))
     return 0
 
 

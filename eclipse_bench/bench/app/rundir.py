@@ -102,13 +102,18 @@ def git_revision() -> Optional[str]:
     return rev.stdout.strip() or None if rev.returncode == 0 else None
 
 
-def output_file(path: Path, flag: str, reads: Sequence[Path] = ()) -> Path:
-    """A file to write: not a directory, in a folder that exists (nothing is created silently), and never inside a
-    run directory the command reads (links followed): a reader never writes into a run."""
+def output_file(path: Optional[Path], flag: str, reads: Sequence[Path] = (), folder: bool = False) -> Optional[Path]:
+    """A file (folder=True: a folder, made if missing) to write: a file not a directory, in a folder that exists
+    (nothing is created silently), and never inside a run directory the command reads (links followed): a reader never
+    writes into a run. None stays None (the flag was not given)."""
+    if path is None:
+        return None
     path = Path(path)
-    if path.is_dir():
+    if folder and path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path} is a file; give a folder for the plots")
+    if not folder and path.is_dir():
         raise UserError(f"{flag} {path} is a directory; give a file name (e.g. {path / 'report.html'})")
-    if not path.parent.is_dir():
+    if not folder and not path.parent.is_dir():
         raise UserError(f"{flag} {path}: its folder {path.parent} does not exist; create it first")
     target = path.resolve()
     for run in reads:
