@@ -14,6 +14,7 @@ from pathlib import Path as _Path
 from typing import Any as _Any
 
 from eclipse_bench.bench.app.importer import Importer
+from eclipse_bench.bench.app.multi import is_many, run_many
 from eclipse_bench.bench.app.options import RunOptions, ScoreOptions
 from eclipse_bench.bench.app.prior_eval import prior_eval as _prior_eval
 from eclipse_bench.bench.app.runner import Runner
@@ -41,8 +42,14 @@ __all__ = ["__version__", "LAYERS", "compare", "export", "prior_eval", "report",
 def run(pairing: str, suite: str, **options: _Any) -> dict:
     """Generate (what is missing), collect evidence, score and report one run; returns its results.json as a dict.
     `options` are the run options by field name (eclipse_bench.bench.app.options.RunOptions: out, limit,
-    images_per_prompt, seed, batch_size, device, dtype, metric, scorers, ...)."""
-    out, results = Runner(RunOptions(pairing=pairing, suite=suite, **options)).run()
+    images_per_prompt, seed, batch_size, device, dtype, metric, scorers, ...). Several suites ("t2i-compbench",
+    "color,shape") or checkpoints (prior_checkpoint="ckpts/step-*") make one run each; then the benchmark's index
+    (benchmark.json: every run with its suite, checkpoint, step and score) is returned."""
+    cfg = RunOptions(pairing=pairing, suite=suite, **options)
+    cfg.validate()
+    if is_many(cfg):
+        return run_many(cfg, printing=False)
+    out, results = Runner(cfg).run()
     return results.to_json() if results is not None else {}
 
 

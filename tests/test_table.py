@@ -228,3 +228,55 @@ def test_python_api_returns_what_it_says(runs, tmp_path):
     scored = eb.score(color / "images.jsonl", "t2i-compbench/color", out=tmp_path / "scored", scorers="tiny",
                       limit=3, layout="manifest", name="again")
     assert scored["pairing"] == "again" and scored["score"] == pytest.approx(_results(color)["score"])
+
+
+# -- a whole benchmark in one command, and checkpoint sweeps ---------------------------------------------------
+
+def test_a_benchmark_is_one_command_with_one_index(tmp_path, capsys):
+    parent = tmp_path / "bench"
+    assert main(["run", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color,builtin/counting", "--limit", "2",
+                 "--images-per-prompt", "1", "--out", str(parent), "--no-progress"]) == 0
+    index = json.loads((parent / "benchmark.json").read_text())
+    assert [r["suite"] for r in index["runs"]] == ["builtin/color", "builtin/counting"]
+    for r in index["runs"]:   # each suite its own run, scored with its own metric
+        res = _results(parent / r["dir"])
+        assert (res["suite"], res["metric"], res["score"]) == (r["suite"], r["metric"], r["score"])
+    assert [r["metric"] for r in index["runs"]] == ["blip-vqa", "hrs-counting"]
+    # table, report and export read the parent as the runs it indexes
+    assert table([parent], "markdown") == table([parent / r["dir"] for r in index["runs"]], "markdown")
+    assert main(["report", str(parent), "--out", str(tmp_path / "lb.html")]) == 0
+    assert "builtin/counting" in (tmp_path / "lb.html").read_text()
+    capsys.readouterr()
+    assert main(["run", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color,builtin/nope", "--out",
+                 str(tmp_path / "x")]) == 2
+    assert "unknown suite 'builtin/nope'" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_a_checkpoint_sweep_scores_every_step(tmp_path):
+    import torch
+
+    from eclipse_bench.bench.core.tiny import resolve
+    from eclipse_bench.bench.generation.eclipse_prior import EclipsePriorTransformer
+
+    base = EclipsePriorTransformer.from_pretrained(resolve("tiny:eclipse-karlo-prior"))
+    g = torch.Generator().manual_seed(0)
+    for step in (100, 200, 300):   # a 'training run': the weights drift with the step
+        with torch.no_grad():
+            for p in base.parameters():
+                p.add_(torch.randn(p.shape, generator=g) * 0.5)
+        base.save_pretrained(tmp_path / "ckpts" / f"step-{step}")
+    parent = tmp_path / "sweep"
+    assert main(["run", "--prior", "tiny-eclipse-karlo", "--prior-checkpoint", str(tmp_path / "ckpts" / "step-*"),
+                 "--suite", "builtin/color", "--limit", "2", "--images-per-prompt", "1", "--out", str(parent),
+                 "--no-progress"]) == 0
+    index = json.loads((parent / "benchmark.json").read_text())
+    assert [r["step"] for r in index["runs"]] == [100, 200, 300] and index["sweep"]
+    scores = [r["score"] for r in index["runs"]]
+    assert len(set(scores)) == 3   # a result per checkpoint, each its own
+    for r in index["runs"]:
+        m = json.loads((parent / r["dir"] / "manifest.json").read_text())
+        assert m["settings"]["prior_checkpoint"] == r["checkpoint"]
+    assert (parent / "sweep.png").is_file() and (parent / "sweep.svg").is_file()
+    md = table([parent], "markdown")
+    for step in (100, 200, 300):   # rows told apart by the checkpoint's folder, not a path
+        assert f"| tiny-eclipse-karlo (step-{step}) |" in md

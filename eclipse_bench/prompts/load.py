@@ -27,3 +27,21 @@ def load_suite(name: str, split: str = "val") -> Suite:
 
 def suite_names() -> list[str]:
     return SUITES.names() + sorted(ALIASES)
+
+
+def expand_suites(value: str) -> list[str]:
+    """`--suite` as a list of suites: comma-separated names, and a benchmark's name standing for all its suites
+    (t2i-compbench: its eight categories; hrs: its four skills; builtin: every built-in category); a name that is a
+    suite itself (geneval, geneval2) is that suite. Pinned variants (color@2023) are named, never implied."""
+    out: list[str] = []
+    for part in (p.strip() for p in str(value).split(",")):
+        if not part:
+            continue
+        if user.is_user_suite(part) or canonical(part) in SUITES:
+            out.append(part)
+            continue
+        members = [n for n in SUITES.names() if n.startswith(part.rstrip("/") + "/") and "@" not in n]
+        if not members:
+            raise unknown_name("suite", part, suite_names())
+        out += members
+    return list(dict.fromkeys(out))

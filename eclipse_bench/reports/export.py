@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -36,6 +37,39 @@ def completeness(state: RunState, allow_incomplete: bool = False, what: str = "r
 
 
 
+INDEX = "benchmark.json"   # a parent of several runs (a whole benchmark, a checkpoint sweep): its index
+
+
+def expand_run_dirs(run_dirs: list) -> list[Path]:
+    """Run directories as given, a benchmark's parent standing for the runs its benchmark.json lists."""
+    out = []
+    for d in map(Path, run_dirs):
+        index = d / INDEX
+        if not (d / "manifest.json").exists() and index.is_file():
+            try:
+                out += [d / r["dir"] for r in json.loads(index.read_text())["runs"]]
+            except (ValueError, KeyError, TypeError):
+                raise UserError(f"{index}: not a benchmark index eclipse-bench wrote; rerun the command that made "
+                                f"it") from None
+        else:
+            out.append(d)
+    return out
+
+
+def distinct_names(dirs: list[Path]) -> list[str]:
+    """Short names that tell run directories apart: the fewest trailing path parts that differ, leaving out the parts
+    they all share at the end (runs/step-100/builtin__color, runs/step-200/builtin__color -> step-100, step-200)."""
+    parts = [Path(d).resolve().parts for d in dirs]
+    common = 0
+    while all(len(p) > common + 1 for p in parts) and len({p[-1 - common] for p in parts}) == 1:
+        common += 1
+    for k in range(1, max(len(p) for p in parts) + 1):
+        names = ["/".join(p[len(p) - common - k:len(p) - common]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return [str(d) for d in dirs]
+
+
 SAMPLE_COLUMNS = ("pairing", "suite", "metric", "prompt_id", "prompt", "category", "level", "n", "seed", "image",
                   "score", "reason", "run")
 
@@ -59,8 +93,7 @@ def export_frame(run_dirs: list[Path], level: str = "sample", allow_incomplete: 
     import pandas as pd  # lazy: pandas
 
     rows = []
-    for d in run_dirs:
-        d = Path(d)
+    for d in expand_run_dirs(run_dirs):
         state = RunState.variant(d, metric, compat, "export")
         samples, _, _ = completeness(state, allow_incomplete, "export")   # every level: scores checked to be numbers
         r = state.results().to_json()

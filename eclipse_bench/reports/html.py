@@ -16,7 +16,7 @@ from eclipse_bench.bench.core.schema import Manifest, Results, Sample
 from eclipse_bench.bench.core.state import RunState
 from eclipse_bench.bench.core.store import atomic_write_bytes
 from eclipse_bench.metrics.registry import METRICS, PROVIDERS
-from eclipse_bench.reports.export import completeness
+from eclipse_bench.reports.export import completeness, distinct_names, expand_run_dirs
 from eclipse_bench.reports.plots import atoms_figure, emit, grid_figure, group_order, groups_figure, scores_figure
 from eclipse_bench.reports.prior import prior_rows
 from eclipse_bench.reports.published import SOURCE, published
@@ -149,12 +149,14 @@ def _row_names(runs: list) -> list[str]:
                   "scorers": runs[i][1].get("scorers"), "seed": runs[i][1].get("seed"),
                   "checkpoint": (runs[i][2].get("settings") or {}).get("prior_checkpoint")} for i in idx]
         differing = [k for k in facts[0] if len({str(f[k]) for f in facts}) > 1]
-        for i, f in zip(idx, facts):
-            tag = ", ".join(f"{k} {f[k]}" for k in differing[:2]) if differing else runs[i][0].name
+        paths = distinct_names([runs[i][0] for i in idx])
+        for i, f, path in zip(idx, facts, paths):
+            tag = path if differing == ["checkpoint"] or not differing else \
+                ", ".join(f"{k} {f[k]}" for k in differing[:2])
             names[i] = f"{pairing} ({tag})"
         if len({names[i] for i in idx}) < len(idx):   # still alike: the directories
-            for i in idx:
-                names[i] = f"{pairing} ({runs[i][0]})"
+            for i, path in zip(idx, paths):
+                names[i] = f"{pairing} ({path})"
     return names
 
 
@@ -166,7 +168,7 @@ def leaderboard_data(run_dirs: list[Path], metric: Optional[str] = None, compat:
     rules); per-group values (categories, tags, levels, atom counts) as a second table; published reference rows
     where the protocol matches."""
     runs = []
-    for d in run_dirs:   # each run held to what a report of it alone requires
+    for d in expand_run_dirs(run_dirs):   # each run held to what a report of it alone requires
         state = RunState.variant(Path(d), metric, compat, "put on a leaderboard")
         completeness(state, allow_incomplete, "put on a leaderboard")
         runs.append((Path(d), state.results().to_json(), state.manifest().to_json()))

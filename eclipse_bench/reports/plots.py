@@ -190,6 +190,31 @@ def grid_figure(run_dir: Path, suffix: str = "", missing: frozenset | set = froz
     return fig
 
 
+def sweep_figure(index: dict):
+    """A checkpoint sweep: each suite's score (with its CI) against the training step."""
+    plt = _plt()
+    by_suite: dict[str, list] = {}
+    for r in index["runs"]:
+        if r.get("step") is not None and r.get("score") is not None:
+            by_suite.setdefault(f"{r['suite']} · {r['metric']}", []).append(r)
+    if not by_suite:
+        return None
+    fig, ax = plt.subplots(figsize=(WIDTH, 2.8))
+    for name, rs in by_suite.items():
+        rs = sorted(rs, key=lambda r: r["step"])
+        steps, vals = [r["step"] for r in rs], [r["score"] for r in rs]
+        ax.plot(steps, vals, marker="o", ms=3, label=_short(name, 40))
+        lo = [r["ci95"][0] if r["ci95"][0] is not None else v for r, v in zip(rs, vals)]
+        hi = [r["ci95"][1] if r["ci95"][1] is not None else v for r, v in zip(rs, vals)]
+        ax.fill_between(steps, lo, hi, alpha=0.15)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("score (95% CI)")
+    ax.set_title(f"{index['pairing']}: score against step", loc="left")
+    ax.legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def png_uri(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)

@@ -27,8 +27,8 @@ from typing import Any, Optional
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.state import RunState
 from eclipse_bench.bench.core.store import atomic_write_bytes
-from eclipse_bench.prompts.registry import SUITE_FAMILIES, metric_for_category
-from eclipse_bench.reports.export import completeness
+from eclipse_bench.prompts.registry import SUITE_FAMILIES
+from eclipse_bench.reports.export import completeness, distinct_names, expand_run_dirs
 from eclipse_bench.reports.published import SOURCE, published
 
 T2I = [("Color", "color"), ("Shape", "shape"), ("Texture", "texture"), ("Spatial", "spatial"),
@@ -67,7 +67,7 @@ def _expected_metrics(suite: str) -> set:
     family, _, category = suite.partition("/")
     category = category.split("@")[0] or family
     if family == "builtin":
-        return {metric_for_category(category)}
+        return set()   # our own prompts: footnoted as such, with no benchmark metric to differ from
     for name in SUITE_FAMILIES.names():
         table = SUITE_FAMILIES.get(name).category_metrics
         if category in table and name.split("-3d")[0] == family:
@@ -152,7 +152,7 @@ def table_data(run_dirs: list[Path], layout: str = "auto", metric: Optional[str]
     if layout not in LAYOUTS:
         raise UserError(f"unknown --layout {layout!r}; use one of {', '.join(LAYOUTS)}")
     runs = []
-    for d in map(Path, run_dirs):
+    for d in expand_run_dirs(run_dirs):
         state = RunState.variant(d, metric, compat, "put in a table")
         completeness(state, allow_incomplete, "put in a table")
         r = state.results().to_json()
@@ -186,10 +186,9 @@ def _table(layout: str, runs: list) -> Table:
         keys = [k for _, _, cells in group for k in cells]
         if len(keys) == len(set(keys)):   # one row: the runs fill different columns
             rows.append((name, {k: c for _, _, cells in group for k, c in cells.items()}, False))
-        else:                              # the same column twice: a row per run, named by its directory
-            for d, _, cells in group:
-                rows.append((f"{name} ({d.name if sum(x.name == d.name for x, _, _ in group) == 1 else d})",
-                             cells, False))
+        else:                              # the same column twice: a row per run, named by what its path says
+            for (d, _, cells), tag in zip(group, distinct_names([d for d, _, _ in group])):
+                rows.append((f"{name} ({tag})", cells, False))
     columns = _columns(layout, rows)
     # published rows under the columns whose every run follows the paper's protocol
     pub: dict[str, dict] = {}
