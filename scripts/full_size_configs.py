@@ -80,3 +80,15 @@ QWEN3_VL_8B_VISION = dict(depth=27, hidden_size=1152, intermediate_size=4304, nu
                           spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=4096, num_position_embeddings=2304,
                           deepstack_visual_indexes=[8, 16, 24], hidden_act="gelu_pytorch_tanh")
 QWEN3_VL_PIXELS = dict(patch_size=16, min_pixels=65536, max_pixels=16777216)   # preprocessor_config.json
+# mPLUG-large VQA (damo/mplug_visual-question-answering_coco_large_en; modelscope's MPlugConfig defaults and
+# shared/reference/dpg-bench.md): CLIP ViT-L/14 at 504 px (the vision tower without its last layer), a BERT-base
+# text encoder of 6 layers, a fusion encoder of 6 and a decoder of 12 (the defaults ports of its config_bert.json
+# use), beam 5, min 1, max 10 tokens. stride_layer (how often a fusion layer attends over image and text jointly)
+# is not in those defaults: 3 is assumed here (mPLUG's skip-connected fusion); it changes the cost little.
+MPLUG_LARGE = dict(image_res=504, clip_name="ViT-L-14", vision_width=1024, clip_embed_dim=768, clip_image_resolution=224,
+                   clip_vision_layers=24, clip_vision_width=1024, clip_vision_patch_size=14, clip_context_length=77,
+                   clip_vocab_size=49408, clip_transformer_width=768, clip_transformer_heads=12,
+                   clip_transformer_layers=12, beam_size=5, min_length=1, max_length=10)
+MPLUG_LARGE_BERT = dict(hidden_size=768, num_attention_heads=12, intermediate_size=3072, vocab_size=30522,
+                        max_position_embeddings=512, text_encoder_layers=6, fusion_layers=6, text_decode_layers=12,
+                        stride_layer=3)

@@ -35,7 +35,7 @@ LAYER_FOLDERS = ("bench", "prompts", "metrics", "reports")
 # (or are optional); everything else is imported at the top.
 HEAVY = {"torch", "torchvision", "transformers", "diffusers", "ultralytics", "open_clip", "huggingface_hub",
          "accelerate", "pandas", "pyarrow", "scipy", "cv2", "spacy", "safetensors", "tokenizers", "matplotlib",
-         "wandb", "trackio", "tensorboard"}   # the last three: optional experiment trackers
+         "wandb", "trackio", "tensorboard", "modelscope"}   # optional: experiment trackers, DPG-Bench's judge
 LAZY = re.compile(r"#\s*lazy:\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
 
 

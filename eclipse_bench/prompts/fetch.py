@@ -42,13 +42,29 @@ def upstream_url(relpath: str) -> str:
     return f"https://raw.githubusercontent.com/{up.repo}/{up.commit}/{inside_repo}"
 
 
+GIT_BLOB = "gitblob:"   # a pin by git's blob id (the SHA-1 of "blob <size>\0<bytes>"): all that is known of a file
+
+
+def digest_of(payload: bytes, pin: str) -> str:
+    """The payload's digest in the pin's kind: a git blob id for "gitblob:..." pins, else its sha256."""
+    if pin.startswith(GIT_BLOB):
+        return GIT_BLOB + hashlib.sha1(b"blob %d\0" % len(payload) + payload).hexdigest()
+    return hashlib.sha256(payload).hexdigest()
+
+
 def _check(path: Path, relpath: str, where: str) -> Path:
     up, expected = pinned()[relpath]
-    if os.environ.get("ECLIPSE_BENCH_VERIFY", "1") != "0" and file_sha256(path) != expected:
+    if os.environ.get("ECLIPSE_BENCH_VERIFY", "1") != "0" and (
+            digest_of(path.read_bytes(), expected) if expected.startswith(GIT_BLOB) else file_sha256(path)) != expected:
         raise UserError(
-            f"{path} ({where}) does not match the pinned {up.repo}@{up.commit[:10]} file (sha256 differs); "
+            f"{path} ({where}) does not match the pinned {up.repo}@{up.commit[:10]} file (its digest differs); "
             f"replace it with the pinned file, or set ECLIPSE_BENCH_VERIFY=0 to use it anyway"
         )
+    recorded = path.with_name(path.name + ".sha256")
+    if os.environ.get("ECLIPSE_BENCH_VERIFY", "1") != "0" and recorded.is_file() and \
+            recorded.read_text().strip() != file_sha256(path):
+        raise UserError(f"{path} ({where}) changed since it was downloaded (its sha256 differs from {recorded}); "
+                        f"delete both and fetch it again")
     return path
 
 
@@ -72,13 +88,15 @@ def locate(relpath: str, download: bool = True) -> Path:
             payload = resp.read()
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise _missing(relpath, cached, f"download failed: {getattr(exc, 'reason', exc)}") from None
-    got = hashlib.sha256(payload).hexdigest()
+    got = digest_of(payload, pinned()[relpath][1])
     if got != pinned()[relpath][1]:
-        raise UserError(f"downloaded {url} but its sha256 {got[:12]}... is not the pinned one; try again later")
+        raise UserError(f"downloaded {url} but its digest {got[:20]}... is not the pinned one; try again later")
     cached.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=cached.parent, delete=False) as tmp:
         tmp.write(payload)
     os.replace(tmp.name, cached)
+    if pinned()[relpath][1].startswith(GIT_BLOB):   # pinned by a git blob id: its sha256 recorded at first download
+        cached.with_name(cached.name + ".sha256").write_text(hashlib.sha256(payload).hexdigest() + "\n")
     return cached
 
 

@@ -3,7 +3,8 @@
 The JSON form of an item is public (README, "User suites"):
 {"id", "prompt", "category", "level", "spec": {"phrases", "objects": [{"noun", "attributes", "count"}],
  "relation": {"name", "subject", "object"} | null, "subcategory", "exclude": [{"noun", "count"}],
- "questions": [{"question", "answer", "skill"}] (optional), "atoms": N (optional)}}
+ "questions": [{"question", "answer", "skill"}] (optional), "atoms": N (optional),
+ "propositions": [{"id", "dependencies", "tuple", "row"}] (optional: DPG-Bench's, one per question)}}
 """
 
 from __future__ import annotations
@@ -68,6 +69,32 @@ class Question:
 
 
 @dataclass(frozen=True)
+class Proposition:
+    """DPG-Bench's structure behind a question (one per Spec.questions entry, same order): its proposition id, the
+    ids it depends on (0: none), its tuple ("attribute - color (car, red)": L2 category "attribute - color", L1
+    "attribute") and its row in the question file (the reference script drops row 0)."""
+    id: int
+    dependencies: tuple[int, ...]
+    tuple: str
+    row: int
+
+    @property
+    def l2(self) -> str:
+        return self.tuple.split("(")[0].strip()
+
+    @property
+    def l1(self) -> str:
+        return self.l2.split("-")[0].strip()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "dependencies": list(self.dependencies), "tuple": self.tuple, "row": self.row}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Proposition":
+        return cls(int(d["id"]), tuple(int(x) for x in d.get("dependencies") or ()), str(d["tuple"]), int(d["row"]))
+
+
+@dataclass(frozen=True)
 class Spec:
     phrases: tuple[str, ...] = ()
     objects: tuple[ObjectSpec, ...] = ()
@@ -81,6 +108,7 @@ class Spec:
     # suites without them get questions generated from the spec (eclipse_bench.prompts.questions)
     questions: tuple[Question, ...] = ()
     atoms: Optional[int] = None
+    propositions: tuple[Proposition, ...] = ()
 
     @property
     def relations(self) -> tuple[Relation, ...]:
@@ -102,6 +130,8 @@ class Spec:
             d["questions"] = [q.to_json() for q in self.questions]
         if self.atoms is not None:
             d["atoms"] = self.atoms
+        if self.propositions:
+            d["propositions"] = [p.to_json() for p in self.propositions]
         return d
 
     @classmethod
@@ -119,6 +149,7 @@ class Spec:
             clip_text=d.get("clip_text"),
             questions=tuple(Question.from_json(q) for q in d.get("questions") or ()),
             atoms=None if d.get("atoms") is None else int(d["atoms"]),
+            propositions=tuple(Proposition.from_json(p) for p in d.get("propositions") or ()),
         )
 
 

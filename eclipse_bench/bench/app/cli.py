@@ -227,8 +227,12 @@ def cmd_suites(a: argparse.Namespace) -> int:
             if spec.questions or a.questions:
                 questions, source = questions_for(spec)
                 print(f"    questions ({source}):" if questions else f"    questions ({source}): none")
-                for q in questions:
-                    print(f"      [{q.skill}] {q.question} -> {q.answer}")
+                props = spec.propositions or [None] * len(questions)   # DPG-Bench: ids and what each depends on
+                for q, p in zip(questions, props):
+                    deps = p.dependencies if p is not None else ()
+                    parents = " <- " + ",".join(map(str, deps)) if any(deps) else ""
+                    dep = "" if p is None else f" ({p.id}{parents}; {p.tuple})"
+                    print(f"      [{q.skill}] {q.question} -> {q.answer}{dep}")
         return 0
     if a.suites_command == "validate":
         suite = user.load(a.file)

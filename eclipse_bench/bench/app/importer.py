@@ -42,6 +42,11 @@ def read_images(found: Matches) -> tuple[list[tuple[Any, bytes, str, Optional[in
     for m in found.matches:
         try:
             data = m.path.read_bytes()
+            if m.crop is not None:   # a cell of a grid: the cell's pixels, stored as a PNG of their own
+                with Image.open(io.BytesIO(data)) as im:
+                    buf = io.BytesIO()
+                    im.convert("RGB").crop(m.crop).save(buf, format="PNG")
+                data = buf.getvalue()
             with Image.open(io.BytesIO(data)) as im:
                 im.verify()
             with Image.open(io.BytesIO(data)) as im:   # verify() leaves the image unusable: its tags from a new one
@@ -70,7 +75,7 @@ class Importer:
         metric = METRICS.get(opts.metric or suite.default_metric)
         check_choices(opts.settings(), metric)
         images = Path(opts.images)
-        found = read(images, whole, opts.layout)   # matched against every prompt, then --limit picks its own
+        found = read(images, whole, opts.layout, opts.pic_num, opts.resolution)   # matched against every prompt, then --limit picks its own
         chosen = {i.id for i in suite.items}
         outside = [m for m in found.matches if m.item.id not in chosen]
         found.matches = [m for m in found.matches if m.item.id in chosen]

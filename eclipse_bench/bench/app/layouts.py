@@ -9,6 +9,9 @@
   too) and its optional `grid.png`.
 - geneval2: a JSON object {prompt: image path}, one image per prompt.
 - manifest: JSONL lines {"prompt" or "prompt_id", "image" (relative to the manifest), "n"?, "seed"?}.
+- dpg-bench: `<item_id>.<ext>`, each a 2x2 grid of `--resolution` px cells (the README's four images per prompt); the
+  first `--pic-num` cells (top-left, top-right, bottom-left, bottom-right) are its images 0..pic_num-1, cropped as
+  DPG-Bench's script crops them. The item id is the file name before its first dot, as the script reads it.
 
 Matching is explicit: every file must match a prompt of the suite and every prompt must have its images, and nothing
 the layout does not use is passed over in silence (a sub-folder, an image beside samples/: Matches.extra); what does
@@ -23,11 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from PIL import Image
+
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.prompts.suites.geneval import spec_from_metadata
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
-LAYOUTS = ("t2i-compbench", "geneval", "geneval2", "manifest")
+LAYOUTS = ("t2i-compbench", "geneval", "geneval2", "manifest", "dpg-bench")
 _T2I_NAME = re.compile(r"^(?P<prompt>.*)_(?P<index>\d{6})$")
 _T2I_GRID = re.compile(r"^(?P<prompt>.*)-grid-(?P<count>\d{5})$")
 
@@ -38,6 +43,7 @@ class Match:
     n: int
     path: Path
     seed: Optional[int] = None
+    crop: Optional[tuple] = None   # (left, top, right, bottom) of a grid cell; None: the whole file
 
 
 @dataclass
@@ -240,22 +246,56 @@ def read_manifest(images: Path, suite) -> Matches:
     return found
 
 
+def read_dpg_bench(images: Path, suite, pic_num: int = 4, resolution: Optional[int] = None) -> Matches:
+    """DPG-Bench's 2x2 grids: `<item_id>.<ext>`, the first pic_num cells its images (the script's crop boxes)."""
+    if not 1 <= pic_num <= 4:
+        raise UserError(f"--pic-num {pic_num}: a 2x2 grid holds 1 to 4 images")
+    found = Matches("dpg-bench")
+    items = {i.id: i for i in suite.items}
+    for p in sorted(images.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if p.is_dir() or p.suffix.lower() not in IMAGE_SUFFIXES:
+            found.extra.append(p.name + ("/" if p.is_dir() else ""))
+            continue
+        item = items.get(p.name.split(".")[0])
+        if item is None:
+            found.unmatched.append(p.name)
+            continue
+        try:
+            with Image.open(p) as im:
+                width, height = im.size
+        except OSError:
+            width = height = 0   # unreadable: reported by the importer with the others
+        r = resolution or width // 2
+        if width and (width < 2 * r or height < 2 * r):
+            found.problems.append(f"{p.name} is {width}x{height}, too small for a 2x2 grid of {r} px cells "
+                                  f"(--resolution)")
+            continue
+        boxes = [(0, 0, r, r), (r, 0, 2 * r, r), (0, r, r, 2 * r), (r, r, 2 * r, 2 * r)]
+        found.matches += [Match(item, n, p, crop=box) for n, box in enumerate(boxes[:pic_num])]
+    return found
+
+
 READERS = {"t2i-compbench": read_t2i_compbench, "geneval": read_geneval, "geneval2": read_geneval2,
-           "manifest": read_manifest}
+           "manifest": read_manifest, "dpg-bench": read_dpg_bench}
 
 
-def read(images: Path, suite, layout: str = "auto") -> Matches:
+def read(images: Path, suite, layout: str = "auto", pic_num: int = 4, resolution: Optional[int] = None) -> Matches:
     images = Path(images)
     if not images.exists():
         raise UserError(f"{images}: no such folder or file of images")
+    if layout == "auto" and suite.name == "dpg-bench" and images.is_dir():
+        layout = "dpg-bench"   # DPG-Bench's own tools write its grids; other layouts are named with --layout
     layout = detect(images) if layout == "auto" else layout
     if layout not in READERS:
         raise UserError(f"--layout {layout!r}: use auto, {', '.join(LAYOUTS)}")
     if layout in ("geneval2", "manifest") and not images.is_file():
         raise UserError(f"{images}: layout {layout} is a file ({'.json' if layout == 'geneval2' else '.jsonl'})")
-    if layout in ("t2i-compbench", "geneval") and not images.is_dir():
+    if layout in ("t2i-compbench", "geneval", "dpg-bench") and not images.is_dir():
         raise UserError(f"{images}: layout {layout} is a folder of images")
-    found = READERS[layout](images, suite)
+    found = read_dpg_bench(images, suite, pic_num, resolution) if layout == "dpg-bench" else \
+        READERS[layout](images, suite)
     seen: dict[tuple, Path] = {}
     for m in found.matches:
         if (m.item.id, m.n) in seen:

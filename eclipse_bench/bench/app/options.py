@@ -311,7 +311,8 @@ class ScoreOptions(ScoringOptions, TrackingOptions, SuiteOptions):
     images: Optional[Path] = option(None, "images", kind="path",
                                     help="the images: a T2I-CompBench samples/ folder, a GenEval output folder, a GenEval "
                                          "2 {prompt: image} .json, or a .jsonl manifest")
-    layout: str = option("auto", "--layout", choices=("auto", "t2i-compbench", "geneval", "geneval2", "manifest"),
+    layout: str = option("auto", "--layout", choices=("auto", "t2i-compbench", "geneval", "geneval2", "manifest",
+                                                      "dpg-bench"),
                          help="how the images are laid out (default auto: recognised, and said)")
     name: Optional[str] = option(None, "--name", check=check_name,
                                  help="the model's name on reports and leaderboards (default: the folder's name)")
@@ -321,6 +322,10 @@ class ScoreOptions(ScoringOptions, TrackingOptions, SuiteOptions):
     allow_extra: bool = option(False, "--allow-extra", kind="bool",
                                help="import although the folder holds files or folders the layout does not use "
                                     "(they are listed, and left out)")
+    pic_num: int = option(4, "--pic-num", kind="int", check=_at_least_one,
+                          help="dpg-bench layout: the images in each 2x2 grid, read in the script's order (default 4)")
+    resolution: Optional[int] = option(None, "--resolution", kind="int", check=_at_least_one,
+                                       help="dpg-bench layout: each grid cell's size in px (default: half the grid)")
 
 
 @dataclass

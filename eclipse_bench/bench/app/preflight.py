@@ -16,7 +16,7 @@ from typing import Iterable, Optional
 from urllib.parse import urlparse
 
 from eclipse_bench.bench.core.errors import UserError
-from eclipse_bench.bench.core.keys import hub_revision
+from eclipse_bench.bench.core.keys import hub_revision, modelscope_cache
 from eclipse_bench.bench.core.paths import cache_dir, is_local, weights_path
 from eclipse_bench.bench.generation.pairings import FAMILIES
 
@@ -67,6 +67,8 @@ def missing(ck) -> Optional[str]:
         name, _, tag = ck.id.partition("/")
         repo = ((open_clip.get_pretrained_cfg(name, tag) or {}).get("hf_hub") or "").strip("/")
         return None if not repo or hub_revision(repo) else f"not in the Hugging Face cache (as {repo})"
+    if ck.kind == "modelscope" and not is_local(ck.id):
+        return None if modelscope_cache(ck.id) else "not in the ModelScope cache"
     if is_local(ck.id):
         path = Path(ck.id).expanduser()
         if not path.exists():
@@ -108,6 +110,9 @@ def preflight(checkpoints: Iterable = (), nothing: str = "nothing was generated"
         first = next((ck.id for ck, _ in absent if ck.kind == "hub"), None)
         fixes.append("pre-download on a connected machine" + (f" (`hf download {first}` ...)" if first else "") +
                      " and copy ~/.cache/huggingface here")
+    if "modelscope" in kinds:
+        first = next(ck.id for ck, _ in absent if ck.kind == "modelscope")
+        fixes.append(f"`modelscope download --model {first}` on a connected machine and copy ~/.cache/modelscope here")
     if "detector" in kinds:
         fixes.append(f"put detector weights in {cache_dir() / 'weights'}")
     if scorers == "real":

@@ -83,6 +83,19 @@ def content_hash(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+MODELSCOPE_FILES = ("config.yaml", "config_bert.json", "vocab.txt", "pytorch_model.bin")
+
+
+def modelscope_cache(model_id: str) -> Optional[Path]:
+    """The ModelScope hub cache's complete copy of a model id ($MODELSCOPE_CACHE, else ~/.cache/modelscope/hub), or
+    None."""
+    root = Path(os.environ.get("MODELSCOPE_CACHE") or Path.home() / ".cache" / "modelscope" / "hub")
+    for cand in (root / model_id, root / "models" / model_id):
+        if all((cand / f).is_file() for f in MODELSCOPE_FILES):
+            return cand
+    return None
+
+
 def local_fingerprint(model_id: Optional[str], kind: str = "hub") -> Optional[str]:
     """A checkpoint's identity as this machine can tell it without the network: a `tiny:` twin's recipe and the hash
     of what builds it, a local path's content hash, an open_clip release name, or the hub id with the commit the
@@ -100,6 +113,9 @@ def local_fingerprint(model_id: Optional[str], kind: str = "hub") -> Optional[st
     if is_local(model_id):
         path = Path(model_id).expanduser()
         return f"local:{content_hash(path)}" if path.exists() else None
+    if kind == "modelscope":   # a ModelScope hub id: the content of its cached copy
+        found = modelscope_cache(model_id)
+        return f"modelscope:{model_id}@{content_hash(found)}" if found is not None else None
     rev = hub_revision(model_id)
     return f"{model_id}@{rev}" if rev else None
 
@@ -110,7 +126,7 @@ class Checkpoint:
     an open_clip release ("ViT-B-32/openai")."""
     role: str
     id: str
-    kind: str = "hub"      # hub | detector | open_clip
+    kind: str = "hub"      # hub | detector | open_clip | modelscope
     expect: tuple = ()     # files a local directory of this checkpoint must hold (preflight names the first missing)
 
 
