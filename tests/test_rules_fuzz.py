@@ -62,7 +62,9 @@ def evidence(draw, spec):
     return {"vqa": {"questions": questions}, "depth": {"size": [w, h], "means": means},
             "detect": {"model": "fuzz", "image_size": [w, h], "detections": dets, "classes": classes},
             "clip": {"cosine": draw(st.floats(-1, 1)), "cosine_no_adjectives": draw(st.floats(-1, 1))},
-            "color": {"colors": colors}, "judge": judge_evidence(draw, spec)}
+            "color": {"colors": colors}, "judge": judge_evidence(draw, spec),
+            "mplug": {"model": "fuzz", "questions": [{"question": q.question, "answer": draw(st.sampled_from(
+                ["yes", "no", "Yes", "yes yes", ""])), "p_yes": draw(st.floats(0, 1))} for q in spec.questions]}}
 
 
 def judge_evidence(draw, spec) -> dict:
@@ -114,7 +116,8 @@ def test_an_empty_spec_is_never_a_perfect_score(name):
           "clip": {"cosine": 0.3, "cosine_no_adjectives": 0.3}, "color": {"colors": {}},
           "judge": {"source": "", "questions": [{"kind": "vqascore", "question": "p", "answer": "Yes", "skill": "prompt",
                                                  "text": "p", "variants": [["Yes", 1]], "probs": {"1": 0.9},
-                                                 "argmax": {"id": 1, "token": "Yes", "p": 0.9}}]}}
+                                                 "argmax": {"id": 1, "token": "Yes", "p": 0.9}}]},
+          "mplug": {"model": "t", "questions": []}}
     v = m.rule_fn()({p: ev[p] for p in m.providers}, Spec())
     # a CLIPScore and a VQAScore judge the prompt's text itself, whatever its spec
     assert v.score is None or name in ("clip-score", "vqascore"), (name, v)

@@ -57,7 +57,8 @@ def _check(path: Path, relpath: str, where: str) -> Path:
     if os.environ.get("ECLIPSE_BENCH_VERIFY", "1") != "0" and (
             digest_of(path.read_bytes(), expected) if expected.startswith(GIT_BLOB) else file_sha256(path)) != expected:
         raise UserError(
-            f"{path} ({where}) does not match the pinned {up.repo}@{up.commit[:10]} file (its digest differs); "
+            f"{path} ({where}) does not match the pinned {up.repo}@{up.commit[:10]} file "
+            f"({'git blob id' if expected.startswith(GIT_BLOB) else 'sha256'} differs); "
             f"replace it with the pinned file, or set ECLIPSE_BENCH_VERIFY=0 to use it anyway"
         )
     recorded = path.with_name(path.name + ".sha256")
@@ -82,6 +83,8 @@ def locate(relpath: str, download: bool = True) -> Path:
         return _check(cached, relpath, "in the user cache")
     if not download:
         raise _missing(relpath, cached, "downloads disabled")
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("ECLIPSE_BENCH_OFFLINE") == "1":
+        raise _missing(relpath, cached, "offline: HF_HUB_OFFLINE or ECLIPSE_BENCH_OFFLINE is set, nothing is downloaded")
     url = upstream_url(relpath)
     try:
         with urllib.request.urlopen(url, timeout=30) as resp:
