@@ -117,6 +117,9 @@ def load_mplug(folder: Path, device: str = "cpu"):
     state = state.get("model", state.get("module", state))
     state = {k.replace("model.", ""): v for k, v in state.items() if not k.split(".")[0].endswith("_m")}
     missing, _ = model.load_state_dict(state, strict=False)
+    for module in model.modules():   # CLIP's blocks run through gradient checkpointing, a training device: off for
+        if hasattr(module, "use_grad_ckp"):   # inference (the same values, without its warnings)
+            module.use_grad_ckp = False
     if missing:
         raise UserError(f"mPLUG checkpoint {folder}: {len(missing)} weights missing (e.g. {missing[0]}); is it "
                         f"{REAL_MPLUG}?")
