@@ -29,7 +29,7 @@ if "ECLIPSE_BENCH_DATA" not in os.environ and SHARED_BENCHMARKS.is_dir():
     os.environ["ECLIPSE_BENCH_DATA"] = str(SHARED_BENCHMARKS)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def official_data() -> Path:
     """The official benchmark files; tests that need them skip where they are absent."""
     data = os.environ.get("ECLIPSE_BENCH_DATA")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import faults
 import pytest
+from oracles import run_files
 
 from eclipse_bench.bench.app.cli import main
 from eclipse_bench.bench.app.distributed import Distributed
@@ -165,33 +166,24 @@ RUN = ["run", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color", "--im
        "--batch-size", str(BS), "--no-progress"]
 
 
-def _run_files(out: Path) -> dict:
-    """What a finished run says, timings aside: every image's bytes by sample, the samples and the results."""
-    samples = list(read_jsonl(out / "samples.jsonl"))
-    results = json.loads((out / "results.json").read_text())
-    results.pop("timings")
-    return {"images": {s["key"]: (out / s["image"]).read_bytes() for s in samples},
-            "samples": (out / "samples.jsonl").read_bytes(), "results": results}
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(session_tmp):
     out = session_tmp / "bitwise-uninterrupted"
     assert main([*RUN, "--limit", str(LIMIT), "--out", str(out)]) == 0
-    return _run_files(out)
+    return run_files(out)
 
 
 def test_a_sharded_run_is_the_uninterrupted_one(uninterrupted, tmp_path):
     for i in (2, 1):
         assert main([*RUN, "--limit", str(LIMIT), "--shard", f"{i}/2", "--out", str(tmp_path)]) == 0
     assert main([*RUN, "--limit", str(LIMIT), "--out", str(tmp_path)]) == 0
-    assert _run_files(tmp_path) == uninterrupted
+    assert run_files(tmp_path) == uninterrupted
 
 
 def test_an_extended_run_is_the_uninterrupted_one(uninterrupted, tmp_path):
     assert main([*RUN, "--limit", "2", "--out", str(tmp_path)]) == 0
     assert main([*RUN, "--limit", str(LIMIT), "--out", str(tmp_path)]) == 0
-    assert _run_files(tmp_path) == uninterrupted
+    assert run_files(tmp_path) == uninterrupted
     assert json.loads((tmp_path / "results.json").read_text())["timings"]["recomputed_identical"] == 1
 
 
@@ -202,7 +194,7 @@ def test_a_deleted_image_is_made_again_byte_for_byte(uninterrupted, session_tmp,
     (out / victim).unlink()
     assert main([*RUN, "--limit", str(LIMIT), "--out", str(out)]) == 0
     assert victim in capsys.readouterr().err
-    assert _run_files(out) == uninterrupted
+    assert run_files(out) == uninterrupted
 
 
 @pytest.mark.parametrize("point", ["after:*.png:4", "torn:images.jsonl:1"])
@@ -214,7 +206,7 @@ def test_sigkill_then_resume_is_the_uninterrupted_run(uninterrupted, tmp_path, p
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == -9, proc.stderr
     assert main([*RUN, "--limit", str(LIMIT), "--out", str(tmp_path)]) == 0
-    assert _run_files(tmp_path) == uninterrupted
+    assert run_files(tmp_path) == uninterrupted
 
 
 def test_the_run_states_its_batch_size_environment_and_guarantee(session_tmp, uninterrupted):
@@ -239,7 +231,7 @@ def test_another_batch_size_is_keyed_apart_and_labelled(session_tmp, uninterrupt
     capsys.readouterr()
     assert main([*RUN[:-3], "--batch-size", "2", "--no-progress", "--limit", str(LIMIT), "--out", str(out)]) == 0
     assert "not reused at --batch-size 2" in capsys.readouterr().err
-    now = _run_files(out)
+    now = run_files(out)
     assert not now["images"].keys() & uninterrupted["images"].keys()
     assert now["results"]["generation"]["batch_sizes"] == {"2": 8}
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import faults
 import pytest
+from oracles import run_files
 
 from eclipse_bench.bench.app.cli import main
 from eclipse_bench.bench.core.store import read_jsonl
@@ -123,14 +124,6 @@ def _gen_args(url: str, out: Path, *extra: str, send_seed: bool = True) -> list[
             "--out", str(out), "--no-progress", *extra]
 
 
-def _run_files(out: Path) -> dict:
-    samples = list(read_jsonl(out / "samples.jsonl"))
-    results = json.loads((out / "results.json").read_text())
-    results.pop("timings")
-    return {"images": {s["key"]: (out / s["image"]).read_bytes() for s in samples},
-            "samples": (out / "samples.jsonl").read_bytes(), "results": results}
-
-
 @pytest.fixture(scope="module")
 def undisturbed(server, tmp_path_factory):
     out = tmp_path_factory.mktemp("served") / "undisturbed"
@@ -140,7 +133,7 @@ def undisturbed(server, tmp_path_factory):
 
 
 def test_a_served_generator_run_is_keyed_labelled_and_requested_once(srv, undisturbed):
-    files = _run_files(undisturbed)
+    files = run_files(undisturbed)
     assert len(files["images"]) == 6 and len(set(files["images"].values())) == 6   # seeds sent: six images
     manifest = json.loads((undisturbed / "manifest.json").read_text())
     assert manifest["settings"]["seeds_controllable"] is True and manifest["settings"]["endpoint"] == srv.url
@@ -164,7 +157,7 @@ def test_a_fault_changes_nothing_and_loses_nothing(srv, undisturbed, tmp_path, m
     srv.faults[:] = [("/images/generations", fault), ("/images/generations", fault)]   # two in a row
     out = tmp_path / "faulty"
     assert main(_gen_args(srv.url, out, "--concurrency", "2")) == 0
-    assert _run_files(out) == _run_files(undisturbed)
+    assert run_files(out) == run_files(undisturbed)
     records = list(read_jsonl(out / "images.jsonl"))
     assert len(records) == len({r["key"] for r in records}) == 6   # none lost, none twice
     assert srv.counts["/v1/images/generations"] == 6 + 2           # each fault cost one retry
@@ -179,7 +172,7 @@ def test_a_kill_resumes_without_requesting_a_finished_image_again(srv, undisturb
     assert proc.returncode == -9, proc.stderr
     assert len(list(read_jsonl(out / "images.jsonl"))) == 2   # the third PNG was written, not recorded
     assert main(_gen_args(srv.url, out, "--concurrency", "1")) == 0
-    assert _run_files(out) == _run_files(undisturbed)
+    assert run_files(out) == run_files(undisturbed)
     # one request in flight at a time: the three images written before the kill (the third unrecorded, so made
     # again) and the three after: each image of each prompt asked for once, the unrecorded one twice
     assert sorted(srv.image_requests.values()) == [1, 1, 1, 1, 1, 2]

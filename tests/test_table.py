@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -24,10 +23,7 @@ SUITES = {"t2i-compbench/color": "t2i-color", "t2i-compbench/spatial": "t2i-spat
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    data = os.environ.get("ECLIPSE_BENCH_DATA")
-    if not (data and Path(data).is_dir()):
-        pytest.skip("official benchmark files absent: set ECLIPSE_BENCH_DATA (../shared/benchmarks in the dev setup)")
+def runs(official_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("table")
     out = {}
     for suite, name in SUITES.items():
@@ -250,6 +246,10 @@ def test_a_benchmark_is_one_command_with_one_index(tmp_path, capsys):
     assert main(["run", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color,builtin/nope", "--out",
                  str(tmp_path / "x")]) == 2
     assert "unknown suite 'builtin/nope'" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    one = parent / index["runs"][0]["dir"]   # a run directory is never a benchmark's parent
+    assert main(["run", "--prior", "tiny-eclipse-karlo", "--suite", "builtin/color,builtin/counting", "--out",
+                 str(one)]) == 2
+    assert "is a run directory" in capsys.readouterr().err and not (one / "benchmark.json").exists()
 
 
 def test_a_checkpoint_sweep_scores_every_step(tmp_path):

@@ -8,7 +8,6 @@ fails must leave the run finished and complete."""
 from __future__ import annotations
 
 import json
-import os
 import struct
 import time
 from pathlib import Path
@@ -28,10 +27,7 @@ def _run(out: Path, *extra: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def logged(tmp_path_factory):
-    data = os.environ.get("ECLIPSE_BENCH_DATA")
-    if not (data and Path(data).is_dir()):
-        pytest.skip("official benchmark files absent (GenEval's prompts)")
+def logged(official_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("trackers")
     assert _run(root / "run", "--log-to", "tensorboard,wandb,trackio", "--log-dir", str(root / "logs"),
                 "--log-run-name", "tiny/geneval") == 0

@@ -74,6 +74,15 @@ SAMPLE_COLUMNS = ("pairing", "suite", "metric", "prompt_id", "prompt", "category
                   "score", "reason", "run")
 
 
+def caveats(r: dict) -> list[str]:
+    """What a result's number is not, by code: "proxy" (stand-in evidence models), "tiny" (random-weight scorers),
+    "limit" (a --limit subset), "compat" (the reference scripts' rules). The leaderboard shows them as badges, the
+    paper table as footnotes."""
+    return [code for code, present in (("proxy", r.get("equivalence") == "proxy"), ("tiny", r.get("scorers") == "tiny"),
+                                       ("limit", bool(r.get("limit"))), ("compat", bool(r.get("reference_compat"))))
+            if present]
+
+
 LABEL_COLUMNS = ("scorers", "equivalence", "reference_models", "reference_compat", "limit", "images_per_prompt",
                  "metric_version")
 INTEGER_COLUMNS = ("n", "seed", "limit", "images_per_prompt", "n_images", "n_prompts", "n_unscorable")

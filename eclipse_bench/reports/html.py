@@ -16,7 +16,7 @@ from eclipse_bench.bench.core.schema import Manifest, Results, Sample
 from eclipse_bench.bench.core.state import RunState
 from eclipse_bench.bench.core.store import atomic_write_bytes
 from eclipse_bench.metrics.registry import METRICS, PROVIDERS
-from eclipse_bench.reports.export import completeness, distinct_names, expand_run_dirs
+from eclipse_bench.reports.export import caveats, completeness, distinct_names, expand_run_dirs
 from eclipse_bench.reports.plots import atoms_figure, emit, grid_figure, group_order, groups_figure, scores_figure
 from eclipse_bench.reports.prior import prior_rows
 from eclipse_bench.reports.published import SOURCE, published
@@ -116,16 +116,7 @@ def render_run(run_dir: Path, out: Path, link_images: bool = False, metric: Opti
 
 def _badges(r: dict) -> list[str]:
     """The short labels a leaderboard cell carries (the legend says what each means)."""
-    out = []
-    if r.get("equivalence") == "proxy":
-        out.append("proxy")
-    if r.get("scorers") == "tiny":
-        out.append("tiny")
-    if r.get("limit"):
-        out.append(f"limit {r['limit']}")
-    if r.get("reference_compat"):
-        out.append("compat")
-    return out
+    return [f"limit {r['limit']}" if code == "limit" else code for code in caveats(r)]
 
 
 BADGE_LEGEND = {"proxy": "stand-in evidence models (e.g. YOLO for UniDet or Mask2Former): compare with published "

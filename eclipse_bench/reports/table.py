@@ -28,7 +28,7 @@ from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.state import RunState
 from eclipse_bench.bench.core.store import atomic_write_bytes
 from eclipse_bench.prompts.registry import SUITE_FAMILIES
-from eclipse_bench.reports.export import completeness, distinct_names, expand_run_dirs
+from eclipse_bench.reports.export import caveats, completeness, distinct_names, expand_run_dirs
 from eclipse_bench.reports.published import SOURCE, published
 
 T2I = [("Color", "color"), ("Shape", "shape"), ("Texture", "texture"), ("Spatial", "spatial"),
@@ -89,15 +89,11 @@ def layout_of(suite: str) -> Optional[str]:
 
 def _notes(r: dict, suite: str) -> list[str]:
     """The footnotes a run's numbers carry."""
-    out = []
-    if r.get("equivalence") == "proxy":
-        out.append(f"proxy: our models stand in for the benchmark's ({r.get('reference_models')})")
-    if r.get("scorers") == "tiny":
-        out.append("tiny random-weight scorers: a test of the plumbing, not a measurement")
-    if r.get("limit"):
-        out.append(f"--limit {r['limit']}: a subset of the suite's prompts ({r['n_prompts']} scored)")
-    if r.get("reference_compat"):
-        out.append("the reference scripts' rules (--reference-compat)")
+    words = {"proxy": f"proxy: our models stand in for the benchmark's ({r.get('reference_models')})",
+             "tiny": "tiny random-weight scorers: a test of the plumbing, not a measurement",
+             "limit": f"--limit {r.get('limit')}: a subset of the suite's prompts ({r.get('n_prompts')} scored)",
+             "compat": "the reference scripts' rules (--reference-compat)"}
+    out = [words[code] for code in caveats(r)]
     expected = _expected_metrics(suite)
     if expected and r["metric"] not in expected:
         out.append(f"scored with {r['metric']}, not the benchmark's {' or '.join(sorted(expected))}")
@@ -251,6 +247,25 @@ def _marks(c: Cell, marks: dict) -> str:
     return ",".join(sorted({marks[n] for n in c.notes}, key=list(marks.values()).index))
 
 
+def _row_cells(t: Table, name: str, cells: dict, ci: bool, pm: str, missing: str, bold: str, sup: str,
+               marks: dict) -> list[str]:
+    """A row's cells as text: the value (with its CI as pm), bold where best, its footnote marks; `missing` where the
+    row has no number; bold and sup are format strings of one field."""
+    row = []
+    for _, key in t.columns:
+        c = cells.get(key)
+        if c is None:
+            row.append(missing)
+            continue
+        s = _value(c, ci, pm)
+        if t.bold.get(key) == name:
+            s = bold.format(s)
+        if c.notes:
+            s += sup.format(_marks(c, marks))
+        row.append(s)
+    return row
+
+
 def _value(c: Cell, ci: bool, pm: str) -> str:
     s = f"{c.value:.{_digits(c)}f}"
     if ci and c.ci and c.ci[0] is not None and c.ci[1] is not None:
@@ -266,18 +281,7 @@ def to_markdown(tables: list[Table], ci: bool = False) -> str:
         out.append("| Model | " + " | ".join(title for title, _ in t.columns) + " |")
         out.append("|---|" + "---:|" * len(t.columns))
         for name, cells, _ in t.rows:
-            row = []
-            for _, key in t.columns:
-                c = cells.get(key)
-                if c is None:
-                    row.append("–")
-                    continue
-                s = _value(c, ci, " ± ")
-                if t.bold.get(key) == name:
-                    s = f"**{s}**"
-                if c.notes:
-                    s += "<sup>" + _marks(c, marks) + "</sup>"
-                row.append(s)
+            row = _row_cells(t, name, cells, ci, " ± ", "–", "**{}**", "<sup>{}</sup>", marks)
             out.append(f"| {_md_escape(name)} | " + " | ".join(row) + " |")
         out.append("")
         out += [f"<sup>{marks[n]}</sup> {_md_escape(n)}  " for n in t.notes]
@@ -310,18 +314,7 @@ def to_latex(tables: list[Table], ci: bool = False) -> str:
             if pub and not published_started:
                 out.append(r"\midrule")
                 published_started = True
-            row = []
-            for _, key in t.columns:
-                c = cells.get(key)
-                if c is None:
-                    row.append("--")
-                    continue
-                s = _value(c, ci, r" $\pm$ ")
-                if t.bold.get(key) == name:
-                    s = rf"\textbf{{{s}}}"
-                if c.notes:
-                    s += "$^{" + _marks(c, marks) + "}$"
-                row.append(s)
+            row = _row_cells(t, name, cells, ci, r" $\pm$ ", "--", r"\textbf{{{}}}", "$^{{{}}}$", marks)
             out.append(latex_escape(name) + " & " + " & ".join(row) + r" \\")
         out += [r"\bottomrule", r"\end{tabular}"]
         if t.notes:

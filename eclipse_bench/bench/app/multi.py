@@ -74,6 +74,9 @@ def run_many(cfg: RunOptions, printing: bool = True) -> dict:
                         "and these names do not give distinct steps: name the folders step-N")
     first = Runner(replace(cfg, suite=suites[0], prior_checkpoint=checkpoints[0], out=None))   # checks the names
     parent = Path(cfg.out) if cfg.out else default_out(first.spec.name, load_suite(suites[0], cfg.split)).parent
+    if (parent / "manifest.json").exists():
+        raise UserError(f"--out {parent} is a run directory; several suites or checkpoints need a parent folder of "
+                        f"runs: choose another --out (nothing was done)")
     runs = []
     for ckpt in checkpoints:
         generator = None   # the pairing, loaded once per checkpoint and used for every suite
