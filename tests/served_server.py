@@ -12,7 +12,7 @@ on 127.0.0.1 only (a free port), in a thread of the calling process, and is stop
 
 Faults (`server.faults`: a list consumed one per request of the given path): "429" (with Retry-After), "500",
 "slow" (answers after `slow_seconds`), "drop" (closes the connection without an answer), "malformed" (200 with a
-body that is not JSON), "401", "404". `server.counts` counts requests per path; `server.image_requests` counts
+body that is not JSON), "not-an-image" (200 with images whose bytes are not an image), "401", "404". `server.counts` counts requests per path; `server.image_requests` counts
 image requests per (prompt, seed).
 """
 
@@ -153,6 +153,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": {"message": "no such model (test)"}})
         elif fault == "malformed":
             self._send(200, raw=b'{"choices": [truncated')
+        elif fault == "not-an-image":   # as many as any request may ask for (n <= 10)
+            self._send(200, {"created": 0, "data": [{"b64_json": base64.b64encode(b"not an image").decode()}] * 10})
         elif fault == "drop":
             self.close_connection = True
             self.connection.shutdown(2)

@@ -150,7 +150,7 @@ def test_a_served_generator_run_is_keyed_labelled_and_requested_once(srv, undist
     assert srv.url not in json.dumps(ident) and ident["decoder_id"] == IMAGE_MODEL and ident["settings"]["size"]
 
 
-@pytest.mark.parametrize("fault", ["429", "500", "slow", "drop", "malformed"])
+@pytest.mark.parametrize("fault", ["429", "500", "slow", "drop", "malformed", "not-an-image"])
 def test_a_fault_changes_nothing_and_loses_nothing(srv, undisturbed, tmp_path, monkeypatch, fault):
     monkeypatch.setenv("ECLIPSE_BENCH_REQUEST_TIMEOUT", "3")   # well above an answer's time on a loaded CPU
     srv.slow_seconds = 6

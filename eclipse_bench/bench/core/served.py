@@ -104,9 +104,10 @@ class ServedClient:
                         f"pass one of those")
 
     def request(self, method: str, path: str, body: Optional[dict] = None,
-                check: Callable[[dict], bool] = lambda d: True) -> dict:
-        """The JSON response of one request, retried on transient failures; `check` says whether a body has the
-        promised shape (a malformed one is retried)."""
+                check: Callable[[dict], bool] = lambda d: True, parse: Callable[[dict], Any] = lambda d: d) -> Any:
+        """`parse` of the JSON response of one request (the response itself by default), retried on transient
+        failures; `check` says whether a body has the promised shape, and a body that `check` refuses or `parse`
+        cannot read (ValueError) is retried as malformed."""
         last = ""
         for attempt in range(self.max_retries + 1):
             if attempt:
@@ -140,12 +141,13 @@ class ServedClient:
                 doc = r.json()
                 if not isinstance(doc, dict) or not check(doc):
                     raise Malformed("unexpected shape")
+                value = parse(doc)
             except (ValueError, KeyError, TypeError, IndexError):
                 last = "a malformed response body"
                 self._wait(attempt, None)
                 continue
             self.usage(doc)
-            return doc
+            return value
         raise UserError(f"{self.what} {self.base_url}/{path}: no answer after {self.max_retries + 1} tries (last: "
                         f"{last}); rerun when the server is back (what was received is kept)")
 

@@ -53,9 +53,10 @@ class ServedImages:
             body["quality"] = s["quality"]
         if s.get("send_seed"):
             body["seed"] = seed
-        doc = self.client.request("POST", "images/generations", body, check=lambda d: _images_ok(d, n))
+        images = self.client.request("POST", "images/generations", body, check=lambda d: _images_ok(d, n),
+                                     parse=lambda d: [_png(item) for item in d["data"][:n]])
         self.calls += 1
-        return [_png(item) for item in doc["data"][:n]]
+        return images
 
     def conv_modules(self) -> list:
         return []
@@ -68,11 +69,20 @@ def _images_ok(doc: dict, n: int) -> bool:
 
 
 def _png(item: dict) -> bytes:
-    """The image's bytes as PNG: kept as sent when it is a PNG, else decoded and saved as PNG."""
-    raw = base64.b64decode(item["b64_json"]) if item.get("b64_json") else httpx.get(item["url"], timeout=300).content
-    if raw[:8] == b"\x89PNG\r\n\x1a\n":
-        return raw
+    """The image's bytes as PNG: kept as sent when it is a PNG, else decoded and saved as PNG. ValueError when it is
+    not an image or its URL does not answer (the client retries the request as a malformed answer)."""
+    if item.get("b64_json"):
+        raw = base64.b64decode(item["b64_json"])   # binascii.Error is a ValueError
+    else:
+        try:
+            raw = httpx.get(item["url"], timeout=300).raise_for_status().content
+        except httpx.HTTPError as exc:
+            raise ValueError(f"the image's URL did not answer ({exc})") from None
     try:
+        with Image.open(io.BytesIO(raw)) as im:
+            im.verify()   # the whole file checked, also a PNG kept as sent
+        if raw[:8] == b"\x89PNG\r\n\x1a\n":
+            return raw
         with Image.open(io.BytesIO(raw)) as im:
             buf = io.BytesIO()
             im.convert("RGB").save(buf, format="PNG")
