@@ -21,14 +21,13 @@ from typing import Optional
 
 from eclipse_bench.bench.app.options import RunOptions
 from eclipse_bench.bench.app.pipeline import print_results
-from eclipse_bench.bench.app.rundir import default_out
+from eclipse_bench.bench.app.rundir import default_out, path_part
 from eclipse_bench.bench.app.runner import Runner
 from eclipse_bench.bench.core.errors import UserError
 from eclipse_bench.bench.core.store import atomic_write_json
 from eclipse_bench.prompts.load import expand_suites, load_suite
 from eclipse_bench.reports.export import INDEX
 from eclipse_bench.reports.plots import emit, sweep_figure
-
 
 
 def expand_checkpoints(value: Optional[str]) -> list[Optional[str]]:
@@ -81,8 +80,8 @@ def run_many(cfg: RunOptions, printing: bool = True) -> dict:
     for ckpt in checkpoints:
         generator = None   # the pairing, loaded once per checkpoint and used for every suite
         for suite in suites:
-            where = parent / _safe(Path(str(ckpt).rstrip("/")).name) if sweep else parent
-            one = replace(cfg, suite=suite, prior_checkpoint=ckpt, out=where / _safe(suite),
+            where = parent / path_part(Path(str(ckpt).rstrip("/")).name) if sweep else parent
+            one = replace(cfg, suite=suite, prior_checkpoint=ckpt, out=where / path_part(suite),
                           log_step=step_of(ckpt) if sweep and cfg.log_step is None else cfg.log_step)
             runner = Runner(one)
             runner.generator = generator
@@ -103,7 +102,3 @@ def run_many(cfg: RunOptions, printing: bool = True) -> dict:
         print(f"benchmark: {len(runs)} runs indexed in {parent / INDEX}" +
               (f"; score against step in {parent / 'sweep.png'}" if sweep else ""))
     return index
-
-
-def _safe(name: str) -> str:
-    return name.replace("/", "__").replace("@", "_").replace(":", "_")

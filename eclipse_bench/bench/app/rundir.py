@@ -15,15 +15,18 @@ from eclipse_bench.bench.core.schema import Manifest, read_manifest
 from eclipse_bench.bench.core.state import PENDING_MANIFEST
 
 
+def path_part(text: str) -> str:
+    """A pairing, suite or checkpoint name as one folder name ("a/b@c:d" -> "a__b_c_d")."""
+    return text.replace("/", "__").replace("@", "_").replace(":", "_")
+
 
 def default_out(pairing: str, suite: Any) -> Path:
     """runs/<pairing>/<suite>; a user suite file adds a hash of its resolved path, so two files with one name
     (two prompts.jsonl) never share a run directory."""
-    safe = lambda text: text.replace("/", "__").replace("@", "_").replace(":", "_")  # noqa: E731
-    name = safe(suite.name)
+    name = path_part(suite.name)
     if suite.name.startswith("file:"):
         name += f"-{digest(str(suite.source), 8)}"
-    return Path("runs") / safe(pairing) / name
+    return Path("runs") / path_part(pairing) / name
 
 
 def manifests(out: Path) -> list[Manifest]:

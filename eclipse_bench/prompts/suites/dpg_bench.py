@@ -49,6 +49,7 @@ def items_from_csv(path: Path) -> list[Item]:
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     grouped: dict[str, dict] = {}
+    last = None
     for row_index, row in enumerate(rows):
         where = f"{path}:{row_index + 2}"   # the header is line 1
         item_id = (row["item_id"] or "").strip()
@@ -58,15 +59,16 @@ def items_from_csv(path: Path) -> list[Item]:
             pid = int(row["proposition_id"])
         except (TypeError, ValueError):
             raise UserError(f"{where}: proposition_id {row['proposition_id']!r} is not an integer") from None
-        entry = grouped.setdefault(item_id, {"text": row["text"], "questions": [], "props": []})
-        if entry["props"] and entry is not grouped[list(grouped)[-1]]:
+        if item_id in grouped and item_id != last:
             raise UserError(f"{where}: the rows of item {item_id!r} are not consecutive (the reference script would "
                             f"mix them up)")
+        last = item_id
+        entry = grouped.setdefault(item_id, {"text": row["text"], "questions": [], "props": []})
         if any(p.id == pid for p in entry["props"]):
             raise UserError(f"{where}: item {item_id!r} has proposition {pid} twice")
-        entry["questions"].append(Question(row["question_natural_language"], "yes",
-                                           Proposition(pid, (), row["tuple"], row_index).l1))
-        entry["props"].append(Proposition(pid, parse_dependency(row["dependency"], where), row["tuple"], row_index))
+        prop = Proposition(pid, parse_dependency(row["dependency"], where), row["tuple"], row_index)
+        entry["questions"].append(Question(row["question_natural_language"], "yes", prop.l1))
+        entry["props"].append(prop)
     return [Item(id=item_id, prompt=e["text"], category=CATEGORY,
                  spec=Spec(questions=tuple(e["questions"]), propositions=tuple(e["props"])))
             for item_id, e in grouped.items()]
